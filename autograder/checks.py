@@ -1,0 +1,453 @@
+"""Compare a student's values and gradients with torch.autograd's.
+
+Every check in the course goes through this module (design §5): the expected
+numbers are computed by torch.autograd in float64 on the same inputs, never
+typed into a test. A failing check raises :class:`GradientMismatch`, an
+``AssertionError`` whose message says what was checked, expected vs got (shape,
+max abs error, first differing index) and, when the mismatch has a known
+signature, the likely cause (see :func:`diagnose`).
+
+Two entry points:
+
+* :func:`check_gradients` runs one expression (usually a lambda) through torch
+  and through a second engine (the student's ``Variable``) on the same inputs
+  and compares the forward value and each input's gradient.
+* :func:`assert_grad_close` compares one gradient array a student computed by
+  hand (numpy) with the one torch computed (see :func:`torch_gradients`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+RTOL = 1e-6
+ATOL = 1e-8
+
+__all__ = [
+    "GradientMismatch",
+    "TorchResult",
+    "assert_close",
+    "assert_grad_close",
+    "check_gradients",
+    "diagnose",
+    "random_inputs",
+    "to_array",
+    "torch_gradients",
+]
+
+
+class GradientMismatch(AssertionError):
+    """A student's value or gradient differs from torch.autograd's."""
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def to_array(x: Any, what: str = "value") -> np.ndarray | None:
+    """Turn a student's result into a float64 numpy array, strictly.
+
+    Accepts numpy arrays, Python/numpy numbers, torch tensors, nested lists of
+    numbers, and objects with a float-valued ``.data`` array (a ``Variable``).
+    ``None`` stays ``None``. Anything else (strings, objects whose ``==`` always
+    says yes, arrays of objects) raises :class:`GradientMismatch`, so a fake
+    result can never compare equal.
+    """
+    if x is None:
+        return None
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return x.detach().to("cpu", torch.float64).numpy().copy()
+    except ImportError:  # the student's engine may run where torch is absent
+        pass
+    if isinstance(x, (bool, np.bool_)):
+        return np.asarray(float(x))
+    if isinstance(x, numbers.Real):
+        return np.asarray(float(x), dtype=np.float64)
+    if isinstance(x, np.ndarray):
+        arr = x
+    elif isinstance(x, (list, tuple)):
+        arr = np.asarray(x)
+    elif isinstance(getattr(x, "data", None), np.ndarray):
+        arr = x.data
+    else:
+        raise GradientMismatch(
+            f"{what}: expected a numpy array or a number, got an object of type "
+            f"{type(x).__name__!r}"
+        )
+    if type(arr) is not np.ndarray:  # subclasses may override comparisons
+        arr = np.asarray(arr).view(np.ndarray)
+    if arr.dtype.kind not in "biuf":
+        raise GradientMismatch(
+            f"{what}: expected numbers, got an array of dtype {arr.dtype} "
+            f"(shape {arr.shape})"
+        )
+    return np.array(arr, dtype=np.float64, copy=True)
+
+
+def random_inputs(*shapes: Sequence[int] | int, seed: int = 0, low: float = -2.0,
+                  high: float = 2.0, positive: bool = False) -> list[np.ndarray]:
+    """Reproducible float64 inputs of the given shapes (``()`` for a scalar).
+
+    ``positive=True`` draws from [0.5, 2) instead, for log, sqrt and division.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for shape in shapes:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if positive:
+            out.append(rng.uniform(0.5, 2.0, size=shape))
+        else:
+            out.append(rng.uniform(low, high, size=shape))
+    return out
+
+
+# --------------------------------------------------------------------------- torch reference
+
+
+@dataclass
+class TorchResult:
+    """What torch.autograd computed for one expression."""
+
+    value: np.ndarray
+    grads: list[np.ndarray | None]
+    grad_output: np.ndarray | None
+    # gradient through each separate use of each input (same order as inputs),
+    # used to recognise "assigned instead of accumulated"
+    use_grads: list[list[np.ndarray]] = field(default_factory=list)
+
+
+def _per_use_tensor_class():
+    """A Tensor subclass whose every use in an op is a fresh view with a hook.
+
+    Lets us see the gradient flowing through each use of an input separately,
+    to recognise a student engine that keeps only one path's gradient.
+    """
+    import torch
+
+    class PerUse(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in (torch.Tensor.grad.__get__, torch.Tensor.requires_grad.__get__):
+                return super().__torch_function__(func, types, args, kwargs)
+
+            def unwrap(a):
+                if isinstance(a, PerUse):
+                    base = a.as_subclass(torch.Tensor)
+                    use = base.view_as(base)
+                    store = a._uses  # list of recorded gradients for this input
+                    if use.requires_grad:
+                        use.register_hook(lambda g, s=store: s.append(g.detach().clone()))
+                    return use
+                if isinstance(a, (list, tuple)):
+                    return type(a)(unwrap(b) for b in a)
+                return a
+
+            with torch._C.DisableTorchFunctionSubclass():
+                return func(*unwrap(tuple(args)), **{k: unwrap(v) for k, v in kwargs.items()})
+
+    return PerUse
+
+
+def torch_gradients(fn: Callable, inputs: Sequence[Any], grad_output: Any = None, *,
+                    seed: int = 0, per_use: bool = False) -> TorchResult:
+    """Run ``fn(*inputs)`` through torch.autograd in float64.
+
+    Returns the forward value, the gradient of every input and the
+    ``grad_output`` used (a scalar output is seeded with 1; a non-scalar one
+    with ``grad_output`` or, if omitted, a random array drawn from ``seed``).
+    """
+    import torch
+
+    arrays = [np.array(to_array(a, "input"), dtype=np.float64) for a in inputs]
+    leaves = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
+    out = fn(*leaves)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the expression returned {type(out).__name__}, not a tensor")
+    go = _grad_output_for(out.shape, grad_output, seed)
+    if out.requires_grad:
+        out.backward(None if go is None else torch.tensor(go, dtype=torch.float64))
+    grads = [None if t.grad is None else t.grad.numpy().copy() for t in leaves]
+    result = TorchResult(out.detach().numpy().copy(), grads, go)
+    if per_use:
+        result.use_grads = _torch_use_grads(fn, arrays, go)
+    return result
+
+
+def _torch_use_grads(fn, arrays, go):
+    import torch
+
+    try:
+        PerUse = _per_use_tensor_class()
+        wrapped = []
+        for a in arrays:
+            t = torch.tensor(a, dtype=torch.float64, requires_grad=True).as_subclass(PerUse)
+            t._uses = []
+            wrapped.append(t)
+        out = fn(*wrapped)
+        out = out.as_subclass(torch.Tensor)
+        if out.requires_grad:
+            out.backward(None if go is None else torch.tensor(go, dtype=torch.float64))
+        return [[g.numpy() for g in t._uses] for t in wrapped]
+    except Exception:  # diagnosis only: never let it break a check
+        return [[] for _ in arrays]
+
+
+def _grad_output_for(shape, grad_output, seed):
+    if grad_output is not None:
+        go = to_array(grad_output, "grad_output")
+        return np.broadcast_to(go, tuple(shape)).copy()
+    if len(shape) == 0:
+        return None
+    return np.random.default_rng(seed + 7919).uniform(-1.0, 1.0, size=tuple(shape))
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+def _close(a, b, rtol=RTOL, atol=ATOL):
+    return a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=atol)
+
+
+def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """Sum ``g`` over broadcast dimensions so it has ``shape`` (None if impossible)."""
+    try:
+        np.broadcast_shapes(g.shape, shape)
+    except ValueError:
+        return None
+    if len(shape) > g.ndim:
+        return None
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead else g
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | None = None,
+             output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
+             rtol: float = RTOL, atol: float = ATOL) -> list[str]:
+    """Likely causes of a gradient mismatch, from its signature (design §5).
+
+    ``n``: the number of elements a mean divides by, if a mean is involved;
+    ``output_shape``: the shape of the expression's output (recognises an
+    un-reduced broadcast gradient); ``use_grads``: torch's gradient through
+    each separate use of this input (recognises "last path only").
+    """
+    hints: list[str] = []
+    if got is None:
+        if expected is None:
+            return hints
+        return ["got None: .grad stays None for a tensor that is not a leaf (use retain_grad() "
+                "to keep it), for one created without requires_grad=True, or when backward() "
+                "never reached it."]
+    if expected is None:
+        return ["torch gives no gradient here (None): this input is not a leaf that requires "
+                "grad, or the output does not depend on it."]
+
+    if got.shape != expected.shape:
+        if got.ndim == 2 and got.shape == expected.shape[::-1] and _close(got.T, expected, rtol, atol):
+            hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
+                         "dL/da = g @ b.T and dL/db = a.T @ g).")
+        summed = _sum_to_shape(got, expected.shape)
+        if summed is not None and summed.shape == expected.shape:
+            if output_shape is not None and tuple(got.shape) == tuple(output_shape):
+                lead = "the gradient has the shape of the output, not of the input"
+            else:
+                lead = "the gradient has a broadcast shape, not the input's shape"
+            ok = " (summed, it matches torch)" if _close(summed, expected, rtol, atol) else ""
+            hints.append(f"{lead}{ok}: missing unbroadcast; sum the gradient over the "
+                         f"dimensions that broadcasting added or stretched, back to "
+                         f"{tuple(expected.shape)}.")
+        if not hints:
+            hints.append(f"wrong shape: a gradient always has the shape of its input "
+                         f"{tuple(expected.shape)}.")
+        return hints
+
+    if not np.all(np.isfinite(got)):
+        hints.append("the gradient contains nan or inf: a division by zero or log of a "
+                     "non-positive number in a backward formula?")
+        return hints
+    if np.allclose(got, 0, atol=atol) and not np.allclose(expected, 0, atol=atol):
+        hints.append("all zeros: the gradient never reached this input. Is backward() "
+                     "visiting nodes in reversed topological order (output first), and "
+                     "passing gradients on to each node's inputs?")
+        return hints
+    if _close(got, 2 * expected, rtol, atol):
+        hints.append("exactly 2x torch's: the gradient was accumulated twice (backward() "
+                     "called twice without zeroing .grad, or a node visited twice: double "
+                     "counting).")
+    if _close(got, -expected, rtol, atol):
+        hints.append("sign flip: the gradient is torch's with the opposite sign (check "
+                     "subtraction, negation and the derivative's sign).")
+    if n and n > 1:
+        if _close(got, expected * n, rtol, atol):
+            hints.append(f"off by a factor of N = {n}: the 1/N of the mean is missing "
+                         f"(d mean(x)/dx = 1/N).")
+        elif _close(got, expected / n, rtol, atol):
+            hints.append(f"off by 1/N = 1/{n}: the mean's 1/N was applied twice.")
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and not _close(got, expected, rtol, atol) \
+            and _close(got.T, expected, rtol, atol):
+        hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
+                     "dL/da = g @ b.T and dL/db = a.T @ g).")
+    if len(use_grads) >= 2:
+        for ug in use_grads:
+            if ug.shape == got.shape and _close(got, ug, rtol, atol):
+                hints.append(f"equal to one path only: this value is used "
+                             f"{len(use_grads)} times and the gradients of all uses must be "
+                             f"summed. The gradient was assigned (grad = ...) instead of "
+                             f"accumulated (grad += ...).")
+                break
+    if not hints:
+        ratio = _constant_ratio(got, expected)
+        if ratio is not None:
+            hints.append(f"off by a constant factor {ratio:.6g}: the shape of the formula is "
+                         f"right but a constant (a power's exponent, a 1/N, a 2) is wrong.")
+    return hints
+
+
+def _constant_ratio(got, expected):
+    mask = np.abs(expected) > 1e-12
+    if mask.sum() < 1 or not np.allclose(got[~mask], 0, atol=ATOL):
+        return None
+    r = got[mask] / expected[mask]
+    if np.allclose(r, r.flat[0], rtol=1e-6) and not math.isclose(r.flat[0], 1.0, rel_tol=1e-6):
+        return float(r.flat[0])
+    return None
+
+
+# --------------------------------------------------------------------------- assertions
+
+
+def _fmt(a: np.ndarray | None) -> str:
+    if a is None:
+        return "None"
+    with np.printoptions(precision=6, suppress=True, threshold=24, edgeitems=3):
+        s = np.array2string(a, separator=", ")
+    return s.replace("\n", "\n            ")
+
+
+def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None = None,
+                 output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
+                 rtol: float = RTOL, atol: float = ATOL, kind: str = "gradient") -> None:
+    """Raise :class:`GradientMismatch` unless ``got`` matches ``expected``.
+
+    Shape first, then values (``|got - expected| <= atol + rtol*|expected|``).
+    ``what`` names the check in the message, e.g. ``"x.grad for mean(x*x)"``.
+    """
+    exp = to_array(expected, f"{what} (expected)")
+    g = to_array(got, what)
+    if g is None and exp is None:
+        return
+    lines = [f"{what}: does not match torch.autograd"]
+    if g is not None and exp is not None and g.shape == exp.shape:
+        bad = ~np.isclose(g, exp, rtol=rtol, atol=atol)
+        if not bad.any():
+            return
+        err = np.abs(g - exp)
+        err = np.where(np.isnan(err), np.inf, err)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        lines.append(f"  shape:          {tuple(exp.shape)} (ok)")
+        lines.append(f"  max abs error:  {float(err.max()):.3g} "
+                     f"(tolerance: atol={atol:g}, rtol={rtol:g})")
+        lines.append(f"  first differing index {first}: expected {exp[first]:.6g}, "
+                     f"got {g[first]:.6g}")
+    elif g is None or exp is None:
+        lines.append(f"  expected: {'None' if exp is None else 'an array of shape ' + str(tuple(exp.shape))}")
+        lines.append(f"  got:      {'None' if g is None else 'an array of shape ' + str(tuple(g.shape))}")
+    else:
+        lines.append(f"  shape: expected {tuple(exp.shape)}, got {tuple(g.shape)}")
+    lines.append(f"  expected: {_fmt(exp)}")
+    lines.append(f"  got:      {_fmt(g)}")
+    hints = diagnose(g, exp, n=n, output_shape=output_shape, use_grads=use_grads,
+                     rtol=rtol, atol=atol) if kind == "gradient" else []
+    for h in hints:
+        lines.append(f"  likely cause: {h}")
+    raise GradientMismatch("\n".join(lines))
+
+
+def assert_grad_close(got: Any, expected: Any, name: str = "gradient", **kw) -> None:
+    """Compare a student's gradient with torch's (shape, values, diagnosis)."""
+    assert_close(got, expected, name, kind="gradient", **kw)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    torch: TorchResult
+    value: np.ndarray | None
+    grads: list[np.ndarray | None]
+
+
+def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
+                    name: str | None = None, input_names: Sequence[str] | None = None,
+                    grad_output: Any = None, seed: int = 0, n: int | None = None,
+                    requires_grad: Sequence[bool] | None = None,
+                    check_value: bool = True, rtol: float = RTOL,
+                    atol: float = ATOL) -> CheckResult:
+    """Run ``fn`` on torch and on ``engine`` with the same inputs and compare.
+
+    ``engine`` builds a leaf from a float64 array: ``engine(array, requires_grad=True)``,
+    for example the student's ``Variable``. ``fn`` must use only what both
+    engines share (operators, ``.sum()``, ``.exp()`` ...). Checks the forward
+    value, then each input's gradient, shape first, with ``rtol``/``atol``.
+    A non-scalar output is back-propagated with ``grad_output`` (default: a
+    random array from ``seed``), on both engines.
+    """
+    label = name or getattr(fn, "__name__", "expression")
+    names = list(input_names or [f"input {i}" for i in range(len(inputs))])
+    rg = list(requires_grad) if requires_grad is not None else [True] * len(inputs)
+    ref = torch_gradients(_only(fn, rg), inputs, grad_output, seed=seed,
+                          per_use=True)
+
+    leaves = []
+    for a, r in zip(inputs, rg):
+        arr = np.array(to_array(a, "input"), dtype=np.float64)
+        try:
+            leaves.append(engine(arr, requires_grad=r))
+        except Exception as e:
+            raise GradientMismatch(f"{label}: creating a leaf {type(engine).__name__}"
+                                   f"(array, requires_grad={r}) raised {type(e).__name__}: {e}") from e
+    try:
+        out = fn(*leaves)
+    except Exception as e:
+        raise GradientMismatch(f"{label}: the forward pass on your engine raised "
+                               f"{type(e).__name__}: {e}") from e
+    value = to_array(getattr(out, "data", out), f"{label}: forward value")
+    if check_value:
+        assert_close(value, ref.value, f"{label}: forward value", rtol=rtol, atol=atol,
+                     kind="value")
+    try:
+        if ref.grad_output is None:
+            out.backward()
+        else:
+            out.backward(ref.grad_output.copy())
+    except Exception as e:
+        raise GradientMismatch(f"{label}: backward() on your engine raised "
+                               f"{type(e).__name__}: {e}") from e
+    grads = []
+    for i, (leaf, nm, r) in enumerate(zip(leaves, names, rg)):
+        got = to_array(leaf.grad, f"{nm}.grad") if r else to_array(getattr(leaf, "grad", None))
+        expected = ref.grads[i] if r else None
+        uses = ref.use_grads[i] if ref.use_grads else []
+        assert_close(got, expected, f"{label}: gradient of {nm}", n=n,
+                     output_shape=tuple(ref.value.shape), use_grads=uses, rtol=rtol, atol=atol)
+        grads.append(got)
+    return CheckResult(label, ref, value, grads)
+
+
+def _only(fn, rg):
+    """Torch leaves that must not require grad are detached before ``fn`` sees them."""
+    if all(rg):
+        return fn
+
+    def wrapped(*ts):
+        return fn(*[t if r else t.detach() for t, r in zip(ts, rg)])
+
+    return wrapped

@@ -1,0 +1,159 @@
+"""The course directory as nbgrader sees it, for instructors, benchmarks and tests.
+
+Finds the course root, runs real ``nbgrader`` commands in it, builds student
+submissions from the instructor's solutions (the solution as a student would
+submit it, or with one planted bug), and reads scores from the gradebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+SOLUTION_RE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def repo_root() -> Path:
+    """The course directory: the nearest parent holding nbgrader_config.py."""
+    here = Path(os.environ.get("AUTOGRADER_COURSE", Path.cwd())).resolve()
+    for p in (here, *here.parents):
+        if (p / "nbgrader_config.py").is_file():
+            return p
+    pkg = Path(__file__).resolve().parent.parent
+    if (pkg / "nbgrader_config.py").is_file():
+        return pkg
+    raise FileNotFoundError("no nbgrader_config.py here or above: run this inside the course "
+                            "directory, or set AUTOGRADER_COURSE")
+
+
+def assignment_notebooks(root: Path, assignment: str, where: str = "source") -> list[Path]:
+    d = Path(root) / where / assignment
+    if not d.is_dir():
+        raise FileNotFoundError(f"no assignment {assignment!r} in {d.parent}")
+    return sorted(p for p in d.glob("*.ipynb"))
+
+
+def copy_course(dest: Path, *assignments: str, root: Path | None = None,
+                with_release: bool = False) -> Path:
+    """A private copy of the course directory (config + chosen assignments) at ``dest``.
+
+    Tests and benchmarks grade in such a copy so the real gradebook is never touched.
+    """
+    root = Path(root or repo_root())
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "nbgrader_config.py", dest / "nbgrader_config.py")
+    for a in assignments:
+        shutil.copytree(root / "source" / a, dest / "source" / a,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        if with_release and (root / "release" / a).is_dir():
+            shutil.copytree(root / "release" / a, dest / "release" / a,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    return dest
+
+
+def nbgrader(course: Path, *args: str, timeout: float = 900, check: bool = True,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a real ``nbgrader`` command in ``course``; raise with its output if it fails."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    full_env = dict(os.environ, **(env or {}))
+    # nbgrader shells out to `alembic`, which lives beside this interpreter
+    full_env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), full_env.get("PATH", "")])
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout,
+                          env=full_env)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"`nbgrader {' '.join(args)}` failed with code {proc.returncode}:\n"
+                           f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def strip_solution_markers(source: str) -> str:
+    """The solution as a student would type it: the code between the markers, markers removed."""
+    return SOLUTION_RE.sub("", source)
+
+
+def solution_submission(release_nb: Path, source_nb: Path,
+                        edits: dict[str, list[tuple[str, str]]] | None = None):
+    """The released notebook with every answer cell filled in from the instructor's solution.
+
+    ``edits`` plants bugs: ``{grade_id: [(old, new), ...]}`` replaces ``old`` by
+    ``new`` in that answer cell; each ``old`` must occur exactly once, so a
+    fixture breaks loudly when the solution it was made from changes.
+    """
+    release = nbformat.read(release_nb, as_version=4)
+    source = nbformat.read(source_nb, as_version=4)
+    answers = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answers[meta["grade_id"]] = strip_solution_markers(cell.source)
+    edits = dict(edits or {})
+    for cell in release.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers and cell.metadata["nbgrader"].get("solution"):
+            text = answers[gid]
+            for old, new in edits.pop(gid, []):
+                count = text.count(old)
+                if count != 1:
+                    raise ValueError(f"bug fixture: {old!r} occurs {count} times in answer "
+                                     f"cell {gid!r} (must be exactly once)")
+                text = text.replace(old, new)
+            cell.source = text
+    if edits:
+        raise ValueError(f"bug fixture: no answer cells named {sorted(edits)}")
+    return release
+
+
+def write_submission(course: Path, assignment: str, student: str, notebooks: dict,
+                     timestamp: str | None = None) -> Path:
+    """Place ``{filename: notebook node, Path or raw bytes}`` as ``submitted/student/assignment``."""
+    d = Path(course) / "submitted" / student / assignment
+    d.mkdir(parents=True, exist_ok=True)
+    for name, nb in notebooks.items():
+        target = d / name
+        if isinstance(nb, (bytes, bytearray)):
+            target.write_bytes(nb)
+        elif isinstance(nb, (str, Path)):
+            shutil.copy2(nb, target)
+        else:
+            nbformat.write(nb, target)
+    if timestamp:
+        (d / "timestamp.txt").write_text(timestamp)
+    return d
+
+
+def gradebook_scores(course: Path, assignment: str) -> dict[str, dict]:
+    """``{student: {"score", "max_score", "cells": {grade_id: (auto_score, max)}}}`` from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    db_url = _db_url(course)
+    out: dict[str, dict] = {}
+    with Gradebook(db_url) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            cells = {}
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    cells[g.name] = (g.score, g.max_score)
+            out[sub.student_id] = {"score": sub.score, "max_score": sub.max_score,
+                                   "auto_score": sub.code_score, "cells": cells}
+    return out
+
+
+def _db_url(course: Path) -> str:
+    """The course's gradebook URL, read from its nbgrader_config.py the way nbgrader reads it."""
+    from traitlets.config import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    url = cfg.CourseDirectory.get("db_url")
+    return url or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text())

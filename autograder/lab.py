@@ -1,0 +1,42 @@
+"""Open the course in JupyterLab: ``python -m autograder.lab [jupyter lab options]``.
+
+Serves the course directory on loopback, opens lesson 0, and works as root too
+(containers, fresh cloud machines). The browser test starts JupyterLab through
+:func:`lab_command`, the same code path as ``bin/course``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .course import repo_root
+
+FIRST_LESSON = "course/00_getting_started.ipynb"
+
+
+def lab_command(port: int = 8888, extra: list[str] | None = None, *, token: str | None = None,
+                open_browser: bool = True) -> list[str]:
+    root = repo_root()
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    if token is not None:
+        cmd.append(f"--IdentityProvider.token={token}")
+    if not open_browser:
+        cmd.append("--no-browser")
+    return cmd + list(extra or [])
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd = lab_command(extra=argv)
+    os.chdir(repo_root())
+    print("Opening the course in JupyterLab (Ctrl-C to stop):", " ".join(cmd[1:]), flush=True)
+    os.execv(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    main()

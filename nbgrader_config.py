@@ -1,0 +1,45 @@
+"""nbgrader settings for the autograd course. The repository root is the course directory."""
+import os
+
+c = get_config()  # noqa: F821  (nbgrader injects get_config)
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "autograd-course"
+c.CourseDirectory.root = here
+# Student names are free-form in the formgrader; keep ids simple.
+c.CourseDirectory.student_id_exclude = ".ipynb_checkpoints"
+
+# Exchange (nbgrader's release/collect mailbox). A directory of the course that
+# exists and is writable; on JupyterHub point it at a shared volume instead
+# (docs/instructor-guide.md).
+exchange = os.environ.get("AUTOGRADER_EXCHANGE", os.path.join(here, ".exchange"))
+os.makedirs(exchange, exist_ok=True)
+c.Exchange.root = exchange
+
+# SQLite gradebook, with a generous lock timeout so parallel graders wait rather than fail.
+c.CourseDirectory.db_url = os.environ.get(
+    "AUTOGRADER_DB_URL", "sqlite:///" + os.path.join(here, "gradebook.db") + "?timeout=60"
+)
+
+# Execution: a cell that runs longer than this fails (an infinite loop costs one cell, not the batch).
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# Torch prints warnings on stderr; nbgrader gives 0 to any grade cell with stderr output.
+# Drop stderr chunks that are Python warnings (file:line: SomethingWarning: ...), so a
+# correct answer never loses points to noise. tests/test_nbgrader_config.py proves it.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
+
+# Output limits (nbgrader's LimitOutput): also cap a single huge line (see autograder.nbgrader_plugins).
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+
+# Feedback never shows hidden test code: stock feedback renders the autograded
+# notebook, whose test cells hold the hidden tests and whose tracebacks quote them.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.nbgrader_plugins.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

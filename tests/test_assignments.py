@@ -1,0 +1,125 @@
+"""Every assignment in source/, graded end to end by real nbgrader (generate, autograde, feedback).
+
+For each assignment: the solution submitted as a student gets full autograded
+marks, the unmodified release gets 0 without a crash, each one-bug fixture
+(tests/bugs_<assignment>.py) scores below full and its feedback names the
+failing check, and no feedback shows hidden test code.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+from conftest import ROOT, assignments, load_bugs
+
+from autograder.course import nbgrader as run_nbgrader
+
+ALL = [pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in assignments()]
+
+
+def test_there_are_assignments():
+    assert len(assignments()) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_solution_gets_full_marks(graded, assignment):
+    batch = graded(assignment)
+    s = batch.scores["solution"]
+    assert s["auto_score"] > 0
+    lost = {k: v for k, v in s["cells"].items() if v[0] is not None and v[0] < v[1]}
+    assert not lost, f"the solution lost points in {lost}"
+    auto_max = sum(m for k, (sc, m) in s["cells"].items() if sc is not None)
+    assert s["auto_score"] == pytest.approx(auto_max)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_release_gets_zero(graded, assignment):
+    batch = graded(assignment)
+    s = batch.scores["release"]
+    assert s["auto_score"] == 0, s["cells"]
+    assert s["max_score"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_hidden_tests_hold_most_points(graded, assignment):
+    """Most autograded points sit in test cells with hidden tests."""
+    hidden = total = 0.0
+    for p in sorted((ROOT / "source" / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(p, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution"):
+                total += meta["points"]
+                if "### BEGIN HIDDEN TESTS" in cell.source:
+                    hidden += meta["points"]
+    assert total > 0 and hidden / total > 0.5, (hidden, total)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_bug_fixtures_lose_points_and_feedback_names_the_check(graded, assignment):
+    batch = graded(assignment)
+    bugs = load_bugs(assignment)
+    if not bugs:
+        pytest.skip(f"{assignment} has no bug fixtures")
+    full = batch.scores["solution"]["auto_score"]
+    for bug in bugs:
+        s = batch.scores[f"bug-{bug.name}"]
+        assert s["auto_score"] < full, f"bug {bug.name} got full marks"
+        html = batch.feedback_html(f"bug-{bug.name}")
+        for text in bug.expect:
+            assert text in html, f"feedback of bug {bug.name} does not say {text!r}"
+
+
+def _hidden_regions(assignment):
+    """The non-trivial lines of every hidden test region of the assignment's source."""
+    lines = set()
+    for p in sorted((ROOT / "source" / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(p, as_version=4).cells:
+            for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
+                                    cell.source, re.S):
+                lines.update(ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12)
+    return lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_feedback_has_no_hidden_test_code(graded, assignment):
+    import html as H
+
+    batch = graded(assignment)
+    hidden = _hidden_regions(assignment)
+    assert hidden, f"{assignment} has no hidden tests"
+    students = ["solution", "release"] + [f"bug-{b.name}" for b in batch.bugs]
+    for student in students:
+        text = H.unescape(re.sub(r"<[^>]+>", "", batch.feedback_html(student)))
+        leaked = [ln for ln in hidden if ln in text]
+        assert not leaked, f"feedback of {student} shows hidden test code: {leaked[:3]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_release_is_in_sync_with_source(tmp_path, assignment):
+    """release/ equals a fresh `nbgrader generate_assignment` of source/."""
+    from autograder.course import copy_course
+
+    course = copy_course(tmp_path / "c", assignment, root=ROOT)
+    run_nbgrader(course, "generate_assignment", assignment, "--force")
+    fresh = course / "release" / assignment
+    committed = ROOT / "release" / assignment
+    names = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*")  # noqa: E731
+                             if p.is_file() and "__pycache__" not in p.parts)
+    assert names(fresh) == names(committed), "run: bin/course release " + assignment
+    for rel in names(fresh):
+        a, b = fresh / rel, committed / rel
+        if rel.endswith(".ipynb"):
+            na, nb = nbformat.read(a, as_version=4), nbformat.read(b, as_version=4)
+            ca = [(c.get("id"), c.cell_type, c.source, c.metadata.get("nbgrader")) for c in na.cells]
+            cb = [(c.get("id"), c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]
+            assert ca == cb, f"release/{assignment}/{rel} differs from source: regenerate it"
+        else:
+            assert a.read_bytes() == b.read_bytes(), f"release/{assignment}/{rel} differs"
