@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -41,21 +42,55 @@ def _warning_assignment(course: Path) -> None:
     nbformat.write(nb, course / "source" / "warn" / "warn.ipynb")
 
 
-@pytest.mark.slow
-def test_torch_warning_does_not_zero_a_correct_cell(tmp_path):
-    course = C.copy_course(tmp_path / "c", root=ROOT)
+@pytest.fixture(scope="module")
+def warn_course(tmp_path_factory):
+    """The tiny assignment generated, submitted with its solution, and autograded."""
+    course = C.copy_course(tmp_path_factory.mktemp("warn") / "c", root=ROOT)
     _warning_assignment(course)
     C.nbgrader(course, "generate_assignment", "warn", "--force")
     release = course / "release" / "warn" / "warn.ipynb"
-    C.write_submission(course, "warn", "alice",
-                       {"warn.ipynb": C.solution_submission(release, course / "source/warn/warn.ipynb")})
+    answer = C.solution_submission(release, course / "source/warn/warn.ipynb")
+    answer.cells[1].source = answer.cells[1].source.replace("2 * x", "x + x + (x == -1)")
+    C.write_submission(course, "warn", "alice", {"warn.ipynb": answer})  # fails a hidden test
+    C.write_submission(course, "warn", "bob", {"warn.ipynb": C.solution_submission(
+        release, course / "source/warn/warn.ipynb")})
     C.nbgrader(course, "autograde", "warn", "--force")
-    graded = nbformat.read(course / "autograded/alice/warn/warn.ipynb", as_version=4)
+    return course
+
+
+@pytest.mark.slow
+def test_torch_warning_does_not_zero_a_correct_cell(warn_course):
+    graded = nbformat.read(warn_course / "autograded/bob/warn/warn.ipynb", as_version=4)
     test_cell = next(c for c in graded.cells if c.get("id") == "test")
-    scores = C.gradebook_scores(course, "warn")["alice"]["cells"]
+    scores = C.gradebook_scores(warn_course, "warn")["bob"]["cells"]
     assert scores["test"] == (2.0, 2.0), test_cell.outputs
     # stderr that is not a warning still fails the cell, as nbgrader intends
     assert scores["stderr-test"] == (0.0, 1.0)
+
+
+HIDDEN_LINE = "assert double(-1) == -2"
+
+
+@pytest.mark.slow
+def test_stock_feedback_shows_hidden_tests_and_ours_does_not(warn_course):
+    import html
+
+    stock = ["nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+    C.nbgrader(warn_course, "generate_feedback", "warn", "--force",
+               f"--GenerateFeedback.preprocessors={stock!r}")
+    page = warn_course / "feedback/alice/warn/warn.html"
+
+    def text():
+        return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+
+    stock_text = text()
+    assert HIDDEN_LINE in stock_text, "stock nbgrader no longer leaks: re-measure"
+
+    C.nbgrader(warn_course, "generate_feedback", "warn", "--force")
+    ours = text()
+    assert HIDDEN_LINE not in ours
+    assert "hidden tests" in ours  # the student is told they exist
+    assert "AssertionError" in ours  # and still sees that one failed
 
 
 def test_exchange_directory_exists_and_is_writable():
