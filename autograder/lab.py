@@ -15,12 +15,13 @@ from .course import repo_root
 FIRST_LESSON = "course/00_getting_started.ipynb"
 
 
-def lab_command(port: int = 8888, extra: list[str] | None = None, *, token: str | None = None,
+def lab_command(port: int | None = None, extra: list[str] | None = None, *, token: str | None = None,
                 open_browser: bool = True) -> list[str]:
     root = repo_root()
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}"]
+           "--ServerApp.ip=127.0.0.1", f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}"]
+    if port is not None:  # otherwise Jupyter's default, 8888 (or the next free one)
+        cmd.append(f"--ServerApp.port={port}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     if token is not None:
