@@ -35,6 +35,7 @@ __all__ = [
     "assert_grad_close",
     "check_gradients",
     "diagnose",
+    "engine_hints",
     "random_inputs",
     "to_array",
     "torch_gradients",
@@ -232,18 +233,29 @@ def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray | None:
 
 def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | None = None,
              output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
-             rtol: float = RTOL, atol: float = ATOL) -> list[str]:
+             rtol: float = RTOL, atol: float = ATOL, requires_grad: bool | None = None,
+             per_call: Sequence[np.ndarray] = ()) -> list[str]:
     """Likely causes of a gradient mismatch, from its signature (design §5).
 
     ``n``: the number of elements a mean divides by, if a mean is involved;
     ``output_shape``: the shape of the expression's output (recognises an
     un-reduced broadcast gradient); ``use_grads``: torch's gradient through
-    each separate use of this input (recognises "last path only").
+    each separate use of this input (recognises "last path only");
+    ``requires_grad``: True when ``got`` is the ``.grad`` of a leaf created with
+    ``requires_grad=True`` (a None then means backward() never reached it);
+    ``per_call``: torch's gradient from each of several ``backward()`` calls
+    whose sum is ``expected`` (recognises "assigned, not accumulated, across calls").
     """
     hints: list[str] = []
     if got is None:
         if expected is None:
             return hints
+        if requires_grad:
+            return ["got None: this input is a leaf created with requires_grad=True, so "
+                    "backward() never reached it. Is backward() visiting the nodes in reversed "
+                    "topological order (the output first, each node only after every node that "
+                    "passes gradients to it), and passing each node's gradients on to its "
+                    "next_functions, down to the leaves' AccumulateGrad?"]
         return ["got None: .grad stays None for a tensor that is not a leaf (use retain_grad() "
                 "to keep it), for one created without requires_grad=True, or when backward() "
                 "never reached it."]
@@ -296,6 +308,15 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | No
             and _close(got.T, expected, rtol, atol):
         hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
                      "dL/da = g @ b.T and dL/db = a.T @ g).")
+    if len(per_call) >= 2:
+        if _close(got, per_call[-1], rtol, atol):
+            hints.append(f"equal to the last backward() call's gradient only: after "
+                         f"{len(per_call)} backward() calls .grad must hold their sum. The "
+                         f"gradient was assigned (grad = g) instead of accumulated "
+                         f"(grad = grad + g) into .grad.")
+        elif _close(got, per_call[0], rtol, atol):
+            hints.append("equal to the first backward() call's gradient only: the later "
+                         "backward() calls did not add theirs to .grad.")
     if len(use_grads) >= 2:
         for ug in use_grads:
             if ug.shape == got.shape and _close(got, ug, rtol, atol):
@@ -335,7 +356,9 @@ def _fmt(a: np.ndarray | None) -> str:
 
 def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None = None,
                  output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
-                 rtol: float = RTOL, atol: float = ATOL, kind: str = "gradient") -> None:
+                 rtol: float = RTOL, atol: float = ATOL, kind: str = "gradient",
+                 requires_grad: bool | None = None,
+                 per_call: Sequence[np.ndarray] = ()) -> None:
     """Raise :class:`GradientMismatch` unless ``got`` matches ``expected``.
 
     Shape first, then values (``|got - expected| <= atol + rtol*|expected|``).
@@ -366,7 +389,8 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None 
     lines.append(f"  expected: {_fmt(exp)}")
     lines.append(f"  got:      {_fmt(g)}")
     hints = diagnose(g, exp, n=n, output_shape=output_shape, use_grads=use_grads,
-                     rtol=rtol, atol=atol) if kind == "gradient" else []
+                     rtol=rtol, atol=atol, requires_grad=requires_grad,
+                     per_call=per_call) if kind == "gradient" else []
     for h in hints:
         lines.append(f"  likely cause: {h}")
     raise GradientMismatch("\n".join(lines))
@@ -390,7 +414,7 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
                     grad_output: Any = None, seed: int = 0, n: int | None = None,
                     requires_grad: Sequence[bool] | None = None,
                     check_value: bool = True, rtol: float = RTOL,
-                    atol: float = ATOL) -> CheckResult:
+                    atol: float = ATOL, localize: bool = True) -> CheckResult:
     """Run ``fn`` on torch and on ``engine`` with the same inputs and compare.
 
     ``engine`` builds a leaf from a float64 array: ``engine(array, requires_grad=True)``,
@@ -399,6 +423,10 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
     value, then each input's gradient, shape first, with ``rtol``/``atol``.
     A non-scalar output is back-propagated with ``grad_output`` (default: a
     random array from ``seed``), on both engines.
+
+    When a gradient differs and ``localize`` is true, the engine is probed to
+    say where (see :func:`engine_hints`): nodes run out of topological order
+    or twice, or the one op of the expression whose gradient is wrong alone.
     """
     label = name or getattr(fn, "__name__", "expression")
     names = list(input_names or [f"input {i}" for i in range(len(inputs))])
@@ -428,17 +456,30 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
             out.backward()
         else:
             out.backward(ref.grad_output.copy())
+    except RecursionError as e:
+        raise GradientMismatch(f"{label}: backward() on your engine raised RecursionError: {e}\n"
+                               f"  likely cause: a recursive walk of the graph (a recursive "
+                               f"topological sort) hits Python's recursion limit on a deep "
+                               f"graph; walk it with an explicit stack (a list) instead.") from None
     except Exception as e:
         raise GradientMismatch(f"{label}: backward() on your engine raised "
                                f"{type(e).__name__}: {e}") from e
     grads = []
-    for i, (leaf, nm, r) in enumerate(zip(leaves, names, rg)):
-        got = to_array(leaf.grad, f"{nm}.grad") if r else to_array(getattr(leaf, "grad", None))
-        expected = ref.grads[i] if r else None
-        uses = ref.use_grads[i] if ref.use_grads else []
-        assert_close(got, expected, f"{label}: gradient of {nm}", n=n,
-                     output_shape=tuple(ref.value.shape), use_grads=uses, rtol=rtol, atol=atol)
-        grads.append(got)
+    try:
+        for i, (leaf, nm, r) in enumerate(zip(leaves, names, rg)):
+            got = to_array(leaf.grad, f"{nm}.grad") if r else to_array(getattr(leaf, "grad", None))
+            expected = ref.grads[i] if r else None
+            uses = ref.use_grads[i] if ref.use_grads else []
+            assert_close(got, expected, f"{label}: gradient of {nm}", n=n,
+                         output_shape=tuple(ref.value.shape), use_grads=uses, rtol=rtol,
+                         atol=atol, requires_grad=r)
+            grads.append(got)
+    except GradientMismatch as e:
+        extra = engine_hints(fn, inputs, engine, requires_grad=rg, grad_output=ref.grad_output) \
+            if localize else []
+        if not extra:
+            raise
+        raise GradientMismatch(str(e) + "".join(f"\n  likely cause: {h}" for h in extra)) from None
     return CheckResult(label, ref, value, grads)
 
 
@@ -451,3 +492,147 @@ def _only(fn, rg):
         return fn(*[t if r else t.detach() for t, r in zip(ts, rg)])
 
     return wrapped
+
+
+# --------------------------------------------------------------------------- localising a bug
+
+
+# one small expression per op, keyed by the stem of torch's grad_fn name (MulBackward0 -> Mul):
+# (what to call the op in a hint, the expression, input shapes, positive inputs?)
+OP_PROBES: dict[str, tuple[str, Callable, tuple, bool]] = {
+    "Add": ("add (a + b)", lambda a, b: a + b, ((2, 3), (2, 3)), False),
+    "Sub": ("sub (a - b)", lambda a, b: a - b, ((2, 3), (2, 3)), False),
+    "Rsub": ("sub (1.5 - a)", lambda a: 1.5 - a, ((2, 3),), False),
+    "Neg": ("neg (-a)", lambda a: -a, ((2, 3),), False),
+    "Mul": ("mul (a * b)", lambda a, b: a * b, ((2, 3), (2, 3)), False),
+    "Div": ("div (a / b)", lambda a, b: a / b, ((2, 3), (2, 3)), True),
+    "Reciprocal": ("div (1 / a)", lambda a: 1.0 / a, ((2, 3),), True),
+    "Pow": ("pow (a ** 3)", lambda a: a**3, ((2, 3),), False),
+    "Exp": ("exp", lambda a: a.exp(), ((2, 3),), False),
+    "Log": ("log", lambda a: a.log(), ((2, 3),), True),
+    "Tanh": ("tanh", lambda a: a.tanh(), ((2, 3),), False),
+    "Sigmoid": ("sigmoid", lambda a: a.sigmoid(), ((2, 3),), False),
+    "Relu": ("relu", lambda a: a.relu(), ((2, 3),), False),
+    "Sum": ("sum", lambda a: a.sum(), ((2, 3),), False),
+    "Mean": ("mean", lambda a: a.mean(), ((2, 3),), False),
+    "Mm": ("matmul (a @ b)", lambda a, b: a @ b, ((2, 3), (3, 4)), False),
+    "Mv": ("matmul (a @ b)", lambda a, b: a @ b, ((2, 3), (3, 4)), False),
+    "Dot": ("matmul (a @ b)", lambda a, b: a @ b, ((2, 3), (3, 4)), False),
+    "Permute": ("transpose (.T)", lambda a: a.T, ((2, 3),), False),
+    "T": ("transpose (.T)", lambda a: a.T, ((2, 3),), False),
+    "View": ("reshape", lambda a: a.reshape(3, 2), ((2, 3),), False),
+    "UnsafeView": ("reshape", lambda a: a.reshape(3, 2), ((2, 3),), False),
+}
+
+
+def _stem(name: str) -> str:
+    """``MulBackward0`` -> ``Mul``."""
+    import re
+
+    return re.sub(r"Backward\d*$", "", name)
+
+
+def engine_hints(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
+                 requires_grad: Sequence[bool] | None = None,
+                 grad_output: np.ndarray | None = None) -> list[str]:
+    """Where an engine's wrong gradient comes from, found by probing the engine itself.
+
+    Runs ``fn`` again on ``engine`` with every graph node's ``backward``
+    instrumented (nodes as in ps3: ``.next_functions`` and a ``backward``
+    method) and reports nodes run out of reversed topological order or more
+    than once; failing that, runs each op of the expression alone (the ops
+    torch's graph of ``fn`` holds) and names the ones whose gradient is wrong
+    by themselves. Never raises: a probe that fails to run says nothing.
+    """
+    try:
+        hints = _trace_hints(fn, inputs, engine, requires_grad, grad_output)
+        return hints or _op_hints(fn, inputs, engine)
+    except Exception:
+        return []
+
+
+def _trace_hints(fn, inputs, engine, requires_grad, grad_output) -> list[str]:
+    from .graph import graph_data
+
+    rg = list(requires_grad) if requires_grad is not None else [True] * len(inputs)
+    leaves = [engine(np.array(to_array(a, "input"), dtype=np.float64), requires_grad=r)
+              for a, r in zip(inputs, rg)]
+    out = fn(*leaves)
+    g = graph_data(out)
+    calls: list[int] = []
+    patched = []
+    for node in g.nodes:
+        obj = node.obj
+        meth = getattr(obj, "backward", None)
+        if not callable(meth) or not hasattr(obj, "__dict__") or "backward" in vars(obj):
+            continue
+
+        def traced(*a, _i=node.index, _m=meth, **k):
+            calls.append(_i)
+            return _m(*a, **k)
+
+        obj.backward = traced
+        patched.append(obj)
+    try:
+        out.backward() if grad_output is None else out.backward(grad_output.copy())
+    finally:
+        for obj in patched:
+            del obj.backward
+    hints = []
+    counts = {i: calls.count(i) for i in set(calls)}
+    twice = [g.nodes[i].name for i, c in sorted(counts.items()) if c > 1]
+    if twice:
+        hints.append(f"double counting: in one backward() call, the backward of "
+                     f"{', '.join(twice[:3])} ran more than once (a node reached along two paths "
+                     f"must be visited once, after all its gradient has arrived: keep a set of "
+                     f"visited nodes in the topological sort).")
+    first = {}
+    for k, i in enumerate(calls):
+        first.setdefault(i, k)
+    last = {i: k for k, i in enumerate(calls)}
+    for i, j in g.edges:  # node i passes gradients to node j: i must run before j
+        if counts.get(i, 0) > 1 or counts.get(j, 0) > 1:
+            continue  # already reported as double counting
+        if i in last and j in first and first[j] < last[i]:
+            hints.append(f"topological order not reversed: {g.nodes[j].name} ran its backward "
+                         f"before {g.nodes[i].name}, which passes gradients to it. backward() "
+                         f"must visit the nodes in reversed topological order: the output "
+                         f"first, each node only after every node that uses its output.")
+            break
+    return hints
+
+
+def _op_hints(fn, inputs, engine) -> list[str]:
+    import torch
+
+    from .graph import graph_data
+
+    leaves = [torch.tensor(to_array(a, "input"), dtype=torch.float64, requires_grad=True)
+              for a in inputs]
+    out = fn(*leaves)
+    stems = []
+    for node in graph_data(out).nodes:
+        st = _stem(node.name)
+        if st in OP_PROBES and OP_PROBES[st][0] not in [OP_PROBES[s][0] for s in stems]:
+            stems.append(st)
+    if len(stems) < 2:  # a single op: the check's own name already says which
+        return []
+    failing = []
+    for k, st in enumerate(stems):
+        label, probe, shapes, positive = OP_PROBES[st]
+        n_mean = int(np.prod(shapes[0])) if st == "Mean" else None  # recognises a missing 1/N
+        try:
+            check_gradients(probe, random_inputs(*shapes, seed=4242 + k, positive=positive),
+                            engine, name=f"{label} alone", localize=False, n=n_mean)
+        except GradientMismatch as e:
+            lines = str(e).splitlines()
+            cause = next((ln.strip() for ln in lines if "likely cause" in ln), "")
+            failing.append((label, lines[0] + (f" ({cause})" if cause else "")))
+        except Exception:  # noqa: S112  (a probe that cannot run says nothing)
+            continue
+    if not failing or len(failing) == len(stems):  # everything fails: not one op's fault
+        return []
+    label, why = failing[0]
+    more = "" if len(failing) == 1 else f" (also wrong alone: {', '.join(f[0] for f in failing[1:])})"
+    return [f"a wrong derivative in {label}: of the ops in this expression, {label} gives a "
+            f"wrong gradient on its own{more}: {why}"]
