@@ -1,0 +1,20 @@
+"""One-bug fixtures for ps4 (see docs/authoring.md): each must lose points and be named in feedback."""
+
+from conftest import Bug
+
+BUGS = [
+    # the naive formula: exp overflows for inputs near 1000
+    Bug("lse-without-max",
+        edits={"ps4-logsumexp": [("m = x.amax(dim=-1, keepdim=True)",
+                                  "m = torch.zeros_like(x[..., :1])")]},
+        expect=["LogSumExp.apply(x) with large inputs", "value: does not match torch.autograd"]),
+    # computes every gradient, needed or not
+    Bug("linear-ignores-needs-input-grad",
+        edits={"ps4-linear": [("if ctx.needs_input_grad[0]:", "if True:")]},
+        expect=["only the bias needs a gradient", "check ctx.needs_input_grad"]),
+    # the first gradient is not recorded, so it cannot be differentiated again
+    Bug("hvp-without-create-graph",
+        edits={"ps4-hvp": [("(grad,) = torch.autograd.grad(f(x), x, create_graph=True)",
+                            "(grad,) = torch.autograd.grad(f(x), x)")]},
+        expect=["does not require grad and does not have a grad_fn"]),
+]
