@@ -1,0 +1,30 @@
+"""One-bug fixtures for ps2: the solution with one typical mistake each (design §5 signatures)."""
+
+from conftest import Bug
+
+BUGS = [
+    Bug("sigmoid-derivative-missing-factor",
+        edits={"ps2-local-derivatives": [("return s * (1.0 - s)", "return s")]},
+        expect=["d_sigmoid(x) for x of shape (5,)", "does not match torch.autograd"]),
+    Bug("relu-derivative-one-at-zero",
+        edits={"ps2-local-derivatives": [("return (x > 0).astype", "return (x >= 0).astype")]},
+        expect=["d_relu(x) for x of shape (3, 4) with some exact zeros"]),
+    Bug("mean-forgets-1-over-N",
+        edits={"ps2-network": [("dO = 2.0 * diff / diff.size", "dO = 2.0 * diff")]},
+        expect=["dL/dW2 (visible", "off by a factor of N = 8"]),
+    Bug("tanh-derivative-wrong",
+        edits={"ps2-network": [("dZ1 = dA * (1.0 - A**2)", "dZ1 = dA * (1.0 - A)")]},
+        expect=["dL/dW1 (visible"]),
+    Bug("bias-gradient-not-summed",
+        edits={"ps2-network": [("db2 = dO.sum(axis=0)", "db2 = dO")]},
+        expect=["dL/db2 (visible", "missing unbroadcast"]),
+    Bug("unbroadcast-keeps-added-dimensions",
+        edits={"ps2-unbroadcast": [("grad = grad.sum(axis=tuple(range(added)))", "pass")]},
+        expect=["a dimension added in front", "missing unbroadcast"]),
+    Bug("matmul-gradient-transposed",
+        edits={"ps2-matmul": [("grad_A = G @ B.T", "grad_A = B @ G.T")]},
+        expect=["grad_A for A (2, 3) @ B (3, 4) (visible)", "transposed"]),
+    Bug("vjp-forgets-the-coupling-term",
+        edits={"ps2-vjp": [("return s * (v - v @ s)", "return s * v")]},
+        expect=["softmax_vjp(x, v), x and v of shape (4,) (visible)"]),
+]
