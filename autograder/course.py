@@ -140,7 +140,7 @@ def gradebook_scores(course: Path, assignment: str) -> dict[str, dict]:
             cells = {}
             for nb in sub.notebooks:
                 for g in nb.grades:
-                    cells[g.name] = (g.score, g.max_score)
+                    cells[g.name] = (g.auto_score, g.max_score)
             out[sub.student_id] = {"score": sub.score, "max_score": sub.max_score,
                                    "auto_score": sub.code_score, "cells": cells}
     return out
