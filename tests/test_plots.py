@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from autograder import random_inputs, torch_gradients  # noqa: E402
-from autograder.plots import (  # noqa: E402
+from autograder import random_inputs, torch_gradients
+from autograder.plots import (
+    draw_value_graph,
     finite_difference,
     plot_step_size_errors,
     relative_error,
     show_matrix,
     step_size_errors,
+    value_graph,
 )
 
 
@@ -97,3 +95,51 @@ def test_show_matrix_writes_every_number():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="1-D or 2-D"):
         show_matrix(np.zeros((2, 2, 2)))
+
+
+def _diamond():
+    x = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(-1.3, dtype=torch.float64, requires_grad=True)
+    a = x * y
+    b = torch.sin(a)
+    c = a * a * x  # a used twice by one node chain, x reused further up
+    L = b + c
+    return {"x": x, "y": y, "a": a, "b": b, "c": c, "L": L}
+
+
+def test_value_graph_edges_and_numbers_agree_with_torch():
+    named = _diamond()
+    g = value_graph(named)
+    edges = sorted((e.parent, e.child, e.use) for e in g.edges)
+    assert edges == [("a", "b", 0), ("a", "c", 0), ("a", "c", 1), ("b", "L", 0), ("c", "L", 0),
+                     ("x", "a", 0), ("x", "c", 0), ("y", "a", 0)]
+    totals = torch.autograd.grad(named["L"], [named[n] for n in g.names], retain_graph=True)
+    for n, t in zip(g.names, totals):
+        np.testing.assert_allclose(g.grads[n], t.numpy(), rtol=1e-12, err_msg=n)
+        np.testing.assert_allclose(g.values[n], named[n].detach().numpy())
+        # accumulation: the gradients flowing back along a value's edges sum to dL/dvalue
+        flows = [e.grad for e in g.edges if e.parent == n]
+        if flows:
+            np.testing.assert_allclose(np.sum(flows), t.numpy(), rtol=1e-12, err_msg=n)
+    for e in g.edges:  # each edge: upstream gradient x local derivative
+        np.testing.assert_allclose(e.grad, g.grads[e.child] * e.local, rtol=1e-12)
+    # a*a: each use's local derivative is the other factor times x, not the total 2*a*x
+    a_uses = [e.local for e in g.edges if (e.parent, e.child) == ("a", "c")]
+    direct = torch.autograd.grad(named["c"], named["a"], retain_graph=True)[0].item()
+    assert a_uses[0] == pytest.approx(direct / 2) and a_uses[1] == pytest.approx(direct / 2)
+
+
+def test_value_graph_leaves_grads_untouched_and_draws():
+    named = _diamond()
+    ax = draw_value_graph(named, exprs={"a": "x*y", "L": "b+c"}, title="diamond")
+    assert named["x"].grad is None  # drawing never accumulates into .grad
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("a = x*y") for t in texts)
+    assert sum("\u2193" in t for t in texts) == 8  # one backward label per edge
+    named["L"].backward()  # the graph is still alive: drawing kept it
+    plt.close(ax.figure)
+
+
+def test_value_graph_rejects_empty():
+    with pytest.raises(ValueError):
+        value_graph({})
