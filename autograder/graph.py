@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GraphData", "GraphNode", "draw_graph", "draw_side_by_side", "graph_data",
-           "node_artists"]
+__all__ = ["GraphData", "GraphNode", "assert_same_graph", "draw_graph", "draw_side_by_side",
+           "graph_data", "node_artists"]
 
 NODE_GID = "autograd-node"  # gid of each node's box (a matplotlib Text), see node_artists()
 
@@ -291,3 +291,65 @@ def draw_side_by_side(torch_root: Any, student_root: Any,
         draw_graph(root, ax, title=t, show_values=show_values, show_grads=show_grads)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- comparing graphs
+
+
+def _stem(name: str) -> str:
+    import re
+
+    return re.sub(r"\d+$", "", name)
+
+
+def assert_same_graph(torch_root: Any, student_root: Any, what: str = "graph") -> None:
+    """Raise ``AssertionError`` unless the student's graph has torch's structure.
+
+    Walks both graphs from the output along ``next_functions``, entry by entry:
+    the same number of entries, ``None`` where torch has ``None``, node names
+    equal up to the trailing version digit (``MulBackward0`` ~ ``MulBackward``),
+    and one node wherever torch has one node (a leaf used twice reaches one
+    ``AccumulateGrad``). The message names the first difference.
+    """
+    t0 = getattr(torch_root, "grad_fn", torch_root)
+    s0 = getattr(student_root, "grad_fn", student_root)
+    if (t0 is None) != (s0 is None):
+        raise AssertionError(f"{what}: torch's output has grad_fn {type(t0).__name__ if t0 is not None else None}, "
+                             f"yours has {type(s0).__name__ if s0 is not None else None}")
+    if t0 is None:
+        return
+    pairs: dict[int, Any] = {}   # id(torch node) -> student node
+    keep = []                    # keep torch nodes alive so ids stay unique
+    stack = [(t0, s0, type(t0).__name__)]
+    while stack:
+        t, s, path = stack.pop()
+        tn, sn = type(t).__name__, type(s).__name__
+        if _stem(tn) != _stem(sn) or not (sn.rstrip("0123456789").endswith("Backward")
+                                          or sn == "AccumulateGrad"):
+            raise AssertionError(f"{what}: at {path}, torch has a {tn} node, yours is a {sn} "
+                                 f"(expected a class named like torch's: {_stem(tn)}...)")
+        if id(t) in pairs:
+            if pairs[id(t)] is not s:
+                raise AssertionError(f"{what}: at {path}, torch reaches the same {tn} node again, "
+                                     f"your graph has a different {sn} object here (make one node "
+                                     f"per value: one AccumulateGrad per leaf, shared by every use)")
+            continue
+        pairs[id(t)] = s
+        keep.append(t)
+        tnext = list(getattr(t, "next_functions", ()) or ())
+        snext = list(getattr(s, "next_functions", ()) or ())
+        if len(tnext) != len(snext):
+            raise AssertionError(
+                f"{what}: {path}.next_functions has {len(snext)} entries, torch's has {len(tnext)}: "
+                f"{[None if e[0] is None else type(e[0]).__name__ for e in tnext]}")
+        for k, (te, se) in enumerate(zip(tnext, snext)):
+            if not (isinstance(se, tuple) and len(se) == 2):
+                raise AssertionError(f"{what}: {path}.next_functions[{k}] should be a pair "
+                                     f"(node, 0) like torch's, got {se!r}")
+            if (te[0] is None) != (se[0] is None):
+                exp = "None (a constant: no gradient)" if te[0] is None else type(te[0]).__name__
+                got = "None" if se[0] is None else type(se[0]).__name__
+                raise AssertionError(f"{what}: {path}.next_functions[{k}] is {got}, torch has {exp}")
+            if te[0] is not None:
+                stack.append((te[0], se[0], f"{path}.next_functions[{k}][0]"))
+    keep.clear()

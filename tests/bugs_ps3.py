@@ -1,0 +1,83 @@
+"""Typical student bugs in ps3's engine, each one edit of the solution (see docs/authoring.md).
+
+tests/test_assignments.py grades each as a submission with real nbgrader: it must score below
+full marks, and its feedback must contain every ``expect`` text (the failing check's name and
+the hint that names the cause). tests/test_ps3.py runs the same edits in-process, faster.
+"""
+
+from conftest import Bug
+
+ITERATIVE_TOPO = '''    stack = [(root, False)]  # an explicit stack, not recursion: 10,000-node graphs must work
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)  # post-order: everything below it is already in `order`
+            continue
+        if node in visited:
+            continue  # reached before along another path: list it once
+        visited.add(node)
+        stack.append((node, True))
+        for child, _ in node.next_functions:
+            if child is not None:
+                stack.append((child, False))
+'''
+
+RECURSIVE_TOPO = '''
+    def visit(node):  # recursion: Python stops at about 1,000 levels
+        if node in visited:
+            return
+        visited.add(node)
+        for child, _ in node.next_functions:
+            if child is not None:
+                visit(child)
+        order.append(node)
+
+    visit(root)
+'''
+
+BUGS = [
+    Bug("assign-not-accumulate",
+        edits={"ps3-backward": [("grads[child] = grads[child] + g", "grads[child] = g")]},
+        expect=["x + x (x used twice)", "equal to one path only", "assigned"]),
+    Bug("leaf-grad-assigned",
+        edits={"ps3-nodes": [("leaf.grad = leaf.grad + grad", "leaf.grad = grad")]},
+        expect=["after (x + x).backward(g1), then (x + 1).backward(g2)",
+                "equal to the last backward() call", "accumulated"]),
+    Bug("topological-order-not-reversed",
+        edits={"ps3-backward": [("return order[::-1]", "return order")]},
+        expect=["got None", "reversed topological order"]),
+    Bug("no-visited-set-double-counting",
+        edits={"ps3-backward": [("        if node in visited:\n"
+                                 "            continue  # reached before along another path: list it once\n",
+                                 "")]},
+        expect=["x + x (x used twice)", "exactly 2x", "double counting"]),
+    Bug("recursive-topological-sort",
+        edits={"ps3-backward": [(ITERATIVE_TOPO, RECURSIVE_TOPO)]},
+        expect=["a chain of 10,000 additions", "RecursionError", "explicit stack"]),
+    Bug("missing-unbroadcast",
+        edits={"ps3-backward": [("g = unbroadcast(np.asarray(g, dtype=np.float64), shape)",
+                                 "g = np.asarray(g, dtype=np.float64)")]},
+        expect=["broadcasting a * b, (3, 4) with (4,)", "missing unbroadcast"]),
+    Bug("wrong-tanh-derivative",
+        edits={"ps3-unary": [("return (grad * (1 - t**2),)", "return (grad * (1 - t),)")]},
+        expect=["tanh: gradient of a", "a wrong derivative in tanh"]),
+    Bug("mean-without-1-over-n",
+        edits={"ps3-reductions": [("np.broadcast_to(grad.reshape(kept), shape) / count,)",
+                                   "np.broadcast_to(grad.reshape(kept), shape),)")]},
+        expect=["mean a.mean()", "the 1/N of the mean is missing"]),
+    Bug("sign-error-in-sub",
+        edits={"ps3-sub": [("return grad, -grad", "return grad, grad")]},
+        expect=["sub a - b: gradient of b", "sign flip"]),
+    Bug("matmul-transposed",
+        edits={"ps3-matmul": [("db = a2.T @ g2", "db = g2.T @ a2")]},
+        expect=["matmul (2, 3) @ (3, 4): gradient of b", "transposed"]),
+    Bug("grad-kept-on-non-leaf",
+        edits={"ps3-backward": [("    root = gradient_node(self)\n",
+                                 "    self.grad = gradient  # the seed, as in micrograd\n"
+                                 "    root = gradient_node(self)\n")]},
+        expect=["z.grad for the output z itself", "not a leaf"]),
+    Bug("no-grad-ignored",
+        edits={"ps3-nodes": [("if GradMode.enabled and any(", "if any(")]},
+        expect=["inside no_grad(): (x * 2.0 + x).requires_grad"]),
+]
+

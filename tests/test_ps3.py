@@ -1,0 +1,262 @@
+"""ps3 (Mini-backward) in-process: the solution engine, its graph pictures, the no-torch
+integrity check, and each bug fixture's diagnosis, without nbgrader (test_assignments.py
+grades the same fixtures with real nbgrader).
+
+The engine is the instructor's solution, read from source/ps3/ps3.ipynb and run the way a
+kernel runs the notebook: cell by cell in one namespace, with IPython's ``In`` history.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from bugs_ps3 import BUGS  # noqa: E402
+from conftest import ROOT  # noqa: E402
+
+from autograder import GradientMismatch, check_gradients, random_inputs  # noqa: E402
+from autograder.course import strip_solution_markers  # noqa: E402
+from autograder.graph import assert_same_graph, draw_side_by_side, graph_data, node_artists  # noqa: E402
+from autograder.integrity import check_without_torch, engine_sources  # noqa: E402
+
+NB = ROOT / "source" / "ps3" / "ps3.ipynb"
+
+# the test cell where each fixture must fail first
+FAILS_IN = {
+    "assign-not-accumulate": ["ps3-backward-test"],
+    "leaf-grad-assigned": ["ps3-accumulate-test"],
+    "topological-order-not-reversed": ["ps3-backward-test"],
+    "no-visited-set-double-counting": ["ps3-backward-test"],
+    "recursive-topological-sort": ["ps3-deep-test"],
+    "missing-unbroadcast": ["ps3-broadcast-test"],
+    "wrong-tanh-derivative": ["ps3-tanh-test", "ps3-compositions-test"],
+    "mean-without-1-over-n": ["ps3-mean-test"],
+    "sign-error-in-sub": ["ps3-sub-test"],
+    "matmul-transposed": ["ps3-matmul-test"],
+    "grad-kept-on-non-leaf": ["ps3-backward-errors-test"],
+    "no-grad-ignored": ["ps3-no-grad-test"],
+}
+
+
+def cells():
+    return nbformat.read(NB, as_version=4).cells
+
+
+def code_of(cell, edits=()):
+    src = strip_solution_markers(cell.source)
+    for old, new in edits:
+        assert src.count(old) == 1, (cell.id, old)
+        src = src.replace(old, new)
+    return src
+
+
+class Kernel:
+    """Cells run in one namespace, in order, with IPython's ``In`` history, as a kernel would."""
+
+    def __init__(self):
+        self.ns = {"__name__": "__main__", "In": [""]}
+
+    def run(self, src):
+        self.ns["In"].append(src)
+        exec(compile(src, f"<cell {len(self.ns['In'])}>", "exec"), self.ns)
+
+
+def engine_kernel(edits=None, upto=None):
+    """A kernel that has run the setup and every answer/given cell (with edits), no test cells."""
+    k = Kernel()
+    edits = edits or {}
+    for cell in cells():
+        if cell.cell_type != "code" or cell.id == "ps3-picture":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            continue
+        k.run(code_of(cell, edits.get(meta.get("grade_id"), ())))
+        if cell.id == upto:
+            break
+    return k
+
+
+def run_test_cell(kernel, grade_id):
+    cell = next(c for c in cells() if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    kernel.run(cell.source)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return engine_kernel()
+
+
+def test_solution_does_not_use_torch():
+    import io
+    import tokenize
+
+    for cell in cells():
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") or (cell.cell_type == "code" and not meta.get("grade")
+                                    and not cell.source.startswith(("# Tests", "# Picture"))):
+            names = {t.string for t in tokenize.generate_tokens(io.StringIO(code_of(cell)).readline)
+                     if t.type == tokenize.NAME}
+            assert "torch" not in names, f"{cell.id} uses torch"
+
+
+def test_seed_example_on_the_solution_engine(engine):
+    V = engine.ns["Variable"]
+    x = V([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = (x * x).mean()
+    y.backward()
+    xt = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)
+    (xt * xt).mean().backward()
+    np.testing.assert_allclose(x.grad, xt.grad.numpy())
+    assert float(y.data) == pytest.approx(7.5)
+
+
+def expressions(V):
+    """(label, fn, inputs) that run on both engines."""
+    a, b = random_inputs((2, 2), (2, 2), seed=5, positive=True)
+    return [("seed", lambda x, y: (x * x).mean(), [a, b]),
+            ("diamond", lambda x, y: (lambda h: h.exp() + h.tanh() * h)(x @ y).sum(), [a, b]),
+            ("broadcast", lambda x, y: ((x + y.sum(dim=0)) / y).relu().mean(), [a, b]),
+            ("shapes", lambda x, y: (x.reshape(4).reshape(2, 2).T * 2.0 - 1.0).sigmoid().log().sum(), [a, b])]
+
+
+def test_graph_of_the_student_engine_matches_torch(engine):
+    V = engine.ns["Variable"]
+    for label, f, inputs in expressions(V):
+        mine = [V(a, requires_grad=True) for a in inputs]
+        ref = [torch.tensor(a, requires_grad=True) for a in inputs]
+        ys, yt = f(*mine), f(*ref)
+        assert_same_graph(yt, ys, label)
+        gs, gt = graph_data(ys), graph_data(yt)
+        strip = lambda names: sorted(n.rstrip("0123456789") for n in names)  # noqa: E731
+        assert strip(gs.names()) == strip(gt.names()), label
+        assert len(gs.edges) == len(gt.edges), label
+        assert [n.depth for n in gs.nodes] == [n.depth for n in gt.nodes], label
+        # the leaves' AccumulateGrad nodes hold the same inputs in both graphs
+        index_s = sorted(next(i for i, v in enumerate(mine) if v is n.obj.variable)
+                         for n in gs.nodes if n.kind == "leaf")
+        index_t = sorted(next(i for i, v in enumerate(ref) if v is n.obj.variable)
+                         for n in gt.nodes if n.kind == "leaf")
+        assert index_s == index_t, label
+
+
+def test_side_by_side_drawing_of_both_engines(engine):
+    import matplotlib.pyplot as plt
+
+    V = engine.ns["Variable"]
+    x = V([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    xt = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y, yt = (x * x).mean(), (xt * xt).mean()
+    y.backward()
+    yt.backward()
+    fig = draw_side_by_side(yt, y)
+    try:
+        left, right = fig.axes
+        assert [t.get_text() for t in node_artists(left)] == [t.get_text() for t in node_artists(right)]
+        texts = [t.get_text() for t in node_artists(right)]
+        assert texts[0].startswith("MeanBackward0") and "out 7.5" in texts[0]
+        assert texts[2].startswith("AccumulateGrad") and "grad [[0.5, 1], [1.5, 2]]" in texts[2]
+        fig.canvas.draw()
+    finally:
+        plt.close(fig)
+
+
+def test_assert_same_graph_names_the_difference(engine):
+    V = engine.ns["Variable"]
+    (a,) = random_inputs((3,), seed=6)
+    x, xt = V(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    with pytest.raises(AssertionError, match="torch has a TanhBackward0 node, yours is a ExpBackward0"):
+        assert_same_graph(xt.tanh(), x.exp())
+    with pytest.raises(AssertionError, match="next_functions has 2 entries, torch's has 1"):
+        assert_same_graph(xt**2, x ** V(2.0))  # PowBackward0 ~ PowBackward1 by name, not by inputs
+    with pytest.raises(AssertionError, match=r"next_functions\[1\] is None, torch has AccumulateGrad"):
+        assert_same_graph(xt * xt, x * 2.0)
+
+    # a leaf whose every use makes a new AccumulateGrad: torch shares one
+    class Fresh(V):
+        @property
+        def _accumulator(self):
+            return engine.ns["AccumulateGrad"](self)  # a new node at every use
+
+        @_accumulator.setter
+        def _accumulator(self, value):
+            pass
+
+    f = Fresh(a, requires_grad=True)
+    with pytest.raises(AssertionError, match="same AccumulateGrad node again"):
+        assert_same_graph(xt * xt, f * f)
+
+
+def test_integrity_passes_the_solution(engine):
+    check_without_torch(engine.ns["In"], [
+        ("every op", "lambda a, b: ((a @ b.T).tanh().sum() + a / (b * b + 1.0) - a ** 2).sigmoid().mean()",
+         random_inputs((2, 3), (2, 3), seed=7))])
+
+
+def test_integrity_fails_an_engine_that_delegates_to_torch(engine):
+    """A cheat: the same class names, but backward() hands the work to torch.autograd."""
+    cheat = Kernel()
+    cheat.run('''import numpy as np
+import torch
+
+
+class Variable:
+    def __init__(self, data, requires_grad=False, _t=None):
+        self._t = _t if _t is not None else torch.tensor(np.array(data, dtype=float), requires_grad=requires_grad)
+        self.requires_grad = self._t.requires_grad
+    @property
+    def grad(self):
+        return None if self._t.grad is None else self._t.grad.numpy()
+
+    @property
+    def data(self):
+        return self._t.detach().numpy()
+
+    def __add__(self, other):
+        return Variable(None, _t=self._t + getattr(other, "_t", other))
+
+    def __mul__(self, other):
+        return Variable(None, _t=self._t * getattr(other, "_t", other))
+
+    def sum(self):
+        return Variable(None, _t=self._t.sum())
+
+    def backward(self, gradient=None):
+        self._t.backward(None if gradient is None else torch.tensor(gradient))
+''')
+    # in this process (torch importable) the cheat gives torch's numbers ...
+    V = cheat.ns["Variable"]
+    check_gradients(lambda u: (u * u).sum(), [np.ones(3)], V, name="the cheat, with torch importable")
+    # ... but rebuilt without torch it cannot even be defined
+    with pytest.raises(GradientMismatch, match="must not use torch") as e:
+        check_without_torch(cheat.ns["In"], [("x * x", "lambda x: (x * x).sum()", random_inputs((3,), seed=8))])
+    assert "No module named 'torch'" in str(e.value)
+
+
+def test_integrity_skips_test_and_picture_cells():
+    history = ["", "x = 1", "# Tests: part 1\nimport torch", "# Picture: a graph\nimport torch", "y = x + 1"]
+    assert engine_sources(history) == ["x = 1", "y = x + 1"]
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_bug_fixture_fails_its_check_with_the_expected_hint(bug):
+    """The fixture's failing cell raises, and the message holds every expected text."""
+    kernel = engine_kernel(bug.edits)
+    messages = []
+    for grade_id in FAILS_IN[bug.name]:
+        with pytest.raises(AssertionError) as e:
+            run_test_cell(kernel, grade_id)
+        messages.append(str(e.value))
+    msg = "\n".join(messages)
+    missing = [t for t in bug.expect if t not in msg]
+    assert not missing, f"{bug.name}: message lacks {missing}:\n{msg}"
+
+
+def test_every_bug_has_a_failing_cell():
+    assert sorted(FAILS_IN) == sorted(b.name for b in BUGS)
+    assert len(BUGS) >= 8
