@@ -84,9 +84,26 @@ def test_lesson1_shows_the_tensor_cannot_backward(executed):
 
 @pytest.mark.slow
 def test_lesson1_data_gives_a_silently_wrong_gradient_and_detach_an_error(executed):
+    # the lesson's example, run here: clamping a saved output in place through .data
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.sigmoid()
+    y.data.clamp_(max=0.8)
+    y.sum().backward()
+    x_true = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x_true.sigmoid().sum().backward()
+    assert not torch.allclose(x.grad, x_true.grad), "the .data example must change the gradient"
     out = stdout_of(executed, "l01-data-wrong")
+    assert f"gradient through .data {x.grad}" in out, out
     assert "silently wrong: True" in out, out
-    assert "RuntimeError:" in stdout_of(executed, "l01-detach")
+
+    # the same through .detach(): autograd raises, and the lesson prints its message
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.sigmoid()
+    y.detach().clamp_(max=0.8)
+    with pytest.raises(RuntimeError) as err:
+        y.sum().backward()
+    first_sentence = str(err.value).split(". Hint")[0]
+    assert f"RuntimeError: {first_sentence}" in stdout_of(executed, "l01-detach")
 
 
 @pytest.mark.slow
