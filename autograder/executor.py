@@ -60,8 +60,11 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def zygote_argv(slot_dir: str | os.PathLike) -> list[str]:
-    """The command line that starts a zygote for ``slot_dir`` (the one place to wrap it in a sandbox)."""
-    return [sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)]
+    """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox (issue 7)."""
+    from .sandbox import wrap_zygote_argv
+
+    return wrap_zygote_argv([sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)],
+                            slot_dir)
 
 
 # ============================================================================ parent side
@@ -168,7 +171,7 @@ class Zygote:
     def run(self, files_dir: str | os.PathLike | None, cells: list[tuple[int, str]], *,
             cell_timeout: float | None = 60, notebook_timeout: float | None = 600,
             grace: float = 5.0, error_on_timeout: dict | None = None,
-            max_output_chars: int = 10_000_000) -> dict:
+            max_output_chars: int = 10_000_000, kinds: dict | None = None) -> dict:
         """Run ``cells`` ([(index, source)]) with a copy of ``files_dir`` as working directory."""
         if not self.alive():
             self.start()
@@ -180,7 +183,8 @@ class Zygote:
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         job = {"op": "run", "cells": [[i, s] for i, s in cells], "cell_timeout": cell_timeout,
                "notebook_timeout": notebook_timeout, "grace": grace,
-               "error_on_timeout": error_on_timeout, "max_output_chars": max_output_chars}
+               "error_on_timeout": error_on_timeout, "max_output_chars": max_output_chars,
+               "kinds": {str(k): v for k, v in (kinds or {}).items()}}
         try:
             self.proc.stdin.write(json.dumps(job).encode() + b"\n")
             self.proc.stdin.flush()
@@ -242,6 +246,10 @@ def _clear_dir(path: Path) -> None:
 
 _ZYGOTES: dict[str, Zygote] = {}
 
+#: what went wrong while running notebooks in this process (timeouts, dead processes):
+#: WarmExecute appends, the grading command reads and clears it per submission
+INCIDENTS: list[dict] = []
+
 
 def shared_zygote(slot_root: str = "", log_path: str | None = None) -> Zygote:
     """This process's zygote (one per worker process), started on first use."""
@@ -285,9 +293,6 @@ def _warm_execute_class():
         slot_root = Unicode("", help="Directory for the zygotes' slot directories "
                                      "(default: the system's temporary directory).").tag(config=True)
 
-        #: what happened in the last notebook run, for the grading report
-        last_incidents: list = []
-
         def preprocess(self, nb, resources=None, km=None):
             resources = resources if resources is not None else {}
             path = (resources.get("metadata") or {}).get("path") or os.getcwd()
@@ -300,11 +305,15 @@ def _warm_execute_class():
                     continue
                 todo.append((i, cell.source))
             zyg = shared_zygote(self.slot_root)
+            eot = dict(self.error_on_timeout or {})
+            if eot:
+                eot.setdefault("output_type", "error")  # as nbclient adds it
             try:
                 result = zyg.run(path, todo, cell_timeout=self._get_timeout(None),
                                  notebook_timeout=self.notebook_timeout or None,
-                                 grace=self.grace, error_on_timeout=dict(self.error_on_timeout),
-                                 max_output_chars=self.max_output_chars)
+                                 grace=self.grace, error_on_timeout=eot or None,
+                                 max_output_chars=self.max_output_chars,
+                                 kinds={i: _cell_kind(nb.cells[i]) for i, _ in todo})
             except ExecutorError:
                 zyg.kill()
                 raise
@@ -323,8 +332,13 @@ def _warm_execute_class():
                                           "detail": f"cell {i} ran past {self.timeout} s "
                                                     f"and was interrupted"})
             if err and err.get("cell") is not None:
-                err["grade_id"] = _grade_id(nb.cells[err["cell"]])
-            type(self).last_incidents = incidents
+                err = incidents[0] = dict(err, grade_id=_grade_id(nb.cells[err["cell"]]))
+            incidents += _integrity_incidents(nb, result)
+            notebook = (resources.get("nbgrader") or {}).get("notebook", "")
+            for inc in incidents:
+                inc.pop("outputs", None)
+                inc["notebook"] = notebook
+            INCIDENTS.extend(incidents)
             self.log.debug("warm execution: %s", result.get("seconds"))
             return nb, resources
 
@@ -333,6 +347,37 @@ def _warm_execute_class():
 
 def _grade_id(cell) -> str | None:
     return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+
+
+def _cell_kind(cell) -> str:
+    """"test" (graded tests), "setup" (the instructor's read-only code) or "student" (the rest).
+
+    Runs after nbgrader's OverwriteCells, which dropped the grade_id of cells the
+    gradebook does not know and restored the source of the locked ones.
+    """
+    meta = cell.get("metadata", {}).get("nbgrader") or {}
+    if not meta.get("grade_id") or meta.get("solution"):
+        return "student"
+    if meta.get("grade"):
+        return "test"
+    return "setup" if meta.get("locked") else "student"
+
+
+def _integrity_incidents(nb, result: dict) -> list[dict]:
+    """What the verdict-integrity guard (autograder.sandbox) saw, for the grading report."""
+    out = []
+    for i, got in sorted(result.get("cells", {}).items()):
+        cell = nb.cells[i]
+        changed, restored = got.get("integrity") or [], got.get("restored") or []
+        if changed:
+            out.append({"kind": "integrity", "cell": i, "grade_id": _grade_id(cell),
+                        "detail": "integrity: while this test ran, submitted code changed "
+                                  + "; ".join(changed[:4]) + " (the test gets no points)"})
+        if restored:
+            out.append({"kind": "restored", "cell": i, "grade_id": _grade_id(cell),
+                        "detail": "integrity: before this test, the grader undid what submitted "
+                                  "code had changed: " + "; ".join(restored[:4])})
+    return out
 
 
 def apply_result(nb, todo: list[tuple[int, str]], result: dict) -> None:
@@ -393,6 +438,9 @@ def _zygote_main(slot_dir: str) -> int:
         os.environ.setdefault(var, "1")  # one pool slot per core: no oversubscription
     t0 = time.monotonic()
     shell = _warm_up()
+    from .sandbox import Guard
+
+    guard = Guard(shell)  # what the tests rely on, recorded before any student code
     send = _writer(proto_out)
     send({"ready": True, "pid": os.getpid(), "import_s": round(time.monotonic() - t0, 3)})
     reader = _line_reader(proto_in)
@@ -400,7 +448,7 @@ def _zygote_main(slot_dir: str) -> int:
         job = json.loads(line)
         if job.get("op") != "run":
             break
-        result = _run_job(shell, slot, job, proto_in, proto_out)
+        result = _run_job(shell, slot, job, proto_in, proto_out, guard=guard)
         send(result)
     return 0
 
@@ -413,7 +461,9 @@ def _warm_up():
 
     cfg = Config()
     cfg.HistoryManager.enabled = False  # no sqlite file, no saving thread
-    cfg.InteractiveShell.colors = "nocolor" if os.environ.get("NO_COLOR") else "linux"
+    # plain tracebacks: IPython's coloured ones re-run pygments' lexer set-up for every
+    # frame (~0.2 s each), which would dominate the cost of a failing test cell
+    cfg.InteractiveShell.colors = "nocolor"
     shell = _shell_class().instance(config=cfg)
     import matplotlib
 
@@ -426,20 +476,44 @@ def _warm_up():
     import torch  # noqa: F401
 
     import autograder  # noqa: F401
-    import autograder.checks  # noqa: F401
+    import autograder.checks as checks
+
+    # torch imports parts of itself on first use (backward() with a gradient pulls in
+    # sympy, ~2 s): use them once here. This starts no thread (fork stays safe).
+    checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+    checks.torch_gradients(lambda a, b: (a @ b).tanh().mean(),
+                           checks.random_inputs((2, 3), (3, 2), seed=0))
     try:
         import autograder.graph  # noqa: F401
     except ImportError:
         pass
+    # Format one traceback through the course's checks now: IPython's first traceback
+    # imports and caches stack_data, pygments and the checks' source (~0.7 s), which
+    # every child would otherwise pay again for each failing cell.
+    for code in ("from autograder.checks import assert_close\nassert_close(1.0, 2.0, 'warm-up')",
+                 "def f(:\n  pass"):
+        try:
+            exec(compile(code, "<warm-up>", "exec"), {})
+        except SyntaxError:
+            shell.showsyntaxerror()
+        except Exception:
+            shell.showtraceback()
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+    if threads > 1:
+        print(f"autograder zygote: warning: {threads} threads before fork", file=sys.stderr)
     return shell
 
 
-def _writer(fd: int):
+def _writer(fd: int, token: str | None = None):
+    write, dumps = os.write, json.dumps  # bound now: student code may replace os.write later
+
     def send(msg: dict) -> None:
-        data = json.dumps(msg, default=str).encode() + b"\n"
+        if token is not None:
+            msg["t"] = token  # a per-notebook secret: results written by anyone else are refused
+        data = dumps(msg, default=str).encode() + b"\n"
         view = memoryview(data)
         while view:
-            n = os.write(fd, view)
+            n = write(fd, view)
             view = view[n:]
     return send
 
@@ -456,9 +530,10 @@ def _line_reader(fd: int):
             yield line
 
 
-def _run_job(shell, slot: Path, job: dict, *private_fds: int) -> dict:
+def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dict:
     t0 = time.monotonic()
     work = slot / WORK
+    token = os.urandom(16).hex()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # ------------------------------------------------------- the child
@@ -467,7 +542,7 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int) -> dict:
             os.close(r)
             for fd in private_fds:
                 os.close(fd)
-            code = _child(shell, work, job, w)
+            code = _child(shell, work, job, w, guard=guard, token=token)
         finally:
             os._exit(code)
     os.close(w)
@@ -490,14 +565,23 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int) -> dict:
     kill_reason = None
     eof = False
 
+    forged = []
+
     def handle(line: bytes) -> None:
         nonlocal current, started
-        msg = json.loads(line)
-        if msg["ev"] == "start":
-            current, started = msg["i"], time.monotonic()
-        elif msg["ev"] == "cell":
-            cells[msg["i"]] = {"outputs": msg["outputs"], "execution_count": msg["count"]}
-            current = None
+        try:
+            msg = json.loads(line)
+            if not isinstance(msg, dict) or msg.get("t") != token:
+                raise ValueError("no token")
+            if msg["ev"] == "start":
+                current, started = msg["i"], time.monotonic()
+            elif msg["ev"] == "cell":
+                cells[msg["i"]] = {"outputs": msg["outputs"], "execution_count": msg["count"],
+                                   "integrity": msg.get("integrity"),
+                                   "restored": msg.get("restored")}
+                current = None
+        except (ValueError, KeyError, TypeError):
+            forged.append(line[:200])
 
     while True:
         now = time.monotonic()
@@ -559,6 +643,12 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int) -> dict:
     if pidfd is not None:
         os.close(pidfd)
     todo = [i for i, _ in job["cells"]]
+    if forged and todo:  # someone else wrote to the result channel: trust none of it
+        detail = ("integrity: the notebook wrote to the grader's result channel (forged "
+                  "results); no cell of this notebook gets points")
+        cells.clear()
+        current = None
+        kill_reason = "forged"
     missing = [i for i in todo if i not in cells]
     if missing:
         first = missing[0] if current is None else current
@@ -570,6 +660,9 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int) -> dict:
                           f"when interrupted")
             outs = [job.get("error_on_timeout") or _error_output("CellTimeoutError", detail)]
             kind = "timeout"
+        elif kill_reason == "forged":
+            outs = [_error_output("IntegrityError", detail)]
+            kind = "integrity"
         elif kill_reason == "output":
             detail = "the cell printed too much output and was stopped"
             outs = [_error_output("OutputLimitError", detail)]
@@ -820,11 +913,11 @@ def _shell_class():
             except Exception:
                 ename = "Exception"
             try:
-                value = _clean(evalue)
+                value = _clean(evalue)[:_SINK.cap]
             except Exception:
                 value = "<unprintable exception>"
             _SINK.add({"output_type": "error", "ename": _clean(ename), "evalue": value,
-                       "traceback": [_clean(x) for x in (stb or [])]})
+                       "traceback": [_clean(x)[:_SINK.cap] for x in (stb or [])[:200]]})
 
         def enable_gui(self, gui=None):
             pass
@@ -858,10 +951,13 @@ def _on_alarm(signum, frame):
         raise KeyboardInterrupt
 
 
-def _child(shell, work: Path, job: dict, wfd: int) -> int:
+def _child(shell, work: Path, job: dict, wfd: int, guard=None, token: str | None = None) -> int:
     global _SINK
+    from .sandbox import limit_child
+
     os.setsid()  # own session and process group: the zygote kills the whole group after
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    limits = limit_child()  # memory, CPU time, file size (autograder.sandbox.Limits)
     os.chdir(work)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -873,8 +969,8 @@ def _child(shell, work: Path, job: dict, wfd: int) -> int:
         os.dup2(tmp.fileno(), fd)
         tmp.close()
         fd_files[name] = [fd, 0]
-    send = _writer(wfd)
-    cap = int(job.get("max_output_chars") or 10_000_000)
+    send = _writer(wfd, token)
+    cap = min(int(job.get("max_output_chars") or 10_000_000), limits.output_chars)
     _SINK = _Sink(cap)
     sys.stdout = _Stream("stdout", 1)
     sys.stderr = _Stream("stderr", 2)
@@ -890,12 +986,18 @@ def _child(shell, work: Path, job: dict, wfd: int) -> int:
         import ctypes
 
         libc = ctypes.CDLL(None)
+        libc.fflush  # noqa: B018  (looked up now, before the audit hook refuses ctypes)
     except Exception:
         libc = None
+    kinds = {int(k): v for k, v in (job.get("kinds") or {}).items()}
+    if guard is not None:
+        guard.arm(shell, watch=(_SINK,))
     for i, source in job["cells"]:
         send({"ev": "start", "i": i})
         _SINK.reset()
         count = shell.execution_count
+        kind = kinds.get(i, "student")
+        restored = guard.begin_cell(shell, kind) if guard is not None else []
         _State.fired = False
         try:
             _State.armed = True
@@ -910,6 +1012,11 @@ def _child(shell, work: Path, job: dict, wfd: int) -> int:
             pass
         except BaseException as e:  # the shell itself failed: record it like a kernel would
             _SINK.add(_error_output(type(e).__name__, _clean(e)))
+        changed = guard.end_cell(shell, kind) if guard is not None else []
+        if changed and kind == "test":
+            _SINK.add(_error_output("IntegrityError", "grading integrity: while this test ran, "
+                                    "submitted code changed what the tests rely on ("
+                                    + "; ".join(changed[:4]) + "). This test gets no points."))
         if libc is not None:
             try:
                 libc.fflush(None)
@@ -927,7 +1034,8 @@ def _child(shell, work: Path, job: dict, wfd: int) -> int:
         if _State.fired:
             outs.append(job.get("error_on_timeout") or
                         _error_output("CellTimeoutError", "No reply from kernel before timeout"))
-        send({"ev": "cell", "i": i, "count": count, "outputs": outs})
+        send({"ev": "cell", "i": i, "count": count, "outputs": outs,
+              "integrity": changed, "restored": restored})
     send({"ev": "done"})
     return 0
 

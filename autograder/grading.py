@@ -1,0 +1,499 @@
+"""``autograder grade <assignment>``: from submitted/ to grades, feedback and a report.
+
+One command for the instructor (design §5-§7, issue 6):
+
+1. autograde every submission in ``submitted/*/<assignment>/`` with nbgrader's own
+   ``Autograde`` converter (sanitising, tests restored from the gradebook,
+   IgnorePattern, LimitOutput, SaveAutoGrades, late penalties: all stock), run
+   in-process by a pool of worker processes, one per core; the notebooks run in
+   warm forked zygotes (:mod:`autograder.executor`) instead of fresh kernels;
+2. a progress bar with count, ETA and failures so far; one bad submission
+   never stops the batch: it is reported with its reason and left untouched;
+3. feedback for each graded submission (nbgrader's ``GenerateFeedback``, in the
+   same workers; the course config hides hidden test code);
+4. grades as CSV (nbgrader's CSV export plugin): ``reports/<assignment>/grades.csv``;
+5. the instructor report (:mod:`autograder.report`): ``reports/<assignment>/``.
+
+Re-running regrades everything and gives the same result; manual grades in the
+gradebook survive (nbgrader's SaveAutoGrades never overwrites a manual score).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import report as _report  # noqa: F401  (registers `autograder report`)
+from .cli import register
+
+log = logging.getLogger("autograder.grading")
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    ok: bool
+    reason: str = ""
+    seconds: float = 0.0
+    notebooks: int = 0
+    incidents: list = field(default_factory=list)
+    autograde_seconds: float = 0.0
+    feedback: bool = False
+    feedback_error: str = ""
+
+
+@dataclass
+class GradingRun:
+    course: Path
+    assignment: str
+    results: list[SubmissionResult]
+    jobs: int
+    autograde_seconds: float
+    feedback_seconds: float = 0.0
+    total_seconds: float = 0.0
+    csv: Path | None = None
+    report: Path | None = None
+    log_path: Path | None = None
+
+    @property
+    def failures(self) -> list[SubmissionResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def notebooks(self) -> int:
+        return sum(r.notebooks for r in self.results)
+
+
+# ---------------------------------------------------------------------------- nbgrader
+
+
+def _make_app(course: Path, assignment: str):
+    """nbgrader's autograde app, configured from the course's nbgrader_config.py, not started."""
+    from nbgrader.apps import AutogradeApp
+
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable),
+                                          os.environ.get("PATH", "")])  # nbgrader calls alembic
+    app = AutogradeApp()
+    app.initialize([], root=str(course))
+    app.coursedir.assignment_id = assignment
+    return app
+
+
+def _warm(preprocessors: list) -> list:
+    """``Autograde.autograde_preprocessors`` with nbgrader's Execute replaced by WarmExecute."""
+    from nbgrader.preprocessors import Execute
+
+    from .executor import WarmExecute
+
+    out = []
+    for p in preprocessors:
+        if p is Execute or p in ("nbgrader.preprocessors.Execute",
+                                 "nbgrader.preprocessors.execute.Execute"):
+            p = WarmExecute
+        out.append(p)
+    if WarmExecute not in out:
+        raise RuntimeError("Autograde.autograde_preprocessors has no Execute step to replace")
+    return out
+
+
+def _robust(preprocessors: list) -> list:
+    """nbgrader's OverwriteCells replaced by one that survives stripped metadata (issue 7)."""
+    from nbgrader.preprocessors import OverwriteCells
+
+    from .sandbox import robust_overwrite_cells_class
+
+    return [robust_overwrite_cells_class() if p is OverwriteCells else p for p in preprocessors]
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def _failure_reason(records: list[logging.LogRecord], exc: BaseException | None) -> str:
+    """The most telling line of what nbgrader logged: the exception of a traceback, if any."""
+    for rec in records:
+        msg = rec.getMessage()
+        if rec.levelno >= logging.ERROR and "Traceback (most recent call last)" in msg:
+            lines = [ln for ln in msg.strip().splitlines() if ln.strip()]
+            return lines[-1].strip()[:500]
+    skip = ("There was an error processing assignment", "Please see the",
+            "There was an error processing")
+    for rec in records:
+        msg = rec.getMessage().strip()
+        if rec.levelno >= logging.ERROR and not msg.startswith(skip):
+            return msg.splitlines()[0][:500]
+    for rec in records:
+        if rec.levelno >= logging.WARNING:
+            return rec.getMessage().strip().splitlines()[0][:500]
+    if exc is not None:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return "unknown error (see the grading log)"
+
+
+# ---------------------------------------------------------------------------- the worker
+
+
+class _Worker:
+    """Per-process state of a pool worker: the nbgrader app and its zygote."""
+
+    app = None
+    capture: _Capture | None = None
+    feedback = True
+    feedback_exporter = None
+
+
+def _share_engines() -> None:
+    """One SQLAlchemy engine per gradebook URL in this process, instead of one per ``Gradebook()``.
+
+    nbgrader opens a new ``Gradebook`` (and engine) about ten times per submission;
+    a shared engine keeps its connection pool and compiled-SQL cache, which cuts
+    nbgrader's database time severalfold. Sessions, transactions and commits are
+    nbgrader's own, unchanged.
+    """
+    import nbgrader.api as api
+
+    if getattr(api.create_engine, "_autograder_shared", False):
+        return
+    original = api.create_engine
+    engines: dict = {}
+
+    def create_engine(url, *args, **kwargs):
+        key = (str(url), os.getpid())
+        if key not in engines:
+            engines[key] = original(url, *args, **kwargs)
+        return engines[key]
+
+    create_engine._autograder_shared = True
+    api.create_engine = create_engine
+
+
+def _feedback_converter(app):
+    """nbgrader's GenerateFeedback, keeping its HTML exporter (compiled templates) between students."""
+    from nbconvert.writers import FilesWriter
+    from nbgrader.converters import GenerateFeedback
+
+    class WarmFeedback(GenerateFeedback):
+        def start(self) -> None:  # BaseConverter.start, with the exporter made once per worker
+            self.init_notebooks()
+            self.writer = FilesWriter(parent=self, config=self.config)
+            if _Worker.feedback_exporter is None:
+                exporter = self.exporter_class(parent=self, config=self.config)
+                for pp in self.preprocessors:
+                    exporter.register_preprocessor(pp)
+                _Worker.feedback_exporter = exporter
+            self.exporter = _Worker.feedback_exporter
+            cwd = os.getcwd()
+            os.chdir(self.coursedir.root)
+            try:
+                self.convert_notebooks()
+            finally:
+                os.chdir(cwd)
+
+    fb = WarmFeedback(coursedir=app.coursedir, parent=app)
+    fb.force = True
+    return fb
+
+
+def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
+                 feedback: bool) -> None:
+    from multiprocessing.util import Finalize
+
+    from . import executor
+
+    os.chdir(course)
+    # the zygote imports torch while this process imports nbgrader
+    executor.shared_zygote(slot_root)
+    Finalize(None, executor._close_zygotes, exitpriority=10)
+    _share_engines()
+    logging.captureWarnings(True)  # nbgrader's SQLAlchemy warnings go to the log, not the terminal
+    app = _make_app(Path(course), assignment)
+    app.log.handlers[:] = []
+    app.log.propagate = False
+    app.log.setLevel(logging.INFO)
+    fh = logging.FileHandler(log_path)
+    fh.setFormatter(logging.Formatter(f"%(asctime)s [pid {os.getpid()}] %(levelname)s "
+                                      f"%(message)s"))
+    app.log.addHandler(fh)
+    logging.getLogger("py.warnings").handlers[:] = [fh]
+    logging.getLogger("py.warnings").propagate = False
+    _Worker.capture = _Capture()
+    app.log.addHandler(_Worker.capture)
+    app.config.WarmExecute.slot_root = slot_root
+    if "add_missing_cells" not in app.config.OverwriteCells:
+        # a deleted test cell (or one whose metadata was stripped) is put back and graded,
+        # instead of nbgrader's silent zero; autograder.sandbox.audit_submission says so
+        app.config.OverwriteCells.add_missing_cells = True
+    _Worker.app = app
+    _Worker.feedback = feedback
+
+
+def grade_submission(student: str) -> SubmissionResult:
+    """Autograde (and give feedback to) one student's submission, in this worker process."""
+    from nbgrader.converters import Autograde, NbGraderException
+
+    from . import executor
+
+    app = _Worker.app
+    cap = _Worker.capture
+    cap.records.clear()
+    executor.INCIDENTS.clear()
+    t0 = time.monotonic()
+    cd = app.coursedir
+    cd.student_id = student
+    cd.notebook_id = "*"
+    res = SubmissionResult(student, ok=True)
+    exc = None
+    from .sandbox import audit_submission  # bad files and edited cells, in words (issue 7)
+
+    try:
+        fatal, notes = audit_submission(cd.root, cd.assignment_id, student, cd.db_url)
+    except Exception as e:  # noqa: BLE001  (the audit only explains; nbgrader decides)
+        fatal, notes = None, [{"kind": "audit", "detail": f"could not check the files: {e}"}]
+    if fatal:
+        res.ok, res.reason, res.incidents = False, fatal, notes
+        res.seconds = time.monotonic() - t0
+        return res
+    try:
+        conv = Autograde(coursedir=cd, parent=app)
+        conv.force = True
+        conv.sanitize_preprocessors = _robust(conv.sanitize_preprocessors)
+        conv.autograde_preprocessors = _warm(conv.autograde_preprocessors)
+        conv.start()
+        res.notebooks = sum(len(v) for v in conv.assignments.values())
+    except NbGraderException as e:
+        res.ok, exc = False, e
+    except Exception as e:  # never let one submission stop the batch
+        res.ok, exc = False, e
+        app.log.error("Traceback (most recent call last):\n%s", traceback.format_exc())
+    if not res.ok:
+        res.reason = _failure_reason(cap.records, exc)
+    res.incidents = notes + [dict(i) for i in executor.INCIDENTS]
+    res.autograde_seconds = time.monotonic() - t0
+    if res.ok and _Worker.feedback:
+        cap.records.clear()
+        try:
+            _feedback_converter(app).start()
+            res.feedback = True
+        except Exception as e:
+            res.feedback_error = _failure_reason(cap.records, e)
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+# ---------------------------------------------------------------------------- the batch
+
+
+def find_students(course: Path, assignment: str) -> list[str]:
+    """Student ids with a ``submitted/<student>/<assignment>`` directory."""
+    sub = Path(course) / "submitted"
+    if not sub.is_dir():
+        return []
+    return sorted(p.name for p in sub.iterdir()
+                  if (p / assignment).is_dir() and not p.name.startswith("."))
+
+
+def ensure_in_gradebook(course: Path, assignment: str) -> bool:
+    """Make sure the gradebook knows the assignment (its cells and points), as nbgrader needs.
+
+    If it does not (a fresh clone: gradebook.db is not in git), record it from
+    source/ with nbgrader's own GenerateAssignment, writing the release to a
+    temporary directory so ``release/`` is left alone. Returns True if it did so.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.converters import GenerateAssignment
+
+    app = _make_app(course, assignment)
+    with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
+        try:
+            gb.find_assignment(assignment)
+            return False
+        except MissingEntry:
+            pass
+    if not (Path(course) / "source" / assignment).is_dir():
+        raise FileNotFoundError(f"no assignment {assignment!r}: source/{assignment} does not exist")
+    tmp = tempfile.mkdtemp(prefix="autograder-release-")
+    try:
+        app.log.setLevel(logging.WARNING)
+        app.coursedir.release_directory = tmp
+        conv = GenerateAssignment(coursedir=app.coursedir, parent=app)
+        conv.force = True
+        conv.start()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def export_csv(course: Path, assignment: str, dest: Path) -> Path:
+    """Grades of ``assignment`` as CSV, by nbgrader's own CSV export plugin."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    app = _make_app(course, assignment)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    plugin = CsvExportPlugin(parent=app)
+    plugin.to = str(dest)
+    plugin.assignment = [assignment]
+    with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
+        plugin.export(gb)
+    return dest
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def grade(course: Path, assignment: str, *, students: list[str] | None = None,
+          jobs: int | None = None, feedback: bool = True, report: bool = True,
+          progress: bool = True, stream=None) -> GradingRun:
+    """Grade every submission of ``assignment`` in ``course``; see the module docstring."""
+    from tqdm import tqdm
+
+    t_start = time.monotonic()
+    stream = stream or sys.stderr
+    course = Path(course).resolve()
+    out_dir = course / "reports" / assignment
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "grading.log"
+    log_path.write_text("")
+    found = find_students(course, assignment)
+    if students:
+        missing = sorted(set(students) - set(found))
+        if missing:
+            raise FileNotFoundError(f"no submission of {assignment} for: {', '.join(missing)} "
+                                    f"(looked in {course / 'submitted'})")
+        found = [s for s in found if s in set(students)]
+    if not found:
+        raise FileNotFoundError(f"no submissions of {assignment} in {course / 'submitted'}/*/"
+                                f"{assignment}/")
+    # the gradebook is created/upgraded here, once, before any worker touches it
+    if ensure_in_gradebook(course, assignment):
+        print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
+              f"(release/ untouched)", file=stream)
+    jobs = max(1, min(jobs or default_jobs(), len(found)))
+    slot_root = tempfile.mkdtemp(prefix="autograder-slots-")
+    ctx = multiprocessing.get_context("fork")
+    results: list[SubmissionResult] = []
+    t0 = time.monotonic()
+    pool = ctx.Pool(jobs, initializer=_worker_init,
+                    initargs=(str(course), assignment, str(log_path), slot_root, feedback))
+    try:
+        bar = tqdm(total=len(found), desc=f"grading {assignment}", unit="sub", file=stream,
+                   disable=not progress, dynamic_ncols=True, mininterval=0.2)
+        bar.set_postfix(failed=0)
+        failed = 0
+        for res in pool.imap_unordered(grade_submission, found):
+            results.append(res)
+            if not res.ok:
+                failed += 1
+                bar.write(f"  FAILED {res.student}: {res.reason}", file=stream)
+            bar.set_postfix(failed=failed)
+            bar.update(1)
+        bar.close()
+        pool.close()
+        pool.join()
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    finally:
+        shutil.rmtree(slot_root, ignore_errors=True)
+    elapsed = time.monotonic() - t0
+    results.sort(key=lambda r: r.student)
+    run = GradingRun(course, assignment, results, jobs, autograde_seconds=elapsed,
+                     log_path=log_path)
+    run.csv = export_csv(course, assignment, out_dir / "grades.csv")
+    if report:
+        from .report import write_report
+
+        run.report = write_report(course, assignment, run=run)
+    run.total_seconds = time.monotonic() - t_start
+    return run
+
+
+def summary(run: GradingRun) -> str:
+    """What the instructor reads after a run."""
+    from .sandbox import sandbox_status, unsandboxed_warning
+
+    st = sandbox_status()
+    lines = [st.reason if st.ok else unsandboxed_warning(st.reason)]
+    ok = [r for r in run.results if r.ok]
+    nbs = max(run.notebooks, 1)
+    lines.append(f"{run.assignment}: {len(ok)}/{len(run.results)} submissions graded "
+                 f"({run.notebooks} notebooks, {run.jobs} workers, {run.autograde_seconds:.1f} s, "
+                 f"{run.autograde_seconds / nbs:.3f} s per notebook incl. feedback)")
+    if run.failures:
+        lines.append(f"failed ({len(run.failures)}); their submitted files are untouched:")
+        for r in run.failures:
+            lines.append(f"  {r.student}: {r.reason}")
+    notes = [(r, i) for r in run.results for i in r.incidents]
+    if notes:
+        lines.append(f"notes ({len(notes)}):")
+        for r, i in notes:
+            where = f"cell {i.get('grade_id') or i.get('cell')}"
+            lines.append(f"  {r.student} ({i.get('notebook', '')}, {where}): {i.get('detail')}")
+    fb_bad = [r for r in run.results if r.ok and r.feedback_error]
+    for r in fb_bad:
+        lines.append(f"  feedback failed for {r.student}: {r.feedback_error}")
+    rel = lambda p: os.path.relpath(p, run.course) if p else "-"  # noqa: E731
+    fb = sum(r.feedback for r in run.results)
+    if fb:
+        lines.append(f"feedback: feedback/<student>/{run.assignment}/ ({fb} submissions)")
+    lines.append(f"grades:   {rel(run.csv)}")
+    if run.report:
+        lines.append(f"report:   {rel(run.report)}")
+    lines.append(f"log:      {rel(run.log_path)}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+def _add_args(p) -> None:
+    p.add_argument("assignment", help="assignment name, e.g. ps3")
+    p.add_argument("--jobs", "-j", type=int, default=0,
+                   help="worker processes (default: one per core)")
+    p.add_argument("--student", nargs="+", action="extend", default=[], metavar="S",
+                   help="grade only these students")
+    p.add_argument("--no-feedback", action="store_true", help="skip generating feedback")
+    p.add_argument("--no-report", action="store_true", help="skip the instructor report")
+    p.add_argument("--course", default=None,
+                   help="course directory (default: the one holding nbgrader_config.py "
+                        "here or above)")
+
+
+def _run(args) -> int:
+    from .course import repo_root
+
+    course = Path(args.course).resolve() if args.course else repo_root()
+    try:
+        run = grade(course, args.assignment, students=args.student or None,
+                    jobs=args.jobs or None, feedback=not args.no_feedback,
+                    report=not args.no_report)
+    except FileNotFoundError as e:
+        print(f"autograder grade: {e}", file=sys.stderr)
+        return 2
+    print(summary(run))
+    return 1 if run.failures else 0
+
+
+register("grade", "autograde every submission of an assignment on all cores, then feedback, "
+         "grades.csv and the instructor report", _add_args, _run)

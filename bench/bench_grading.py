@@ -1,0 +1,179 @@
+"""Stock ``nbgrader autograde`` against ``autograder grade``, on the same submissions, in one run.
+
+    .venv/bin/python bench/bench_grading.py                 # ps3 if it exists, N=40
+    .venv/bin/python bench/bench_grading.py -n 10 --assignment synth
+    .venv/bin/python bench/bench_grading.py --feedback      # also time feedback both ways
+
+Builds N synthetic submissions in a private copy of the course (a third the
+reference solution as a student would submit it, the rest one-bug variants:
+the fixtures of tests/bugs_<assignment>.py, or planted edits for the synthetic
+assignment of bench/synthetic.py), grades them with stock ``nbgrader
+autograde`` (one command for the batch, as an instructor runs it) and with
+``autograder grade --no-feedback --no-report`` in an identical copy, checks
+that every cell's score is identical, and prints seconds per notebook for both
+and the ratio. The copies are kept under bench/out/ (git-ignored) for a look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import synthetic  # noqa: E402
+
+from autograder import course as C  # noqa: E402
+
+
+def load_bugs(assignment: str) -> list[tuple[str, dict]]:
+    """``[(name, edits)]`` from tests/bugs_<assignment>.py (their ``Bug`` objects), if present."""
+    path = ROOT / "tests" / f"bugs_{assignment}.py"
+    if not path.exists():
+        return []
+    sys.path.insert(0, str(ROOT / "tests"))
+    spec = importlib.util.spec_from_file_location(f"bugs_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return [(b.name, b.edits) for b in mod.BUGS]
+
+
+def build_course(dest: Path, assignment: str, n: int) -> tuple[Path, list[str]]:
+    """A private course with ``assignment`` generated and ``n`` submissions; returns (course, students)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    if assignment == synthetic.NAME:
+        course = C.copy_course(dest, root=ROOT)
+        synthetic.write_assignment(course)
+        bugs = list(synthetic.BUGS.items())
+    else:
+        course = C.copy_course(dest, assignment, root=ROOT)
+        bugs = load_bugs(assignment)
+    C.nbgrader(course, "generate_assignment", assignment, "--force")
+    release_dir = course / "release" / assignment
+    release = sorted(release_dir.glob("*.ipynb"))
+    sources = {p.name: p for p in C.assignment_notebooks(course, assignment)}
+    extras = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"}
+    ids = {p.name: {c.metadata.get("nbgrader", {}).get("grade_id")
+                    for c in C.solution_submission(p, sources[p.name]).cells} for p in release}
+    students = []
+    for i in range(n):
+        if i % 3 == 0 or not bugs:
+            name, edits = "ok", {}
+        else:
+            name, edits = bugs[(i - 1 - i // 3) % len(bugs)]
+        nbs = {}
+        for p in release:
+            mine = {k: v for k, v in edits.items() if k in ids[p.name]}
+            nbs[p.name] = C.solution_submission(p, sources[p.name], mine)
+        student = f"s{i:03d}-{name}"
+        C.write_submission(course, assignment, student, {**nbs, **extras})
+        students.append(student)
+    return course, students
+
+
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), full_env.get("PATH", "")])
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=full_env)
+    return time.perf_counter() - t0, proc
+
+
+def compare(a: dict, b: dict) -> list[str]:
+    diffs = []
+    for student in sorted(set(a) | set(b)):
+        ca = a.get(student, {}).get("cells")
+        cb = b.get(student, {}).get("cells")
+        if ca != cb:
+            diffs.append(f"{student}: stock {ca} vs autograder {cb}")
+    return diffs
+
+
+def main(argv: list[str] | None = None) -> int:
+    default = "ps3" if any((ROOT / "source" / "ps3").glob("*.ipynb")) else synthetic.NAME
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--assignment", "-a", default=default,
+                    help=f"assignment in source/, or '{synthetic.NAME}' (default: {default})")
+    ap.add_argument("-n", type=int, default=40, help="number of submissions (default 40)")
+    ap.add_argument("--jobs", "-j", type=int, default=0, help="autograder workers (default: cores)")
+    ap.add_argument("--feedback", action="store_true",
+                    help="also time nbgrader generate_feedback against autograder's feedback")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out"), help="working directory")
+    args = ap.parse_args(argv)
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    a = args.assignment
+    t0 = time.perf_counter()
+    stock_course, students = build_course(out / "stock", a, args.n)
+    ours_course = out / "autograder"
+    if ours_course.exists():
+        shutil.rmtree(ours_course)
+    shutil.copytree(stock_course, ours_course)
+    n_nb = len(students) * len(list((stock_course / "release" / a).glob("*.ipynb")))
+    kinds = sorted({s.split("-", 1)[1] for s in students})
+    print(f"assignment {a}: {len(students)} submissions, {n_nb} notebooks "
+          f"({len(kinds)} kinds: {', '.join(kinds)}); built in {time.perf_counter() - t0:.1f} s")
+    try:
+        from autograder.sandbox import sandbox_status
+
+        st = sandbox_status()
+        print(f"sandbox: {st.reason}")
+    except Exception:
+        pass
+    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+    stock_s, proc = timed([sys.executable, "-m", "nbgrader", "autograde", a], stock_course)
+    if proc.returncode != 0:
+        print(f"stock nbgrader autograde exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
+    ours_cmd = [sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())",
+                "grade", a, "--no-feedback", "--no-report", "--course", str(ours_course)]
+    if args.jobs:
+        ours_cmd += ["--jobs", str(args.jobs)]
+    ours_s, proc = timed(ours_cmd, ours_course)
+    print(proc.stdout.strip())
+    if proc.returncode != 0:
+        print(f"autograder grade exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
+
+    stock_scores = C.gradebook_scores(stock_course, a)
+    ours_scores = C.gradebook_scores(ours_course, a)
+    diffs = compare(stock_scores, ours_scores)
+    total = {s: v["auto_score"] for s, v in ours_scores.items()}
+    full = max(total.values(), default=0)
+    print(f"scores: {sum(v == full for v in total.values())} at full autograded marks ({full:g}), "
+          f"{sum(v < full for v in total.values())} below")
+    if diffs:
+        print(f"SCORES DIFFER for {len(diffs)} submissions:")
+        for d in diffs[:20]:
+            print("  " + d)
+    else:
+        print(f"scores identical: all {len(ours_scores)} submissions, every graded cell")
+
+    print()
+    print(f"{'':28s}{'seconds':>10s}{'s/notebook':>12s}")
+    print(f"{'stock nbgrader autograde':28s}{stock_s:10.1f}{stock_s / n_nb:12.3f}")
+    print(f"{'autograder grade':28s}{ours_s:10.1f}{ours_s / n_nb:12.3f}")
+    print(f"speed-up: {stock_s / ours_s:.1f}x (whole commands, start-up included)")
+    if args.feedback:
+        fs, proc = timed([sys.executable, "-m", "nbgrader", "generate_feedback", a], stock_course)
+        cmd = [x for x in ours_cmd if x not in ("--no-feedback",)]
+        fo, proc2 = timed(cmd, ours_course)
+        print(f"{'stock autograde + feedback':28s}{stock_s + fs:10.1f}{(stock_s + fs) / n_nb:12.3f}")
+        print(f"{'autograder grade (+feedback)':28s}{fo:10.1f}{fo / n_nb:12.3f}")
+        print(f"speed-up with feedback: {(stock_s + fs) / fo:.1f}x")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
