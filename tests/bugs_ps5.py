@@ -1,0 +1,18 @@
+"""One-bug fixtures for ps5 (see docs/authoring.md): each must lose points and be named in feedback."""
+
+from conftest import Bug
+
+BUGS = [
+    # zero_grad() forgets to clear: the next backward() adds to the old gradient
+    Bug("zero-grad-keeps-gradients",
+        edits={"ps5-sgd": [("p.grad = None", "pass")]},
+        expect=["SGD.zero_grad(), then one more backward(): weight.grad", "exactly 2x"]),
+    # gradient ascent: the update goes uphill
+    Bug("sgd-steps-uphill",
+        edits={"ps5-sgd": [("p.data -= self.lr * p.grad", "p.data += self.lr * p.grad")]},
+        expect=["weight after the updates", "the loss did not decrease"]),
+    # the layer forgets its bias
+    Bug("linear-without-bias",
+        edits={"ps5-linear": [("return x @ self.weight.T + self.bias", "return x @ self.weight.T")]},
+        expect=["Linear(3, 4) on x of shape (5, 3): output"]),
+]
