@@ -85,8 +85,9 @@ def _as_array(x: Any) -> np.ndarray | None:
     try:
         if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
             return x.detach().cpu().numpy()
-        if isinstance(getattr(x, "data", None), np.ndarray) and not isinstance(x, np.ndarray):
-            return x.data
+        data = getattr(x, "data", None)
+        if data is not None and not isinstance(x, np.ndarray):  # a Variable, or a scalar Value
+            return np.asarray(data, dtype=float)
         return np.asarray(x, dtype=float)
     except Exception:
         return None
@@ -109,6 +110,17 @@ def _next(obj: Any) -> list[Any]:
         if node is not None:
             out.append(node)
     return out
+
+
+def _node_name(obj: Any) -> str:
+    """A node's ``name()`` (torch's nodes have one), else its class name."""
+    try:
+        name = obj.name() if callable(getattr(obj, "name", None)) else None
+    except Exception:
+        name = None
+    if not (isinstance(name, str) and name):
+        return type(obj).__name__
+    return name.rsplit("::", 1)[-1]  # torch's "torch::autograd::AccumulateGrad"
 
 
 def graph_data(root: Any) -> GraphData:
@@ -180,7 +192,7 @@ def graph_data(root: Any) -> GraphData:
         if _is_leaf_value(o):          # a bare leaf Variable in next_functions
             var = o
         leaf = var is not None or not hasattr(o, "next_functions")
-        name = "AccumulateGrad" if _is_leaf_value(o) else type(o).__name__
+        name = "AccumulateGrad" if _is_leaf_value(o) else _node_name(o)
         value = _as_array(var) if var is not None else (root_value if i == 0 else None)
         grad = _as_array(getattr(var, "grad", None)) if var is not None else None
         nodes.append(GraphNode(i, name, "leaf" if leaf else "function", depth[i], value, grad, o))
