@@ -171,11 +171,16 @@ class ValueGraph:
     output: str
 
     def depth(self) -> dict[str, int]:
-        """Longest path from an input (inputs at depth 0)."""
+        """Rows for drawing: longest path from an input; an input sits just below its first user."""
         d = {n: 0 for n in self.names}
         for _ in self.names:  # at most len(names) relaxations in a DAG
             for e in self.edges:
                 d[e.child] = max(d[e.child], d[e.parent] + 1)
+        has_parent = {e.child for e in self.edges}
+        for n in self.names:
+            users = [d[e.child] for e in self.edges if e.parent == n]
+            if n not in has_parent and users:
+                d[n] = min(users) - 1
         return d
 
 
@@ -319,6 +324,7 @@ def draw_value_graph(named: Mapping[str, Any], ax=None, *, output: str | None = 
         for r, n in enumerate(layer):
             pos[n] = (2.2 * (r + 0.5) * width / len(layer), 1.6 * d)
     exprs = dict(exprs or {})
+    children = {e.child for e in g.edges}  # the rest are inputs: drawn green
     for n in g.names:
         head = f"{n} = {exprs[n]}" if n in exprs else n
         lines = [head, f"value {_short(g.values[n], fmt)}"]
@@ -329,7 +335,7 @@ def draw_value_graph(named: Mapping[str, Any], ax=None, *, output: str | None = 
                 family="monospace", zorder=3,
                 bbox=dict(boxstyle="round,pad=0.4", edgecolor="#444444",
                           facecolor="#fde9d9" if out_node else
-                          ("#e3f1dc" if depth[n] == 0 else "#dbe9f6")))
+                          ("#e3f1dc" if n not in children else "#dbe9f6")))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - 1.2, max(xs) + 1.2)
