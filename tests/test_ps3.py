@@ -260,3 +260,57 @@ def test_bug_fixture_fails_its_check_with_the_expected_hint(bug):
 def test_every_bug_has_a_failing_cell():
     assert sorted(FAILS_IN) == sorted(b.name for b in BUGS)
     assert len(BUGS) >= 8
+
+
+BFS_ORDER = '''    from collections import deque
+
+    order, queue = [root], deque([root])  # breadth-first: not a topological order
+    while queue:
+        for child, _ in queue.popleft().next_functions:
+            if child is not None and child not in order:
+                order.append(child)
+                queue.append(child)
+    return order
+'''
+
+
+def test_trace_names_nodes_run_out_of_topological_order():
+    """A breadth-first order reaches every node (no None) but runs some too early."""
+    sol = code_of(next(c for c in cells() if c.id == "ps3-backward"))
+    start = sol.index("    order, visited = [], set()")
+    end = sol.index("    return order[::-1]")
+    end = sol.index("\n", end) + 1
+    kernel = engine_kernel({"ps3-backward": [(sol[start:end], BFS_ORDER)]})
+    V = kernel.ns["Variable"]
+    with pytest.raises(GradientMismatch) as e:
+        # x reaches the final sum directly and through a longer path: BFS meets it too early
+        check_gradients(lambda x: ((x * 2.0).tanh() * 3.0 + x).sum(), random_inputs((3,), seed=9), V,
+                        name="two paths of different lengths", input_names=["x"])
+    assert "topological order not reversed" in str(e.value)
+
+
+def test_localisation_names_the_one_wrong_op_in_a_composition():
+    kernel = engine_kernel({"ps3-unary": [("return (grad * s * (1 - s),)", "return (grad * s,)")]})
+    V = kernel.ns["Variable"]
+    with pytest.raises(GradientMismatch) as e:
+        check_gradients(lambda a, b: ((a @ b).sigmoid() * a - b).mean(), random_inputs((3, 3), (3, 3), seed=10),
+                        V, name="composition", input_names=["a", "b"])
+    msg = str(e.value)
+    assert "a wrong derivative in sigmoid" in msg
+    assert "matmul" not in msg.split("a wrong derivative in sigmoid")[1].split("\n")[0].split("also wrong")[0]
+
+
+def test_integrity_reports_the_cell_that_failed_without_torch(engine):
+    # torch imported at call time: the call fails
+    history = list(engine.ns["In"]) + ["Variable.exp = lambda self: __import__('torch').exp(self)"]
+    with pytest.raises(GradientMismatch) as e:
+        check_without_torch(history, [("exp", "lambda a: a.exp()", random_inputs((2,), seed=11))])
+    msg = str(e.value)
+    assert "exp (your engine rebuilt in a Python without torch)" in msg
+    assert "ModuleNotFoundError" in msg and "must work without torch" in msg
+    # torch imported at the top of a cell: the cell fails, and the message says which
+    history = list(engine.ns["In"]) + ["import torch\n\nVariable.double = lambda self: self * 1.0"]
+    with pytest.raises(GradientMismatch) as e:
+        check_without_torch(history, [("double", "lambda a: a.double()", random_inputs((2,), seed=12))])
+    msg = str(e.value)
+    assert "AttributeError" in msg and "the cell starting 'import torch' raised ModuleNotFoundError" in msg
