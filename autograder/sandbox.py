@@ -539,8 +539,12 @@ class Guard:
             return f"<cell-{secret}-{orig(compiler, raw_code, transformed_code, number)[1:]}"
 
         compiler.get_code_name = get_code_name
+        # the executor set up the child (sys.stdout, builtins.input ...): that is the record now
+        self._modules = [(mod, {k: vars(mod).get(k, v) for k, v in entries.items()})
+                         for mod, entries in self._modules]
         self._shell_attrs = {k: v for k, v in vars(shell).items() if callable(v)}
-        self._compiler_attrs = dict(vars(compiler))
+        self._compiler_attrs = {k: v for k, v in vars(compiler).items() if callable(v)}
+        self._initial_ns = dict(shell.user_ns)
         for obj in (*watch, shell.displayhook, shell.display_pub):
             if hasattr(obj, "__dict__"):
                 self._watched.append((obj, type(obj), dict(vars(obj))))
@@ -575,7 +579,8 @@ class Guard:
 
             for k in [k for k, v in ns.items() if k in vars(builtins) and not k.startswith("_")
                       and callable(v) and v is not vars(builtins)[k]
-                      and k not in self._trusted_ns and k != "input"]:
+                      and k not in self._trusted_ns
+                      and self._initial_ns.get(k, _MISSING) is not v]:
                 fixed.append(f"the built-in {k!r} was shadowed")
                 del ns[k]
         self._ns_before = dict(shell.user_ns)
@@ -709,3 +714,194 @@ def notebook_problem(path: str | os.PathLike) -> str | None:
             return (f"unknown nbgrader schema_version {nbg['schema_version']!r} in cell "
                     f"{nbg.get('grade_id', cell.get('id'))!r} (metadata edited by hand?)")
     return None
+
+
+def audit_submission(course: str | os.PathLike, assignment: str, student: str,
+                     db_url: str) -> tuple[str | None, list[dict]]:
+    """Check one student's submission against the gradebook before nbgrader grades it.
+
+    Returns ``(fatal, notes)``: ``fatal`` is why nothing can be graded (no usable
+    notebook), or None; ``notes`` are incidents for the report (a wrong file
+    name, an old format, deleted, edited, retyped or reordered test cells,
+    changed points, stripped metadata), each ``{"kind", "notebook", "grade_id",
+    "detail"}``. Reads only; the submission is never changed.
+    """
+    import json
+
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.utils import compute_checksum
+
+    sub = Path(course) / "submitted" / student / assignment
+    notes: list[dict] = []
+
+    def note(kind, detail, notebook="", grade_id=None):
+        notes.append({"kind": kind, "notebook": notebook, "grade_id": grade_id, "detail": detail})
+
+    with Gradebook(db_url) as gb:
+        try:
+            nbs = gb.find_assignment(assignment).notebooks
+        except MissingEntry:
+            return None, notes
+        expected = {nb.name: nb for nb in nbs}
+        present = sorted(p.name[:-6] for p in sub.glob("*.ipynb")) if sub.is_dir() else []
+        strays = [n for n in present if n not in expected]
+        missing = [n for n in expected if n not in present]
+        for n in strays:
+            note("file", f"{n}.ipynb is not part of the assignment (it has "
+                         f"{', '.join(e + '.ipynb' for e in expected)}): not graded", n)
+        for n in missing:
+            hint = f" (found {', '.join(s + '.ipynb' for s in strays)}: renamed?)" if strays else ""
+            note("file", f"missing: {n}.ipynb was not submitted{hint}", n)
+        usable = []
+        for n in expected:
+            if n not in present:
+                continue
+            path = sub / f"{n}.ipynb"
+            problem = notebook_problem(path)
+            if problem and not problem.startswith("old or unknown notebook format (nbformat 3"):
+                note("file", f"{n}.ipynb: {problem}", n)
+                continue
+            if problem:
+                note("file", f"{n}.ipynb: nbformat 3 (an old format): converted to 4 for grading", n)
+            usable.append(n)
+            try:
+                import nbformat
+
+                nbk = nbformat.read(path, as_version=4)
+            except Exception as e:  # noqa: BLE001  (nbgrader will report it too)
+                note("file", f"{n}.ipynb cannot be read: {type(e).__name__}: {e}", n)
+                continue
+            _audit_cells(gb, assignment, n, nbk, Path(course), note, compute_checksum, json)
+        if not usable:
+            others = [p.name for p in sorted(sub.iterdir())] if sub.is_dir() else []
+            bad = [d["detail"] for d in notes if d["kind"] == "file"]
+            reason = "; ".join(bad) or "no notebook"
+            if not present:
+                reason = (f"no notebook submitted (expected "
+                          f"{', '.join(e + '.ipynb' for e in expected)}; found "
+                          f"{', '.join(others) or 'nothing'})")
+                if strays:
+                    reason = "; ".join(bad)
+            return reason, notes
+    return None, notes
+
+
+def _visible(source: str) -> str:
+    """A cell's source as released: hidden test regions removed, trailing space ignored."""
+    out, hiding = [], False
+    for line in (source or "").splitlines():
+        if "### BEGIN HIDDEN TESTS" in line:
+            hiding = True
+        elif "### END HIDDEN TESTS" in line:
+            hiding = False
+        elif not hiding:
+            out.append(line.rstrip())
+    return "\n".join(out).strip()
+
+
+def _audit_cells(gb, assignment, n, nbk, course, note, compute_checksum, json) -> None:
+    from nbgrader.api import MissingEntry
+
+    cells = {}
+    order = []
+    for c in nbk.cells:
+        meta = c.metadata.get("nbgrader") or {}
+        gid = meta.get("grade_id")
+        if gid:
+            if gid in cells:
+                note("cells", f"grade_id {gid!r} appears twice (a copied cell?)", n, gid)
+            cells[gid] = c
+            order.append(gid)
+    source = gb.find_notebook(n, assignment)
+    src_order = [c.name for c in source.source_cells]
+    src_path = course / "source" / assignment / f"{n}.ipynb"
+    if src_path.is_file():
+        try:
+            src_nb = json.loads(src_path.read_text())
+            src_order = [(c.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
+                         for c in src_nb.get("cells", [])]
+            src_order = [g for g in src_order if g]
+        except (OSError, ValueError):
+            pass
+    with_meta = sum(1 for c in nbk.cells if c.metadata.get("nbgrader"))
+    if not with_meta and src_order:
+        note("cells", "all nbgrader metadata was removed from the notebook: its test cells "
+                      "were restored from the gradebook and graded", n)
+    for gc in source.grade_cells:
+        gid = gc.name
+        try:
+            sc = gb.find_source_cell(gid, n, assignment)
+        except MissingEntry:
+            continue
+        c = cells.get(gid)
+        if c is None:
+            if with_meta:
+                note("cells", f"{'test' if sc.cell_type == 'code' else 'graded'} cell {gid!r} is "
+                              f"missing (deleted, or its nbgrader metadata removed): restored "
+                              f"from the gradebook and graded", n, gid)
+            continue
+        if c.cell_type != sc.cell_type:
+            note("cells", f"cell {gid!r} was changed from {sc.cell_type} to {c.cell_type} "
+                          f"(cell_type): restored as {sc.cell_type}", n, gid)
+        pts = (c.metadata.get("nbgrader") or {}).get("points")
+        try:
+            changed_pts = pts is not None and float(pts) != float(gc.max_score)
+        except (TypeError, ValueError):
+            changed_pts = True
+        if changed_pts:
+            note("cells", f"points of {gid!r} changed to {pts!r}: the gradebook's "
+                          f"{gc.max_score:g} are used", n, gid)
+        if sc.locked and c.cell_type == sc.cell_type and \
+                _visible(c.source) != _visible(sc.source):  # the release has no hidden tests
+            note("cells", f"read-only cell {gid!r} was edited: the original was restored", n, gid)
+    # order: the submission's grade ids must follow the source's order
+    pos = {g: i for i, g in enumerate(src_order)}
+    seen = [g for g in order if g in pos]
+    for a, b in zip(seen, seen[1:]):
+        if pos[a] > pos[b]:
+            note("cells", f"cells out of order: {a!r} comes before {b!r} in the submission "
+                          f"(cells run top to bottom, so a test placed before its answer fails)",
+                 n, a)
+            break
+
+
+@functools.lru_cache(maxsize=None)
+def robust_overwrite_cells_class():
+    """nbgrader's OverwriteCells, able to put back test cells whose neighbours are gone too.
+
+    Stock ``add_missing_grade_cells`` inserts a missing grade cell after the
+    previous cell of the source notebook and fails with a ``KeyError`` when that
+    cell is missing as well (all nbgrader metadata stripped, or an answer cell
+    deleted with its test). Here a missing cell goes after the nearest earlier
+    source cell that is present, or at the end of the notebook if none is, so
+    the tests still run after the student's code.
+    """
+    from nbgrader import utils
+    from nbgrader.preprocessors import OverwriteCells
+
+    class RobustOverwriteCells(OverwriteCells):
+        def add_missing_grade_cells(self, nb, resources):
+            source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+            source_ids = [c.name for c in source_nb.source_cells]
+            grade_cells = {c.name: c for c in source_nb.grade_cells}
+            solution_ids = {c.name for c in source_nb.solution_cells}
+
+            def present():
+                return {c["metadata"]["nbgrader"]["grade_id"]: k for k, c in enumerate(nb.cells)
+                        if (utils.is_grade(c) or utils.is_solution(c))
+                        and c["metadata"]["nbgrader"].get("grade_id")}
+
+            for gid in source_ids:
+                if gid not in grade_cells or gid in present():
+                    continue
+                self.log.warning(f"Missing grade cell {gid} encountered, adding to notebook")
+                idx = source_ids.index(gid)
+                cell = self.missing_cell_transform(
+                    source_nb.source_cells[idx], grade_cells[gid].max_score,
+                    is_solution=gid in solution_ids)
+                where = present()
+                before = [where[p] for p in source_ids[:idx] if p in where]
+                nb.cells.insert(max(before) + 1 if before else len(nb.cells), cell)
+            return nb, resources
+
+    return RobustOverwriteCells

@@ -1,0 +1,525 @@
+"""Grading holds against students and bad input (design §6, docs/security.md).
+
+One small assignment (``sec``: a hand-computed gradient and a tiny engine) is
+defined here, released with real nbgrader, and submitted by ~30 students: two
+correct ones, the untouched release, and one submission per attack or bad file
+of §6. ``autograder grade`` grades them ALL IN ONE BATCH, twice. Checks:
+
+- every attack scores no more than its honest work (the points its real code earns);
+- every bad file and every incident has a clear reason in the summary;
+- the correct submissions get full marks; the untouched release gets 0;
+- nothing in submitted/ changes (hashes); the second run gives the same grades;
+- a manual grade survives the re-run; no hidden test code or solution reaches feedback;
+- a detached process cannot change scores after grading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT
+
+from autograder import course as C
+
+pytestmark = pytest.mark.slow
+
+A = "sec"
+SQUARE_POINTS, ENGINE_POINTS, EXPLAIN_POINTS = 2, 3, 1
+AUTO_MAX = SQUARE_POINTS + ENGINE_POINTS
+
+SETUP = """import numpy as np
+from autograder import assert_grad_close, check_gradients, random_inputs, torch_gradients"""
+
+SQUARE = '''def square_grad(x):
+    """The gradient of sum(x ** 2) with respect to x."""
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION'''
+
+SQUARE_TEST = '''# Tests: the gradient of sum(x ** 2)
+x = random_inputs((3,), seed=0)[0]
+ref = torch_gradients(lambda t: (t ** 2).sum(), [x])
+assert_grad_close(square_grad(x), ref.grads[0], "d sum(x**2)/dx")
+### BEGIN HIDDEN TESTS
+for seed in range(1, 4):
+    x = random_inputs((2, 3), seed=seed)[0]
+    ref = torch_gradients(lambda t: (t ** 2).sum(), [x])
+    assert_grad_close(square_grad(x), ref.grads[0], f"hidden check {seed}: d sum(x**2)/dx")
+### END HIDDEN TESTS'''
+
+ENGINE = '''class Variable:
+    """A value that remembers how it was computed (add, multiply, sum)."""
+
+    ### BEGIN SOLUTION
+    def __init__(self, data, requires_grad=False, parents=(), backward=None):
+        self.data = np.asarray(data, dtype=np.float64)
+        self.requires_grad = requires_grad
+        self.grad = None
+        self._parents = parents      # the Variables this one was computed from
+        self._backward = backward    # gradient of the output -> gradients of the parents
+
+    def __add__(self, other):
+        other = other if isinstance(other, Variable) else Variable(other)
+        return Variable(self.data + other.data, parents=(self, other),
+                        backward=lambda g: (g, g))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Variable) else Variable(other)
+        return Variable(self.data * other.data, parents=(self, other),
+                        backward=lambda g: (g * other.data, g * self.data))
+
+    def sum(self):
+        return Variable(self.data.sum(), parents=(self,),
+                        backward=lambda g: (np.ones_like(self.data) * g,))
+
+    def backward(self):
+        order, seen = [], set()
+        def visit(v):  # children before parents: reversed topological order
+            if id(v) not in seen:
+                seen.add(id(v))
+                for p in v._parents:
+                    visit(p)
+                order.append(v)
+        visit(self)
+        grads = {id(self): np.ones_like(self.data)}
+        for v in reversed(order):
+            g = grads.pop(id(v), None)
+            if g is None:
+                continue
+            if not v._parents and v.requires_grad:  # a leaf: accumulate
+                v.grad = g if v.grad is None else v.grad + g
+            if v._backward is not None:
+                for p, gp in zip(v._parents, v._backward(g)):
+                    grads[id(p)] = grads.get(id(p), 0) + gp
+    ### END SOLUTION'''
+
+ENGINE_TEST = '''# Tests: the engine, against torch.autograd, and without torch
+from autograder.integrity import check_without_torch
+check_gradients(lambda a, b: (a * b + a).sum(), random_inputs((4,), (4,), seed=1),
+                Variable, name="a*b + a")
+check_without_torch(In, [("a*b + a", "lambda a, b: (a * b + a).sum()",
+                          random_inputs((4,), (4,), seed=1))])
+### BEGIN HIDDEN TESTS
+for seed in range(2, 5):
+    check_gradients(lambda a, b: (a * a * b).sum(), random_inputs((3,), (3,), seed=seed),
+                    Variable, name=f"hidden check {seed}: a*a*b")
+### END HIDDEN TESTS'''
+
+HIDDEN_MARKERS = ("hidden check", "BEGIN HIDDEN TESTS")
+
+
+def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
+    m = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+         "solution": solution, "task": False}
+    if points is not None:
+        m["points"] = points
+    return {"nbgrader": m}
+
+
+def source_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.language_info = {"name": "python"}
+    cells = [
+        nbformat.v4.new_markdown_cell("# Security fixture\nA gradient and a tiny engine.",
+                                      metadata=_meta("intro", locked=True)),
+        nbformat.v4.new_code_cell(SETUP, metadata=_meta("setup", locked=True)),
+        nbformat.v4.new_code_cell(SQUARE, metadata=_meta("square", solution=True)),
+        nbformat.v4.new_code_cell(SQUARE_TEST, metadata=_meta(
+            "square-test", grade=True, locked=True, points=SQUARE_POINTS)),
+        nbformat.v4.new_code_cell(ENGINE, metadata=_meta("engine", solution=True)),
+        nbformat.v4.new_code_cell(ENGINE_TEST, metadata=_meta(
+            "engine-test", grade=True, locked=True, points=ENGINE_POINTS)),
+        nbformat.v4.new_markdown_cell("Why does a value used twice get the sum of both "
+                                      "gradients?", metadata=_meta("explain-q", locked=True)),
+        nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata=_meta(
+            "explain", grade=True, solution=True, points=EXPLAIN_POINTS)),
+    ]
+    for c, cid in zip(cells, ["intro", "setup", "square", "square-test", "engine",
+                              "engine-test", "explain-q", "explain"]):
+        c["id"] = cid
+    nb.cells = cells
+    return nb
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+def _cell(nb, grade_id):
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return c
+    raise KeyError(grade_id)
+
+
+def _answer(nb, grade_id, code):
+    _cell(nb, grade_id).source = code
+
+
+WRONG_SQUARE = "def square_grad(x):\n    return x  # forgot the 2\n"
+WRONG_ENGINE = ENGINE.replace("### BEGIN SOLUTION\n", "").replace("    ### END SOLUTION", "") \
+    .replace("backward=lambda g: (g * other.data, g * self.data)",
+             "backward=lambda g: (g, g)")  # product rule forgotten
+
+
+def _solved(release_nb, source_nb):
+    return C.solution_submission(release_nb, source_nb)
+
+
+class Case:
+    """One submission: how to build it, what its honest work earns, what the report must say."""
+
+    def __init__(self, name, build, honest, reason=None, failed=False):
+        self.name, self.build, self.honest = name, build, honest
+        self.reason = reason  # regex the summary lines about this student must match
+        self.failed = failed  # a bad file: not graded at all, with a reason
+
+
+def _append(nb, grade_id, code):
+    c = _cell(nb, grade_id)
+    c.source = c.source + "\n" + code
+
+
+def cases(course: Path) -> list[Case]:
+    db = course / "gradebook.db"
+    src = course / "source" / A / f"{A}.ipynb"
+
+    def sol(f=None):
+        def build(rel, srcp):
+            nb = _solved(rel, srcp)
+            if f:
+                f(nb)
+            return {f"{A}.ipynb": nb}
+        return build
+
+    def wrong(f=None):
+        def g(nb):
+            _answer(nb, "square", WRONG_SQUARE)
+            _answer(nb, "engine", WRONG_ENGINE)
+            if f:
+                f(nb)
+        return sol(g)
+
+    def raw(data: bytes, name=f"{A}.ipynb"):
+        return lambda rel, srcp: {name: data}
+
+    def v3(rel, srcp):
+        nb = _solved(rel, srcp)
+        return {f"{A}.ipynb": nbformat.writes(nbformat.convert(nb, 3)).encode()}
+
+    def schema(nb):
+        _cell(nb, "square-test").metadata.nbgrader["schema_version"] = 99
+
+    def strip_all(nb):
+        for c in nb.cells:
+            c.metadata.pop("nbgrader", None)
+
+    def delete_tests(nb):
+        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")
+                    or c.metadata["nbgrader"].get("solution")]
+
+    def reorder(nb):
+        i = nb.cells.index(_cell(nb, "engine-test"))
+        j = nb.cells.index(_cell(nb, "engine"))
+        nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]
+
+    def retype(nb):
+        c = _cell(nb, "square-test")
+        c.cell_type = "markdown"
+        c.pop("outputs", None)
+        c.pop("execution_count", None)
+
+    def edit_tests(nb):
+        _cell(nb, "square-test").source = "pass  # tests removed"
+        _cell(nb, "engine-test").source = "pass"
+
+    def points(nb):
+        _cell(nb, "square-test").metadata.nbgrader["points"] = 100
+
+    def visible_only(nb):  # honest work: right for the visible input only
+        _answer(nb, "square", "def square_grad(x):\n    return 2 * x if x.shape == (3,) else x\n")
+
+    detached = (
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', '''\n"
+        "import os, sqlite3, time\n"
+        "if os.fork(): os._exit(0)\n"
+        "os.setsid()\n"
+        "time.sleep(4)\n"
+        f"db = sqlite3.connect({str(db)!r})\n"
+        "db.execute('UPDATE grade SET manual_score = 99')\n"
+        "db.commit()\n"
+        f"open({str(course / 'DETACHED-WAS-HERE')!r}, 'w').write('x')\n"
+        "'''], start_new_session=True)\n")
+
+    out = [
+        Case("ok-1", sol(), AUTO_MAX),
+        Case("ok-2", sol(), AUTO_MAX),
+        Case("release", lambda rel, srcp: {f"{A}.ipynb": rel}, 0),
+        # --- tests and metadata
+        Case("edited-tests", wrong(edit_tests), 0, r"checksum|changed|restored"),
+        Case("changed-points", sol(points), AUTO_MAX, r"points"),
+        Case("deleted-tests", sol(delete_tests), AUTO_MAX, r"missing|deleted|added back"),
+        Case("reordered-tests", sol(reorder), SQUARE_POINTS, r"order"),
+        Case("retyped-test", sol(retype), AUTO_MAX, r"cell_type|type"),
+        Case("stripped-metadata", sol(strip_all), AUTO_MAX, r"missing|metadata"),
+        Case("unknown-schema", sol(schema), 0, r"schema_version", failed=True),
+        # --- monkeypatching what the tests rely on, with wrong answers (honest work: 0)
+        Case("patch-numpy", wrong(lambda nb: _append(nb, "square",
+             "np.isclose = lambda a, b, **k: np.ones(np.broadcast_shapes(np.shape(a), "
+             "np.shape(b)), bool)\nnp.allclose = lambda *a, **k: True")), 0),
+        Case("patch-torch", wrong(lambda nb: _append(nb, "square",
+             "import torch\ntorch.Tensor.__pow__ = lambda self, e: self * self * 0.5")), 0),
+        Case("patch-autograder", wrong(lambda nb: _append(nb, "square",
+             "import autograder.checks\nautograder.checks.assert_close = lambda *a, **k: None")), 0),
+        Case("patch-builtins", sol(lambda nb: (visible_only(nb), _append(nb, "square",
+             "import builtins\nbuiltins.range = lambda *a: iter(())"))), ENGINE_POINTS),
+        Case("patch-during-test", wrong(lambda nb: _answer(nb, "engine", WRONG_ENGINE.replace(
+             "    def backward(self):\n", "    def backward(self):\n"
+             "        import autograder.checks as _c\n"
+             "        _c.assert_close = lambda *a, **k: None\n"))), 0, r"integrity|changed"),
+        Case("redefined-helper", wrong(lambda nb: _append(nb, "square",
+             "def assert_grad_close(*a, **k):\n    pass\n"
+             "def check_gradients(*a, **k):\n    pass")), 0),
+        Case("fake-result", sol(lambda nb: _answer(nb, "square",
+             "class Always:\n    def __eq__(self, o): return True\n"
+             "    def __array__(self, *a, **k): raise TypeError('no')\n"
+             "def square_grad(x):\n    return Always()\n")), ENGINE_POINTS),
+        Case("torch-in-engine", sol(lambda nb: _answer(nb, "engine",
+             "import torch\n"
+             "class Variable:\n"
+             "    def __init__(self, data, requires_grad=False):\n"
+             "        self.t = data if isinstance(data, torch.Tensor) else "
+             "torch.tensor(np.asarray(data, dtype=np.float64), requires_grad=requires_grad)\n"
+             "    data = property(lambda self: self.t.detach().numpy())\n"
+             "    grad = property(lambda self: None if self.t.grad is None else "
+             "self.t.grad.numpy())\n"
+             "    def __add__(self, o): return Variable(self.t + (o.t if isinstance(o, Variable) else o))\n"
+             "    def __mul__(self, o): return Variable(self.t * (o.t if isinstance(o, Variable) else o))\n"
+             "    def sum(self): return Variable(self.t.sum())\n"
+             "    def backward(self): self.t.backward()\n")), SQUARE_POINTS, r"without torch|must not use torch"),
+        # --- disk and processes
+        Case("read-hidden", sol(lambda nb: _append(nb, "square",
+             "import os\n"
+             "for p in ['../../../source/sec/sec.ipynb', '../../source/sec/sec.ipynb', "
+             f"{str(src)!r}, {str(db)!r}]:\n"
+             "    try:\n        print('LEAKED', open(p, 'rb').read()[:20000])\n"
+             "    except OSError as e:\n        print('blocked:', type(e).__name__)\n")), AUTO_MAX),
+        Case("write-gradebook", wrong(lambda nb: _append(nb, "square",
+             f"import sqlite3\ntry:\n    db = sqlite3.connect({str(db)!r})\n"
+             "    db.execute('UPDATE grade SET manual_score = 99')\n    db.commit()\n"
+             "except Exception as e:\n    print('blocked:', type(e).__name__)\n")), 0),
+        Case("detached-process", wrong(lambda nb: _append(nb, "square", detached)), 0),
+        Case("infinite-loop", sol(lambda nb: _append(nb, "engine",
+             "def _spin(self):\n    while True:\n        pass\nVariable.backward = _spin")),
+             SQUARE_POINTS, r"time|timeout|limit"),
+        Case("memory-bomb", sol(lambda nb: _append(nb, "engine",
+             "def _bomb(self):\n    chunks = []\n    while True:\n"
+             "        chunks.append(np.ones(200_000_000))\nVariable.backward = _bomb")),
+             SQUARE_POINTS),
+        Case("huge-output", sol(lambda nb: _append(nb, "square",
+             "print('x' * 50_000_000)")), AUTO_MAX),
+        Case("os-exit", sol(lambda nb: _append(nb, "engine", "import os\nos._exit(3)")),
+             SQUARE_POINTS, r"exit"),
+        Case("system-exit", sol(lambda nb: _append(nb, "engine", "raise SystemExit(1)")),
+             AUTO_MAX),
+        Case("killed-kernel", sol(lambda nb: _append(nb, "engine",
+             "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")),
+             SQUARE_POINTS, r"kill"),
+        # --- files
+        Case("not-a-notebook", raw(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)), 0,
+             r"not a notebook|UTF-8", failed=True),
+        Case("invalid-json", raw(b'{"cells": [{"cell_type": "code", "source": "x = '), 0,
+             r"JSON", failed=True),
+        Case("old-nbformat", v3, AUTO_MAX, r"nbformat"),
+        Case("wrong-name", lambda rel, srcp: {"Sec final (1).ipynb": _solved(rel, srcp)}, 0,
+             r"Sec final \(1\)\.ipynb|name", failed=True),
+        Case("missing-notebook", lambda rel, srcp: {"answers.txt": b"I did it on paper"}, 0,
+             r"missing|no notebook|not submitted", failed=True),
+    ]
+    return out
+
+
+# ---------------------------------------------------------------------------- the batch
+
+
+def _hashes(d: Path) -> dict[str, str]:
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _grade(course: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                                 os.environ.get("PATH", "")]),
+               MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())", "grade", A, "--course",
+                           str(course), "--no-report", *extra], cwd=course, capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    t0 = time.monotonic()
+    course = tmp_path_factory.mktemp("security") / "course"
+    (course / "source" / A).mkdir(parents=True)
+    cfg = (ROOT / "nbgrader_config.py").read_text()
+    # short limits so the infinite loop costs seconds, not minutes
+    cfg += "\nc.Execute.timeout = 4\nc.WarmExecute.notebook_timeout = 30\n"
+    (course / "nbgrader_config.py").write_text(cfg)
+    nbformat.write(source_notebook(), course / "source" / A / f"{A}.ipynb")
+    C.nbgrader(course, "generate_assignment", A, "--force")
+    rel = course / "release" / A / f"{A}.ipynb"
+    srcp = course / "source" / A / f"{A}.ipynb"
+    all_cases = cases(course)
+    for case in all_cases:
+        C.write_submission(course, A, case.name, case.build(rel, srcp))
+    before = _hashes(course / "submitted")
+    first = _grade(course)
+    scores1 = C.gradebook_scores(course, A)
+    time.sleep(5)  # the detached process would strike now
+    after_sleep = C.gradebook_scores(course, A)
+    # a manual grade, given between the runs, must survive the re-run
+    from nbgrader.api import Gradebook
+
+    with Gradebook(C._db_url(course)) as gb:
+        g = gb.find_grade("explain", A, A, "ok-1")
+        g.manual_score = 1
+        gb.db.commit()
+    second = _grade(course, "--no-feedback")  # feedback was checked on the first run
+    scores2 = C.gradebook_scores(course, A)
+    return dict(course=course, cases=all_cases, first=first, second=second, scores1=scores1,
+                after_sleep=after_sleep, scores2=scores2, before=before,
+                after=_hashes(course / "submitted"), seconds=time.monotonic() - t0)
+
+
+def _auto(scores, student):
+    s = scores.get(student)
+    if s is None:
+        return None
+    return sum(sc for gid, (sc, mx) in s["cells"].items()
+               if gid != "explain" and sc is not None)
+
+
+def _lines_about(text: str, student: str) -> str:
+    return "\n".join(ln for ln in text.splitlines() if re.search(rf"\b{re.escape(student)}\b", ln))
+
+
+def _feedback_text(course: Path, student: str) -> str:
+    import html
+
+    files = sorted((course / "feedback" / student / A).glob("*.html"))
+    return "\n".join(html.unescape(re.sub(r"<[^>]+>", "", f.read_text())) for f in files)
+
+
+def test_batch_ran(batch):
+    print(batch["first"].stdout[-6000:], batch["first"].stderr[-3000:])
+    assert "grading" in batch["first"].stderr or batch["first"].stdout
+    assert batch["seconds"] < 300
+
+
+def test_correct_submissions_get_full_marks(batch):
+    for s in ("ok-1", "ok-2"):
+        assert _auto(batch["scores1"], s) == AUTO_MAX, batch["scores1"].get(s)
+    assert _auto(batch["scores1"], "release") == 0
+
+
+def test_every_case_scores_no_more_than_its_honest_work(batch):
+    table = []
+    bad = []
+    for case in batch["cases"]:
+        got = _auto(batch["scores1"], case.name)
+        table.append(f"{case.name:20s} honest={case.honest} got={got}")
+        if got is not None and got > case.honest + 1e-9:
+            bad.append(table[-1])
+        if got is None and not case.failed:
+            bad.append(table[-1] + " (not graded)")
+    print("\n".join(table))
+    assert not bad, "\n".join(bad)
+
+
+def test_honest_work_is_not_lost_either(batch):
+    """Attacks that also hold real work keep exactly that work's points (no collateral damage)."""
+    off = [(c.name, c.honest, _auto(batch["scores1"], c.name)) for c in batch["cases"]
+           if not c.failed and _auto(batch["scores1"], c.name) != c.honest]
+    assert not off, off
+
+
+def test_every_bad_file_and_incident_has_a_reason(batch):
+    out = batch["first"].stdout
+    missing = []
+    for case in batch["cases"]:
+        if case.reason is None:
+            continue
+        about = _lines_about(out, case.name) + "\n" + _feedback_text(batch["course"], case.name)
+        if not re.search(case.reason, about, re.I):
+            missing.append(f"{case.name}: expected /{case.reason}/ in:\n{about or '(nothing)'}")
+    assert not missing, "\n".join(missing) + "\n---\n" + out[-4000:]
+
+
+def test_submitted_files_never_change(batch):
+    assert batch["before"] == batch["after"]
+
+
+def test_second_run_gives_the_same_grades(batch):
+    s1, s2 = batch["scores1"], batch["scores2"]
+    for case in batch["cases"]:
+        assert _auto(s1, case.name) == _auto(s2, case.name), case.name
+
+
+def test_manual_grade_survives_regrading(batch):
+    cells = batch["scores2"]["ok-1"]["cells"]
+    assert batch["scores2"]["ok-1"]["score"] == AUTO_MAX + 1, cells
+
+
+def test_no_detached_process_changes_scores_later(batch):
+    assert not (batch["course"] / "DETACHED-WAS-HERE").exists()
+    for case in batch["cases"]:
+        assert _auto(batch["scores1"], case.name) == _auto(batch["after_sleep"], case.name)
+    manual = [(s, v["cells"]) for s, v in batch["after_sleep"].items()
+              if v["score"] is not None and v["score"] > AUTO_MAX + EXPLAIN_POINTS]
+    assert not manual, manual
+
+
+def test_no_hidden_tests_or_solutions_leak_into_feedback_or_outputs(batch):
+    course = batch["course"]
+    for d in ("feedback", "autograded"):
+        for p in (course / d).rglob("*"):
+            if p.is_file() and p.suffix in (".html", ".ipynb"):
+                text = p.read_text(errors="replace")
+                assert "LEAKED" not in text or "BEGIN SOLUTION" not in text, p
+                for marker in HIDDEN_MARKERS[1:]:
+                    if d == "feedback":
+                        assert marker not in text, p
+                assert "### BEGIN SOLUTION" not in text, p
+
+
+def test_huge_output_is_capped(batch):
+    course = batch["course"]
+    for d in ("feedback", "autograded"):
+        for p in (course / d / "huge-output").rglob("*"):
+            if p.is_file():
+                assert p.stat().st_size < 2_000_000, (p, p.stat().st_size)
+
+
+def test_sandbox_state_is_reported(batch):
+    from autograder.sandbox import sandbox_status
+
+    st = sandbox_status()
+    text = batch["first"].stdout + batch["first"].stderr
+    if st.ok:
+        assert "sandbox" in text.lower()
+    else:
+        assert "WITHOUT the OS sandbox" in text
+
+
+def test_summary_json(batch):
+    print(json.dumps({c.name: _auto(batch["scores1"], c.name) for c in batch["cases"]}))
