@@ -120,7 +120,8 @@ x = Variable(np.arange(3.0), requires_grad=True)
 (x * x).sum().backward()
 assert x.grad is not None, "x.grad is None after backward(): gradients must reach leaves"
 ### BEGIN HIDDEN TESTS
-(x * x).sum().backward()
+second_loss = (x * x).sum()
+second_loss.backward()
 ref = torch_gradients(lambda t: (t * t).sum(), [np.arange(3.0)])
 assert_grad_close(x.grad, 2 * ref.grads[0], "x.grad after two backward() calls (accumulated)")
 ### END HIDDEN TESTS

@@ -1,0 +1,176 @@
+"""``autograder grade`` and ``autograder selfgrade`` against stock nbgrader, on a small mixed batch.
+
+One batch (bench/synthetic.py's assignment, so these tests do not depend on
+unfinished assignments): the solution, three one-bug variants and a corrupt
+notebook (invalid JSON). Stock ``nbgrader autograde`` grades an identical copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as H
+import io
+import re
+import shutil
+import sys
+
+import pytest
+from conftest import ROOT
+
+from autograder import course as C
+
+sys.path.insert(0, str(ROOT / "bench"))
+import synthetic  # noqa: E402
+
+A = synthetic.NAME
+GOOD = ["ok", "bug-mul-sign", "bug-no-accumulate", "bug-crash"]
+CORRUPT = "corrupt"
+
+
+def _hashes(d):
+    return {p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _auto_cells(scores):
+    """{student: {grade_id: (score, max)}} for the autograded cells only."""
+    return {s: {k: v for k, v in d["cells"].items() if k != "synth-written"}
+            for s, d in scores.items()}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    from autograder.grading import grade
+
+    tmp = tmp_path_factory.mktemp("grading")
+    course = C.copy_course(tmp / "course", root=ROOT)
+    synthetic.write_assignment(course)
+    C.nbgrader(course, "generate_assignment", A, "--force")
+    rel = course / "release" / A / f"{A}.ipynb"
+    src = course / "source" / A / f"{A}.ipynb"
+    for student in GOOD:
+        bug = student.removeprefix("bug-")
+        edits = synthetic.BUGS.get(bug) if student.startswith("bug-") else None
+        C.write_submission(course, A, student, {f"{A}.ipynb": C.solution_submission(rel, src, edits)})
+    C.write_submission(course, A, CORRUPT, {f"{A}.ipynb": b'{"cells": [ this is not JSON'})
+    stock = tmp / "stock"
+    shutil.copytree(course, stock)
+    C.nbgrader(stock, "autograde", A, check=False)  # exits 1: the corrupt notebook fails
+    before = _hashes(course / "submitted")
+    out = io.StringIO()
+    run = grade(course, A, jobs=2, stream=out)
+    return {"course": course, "stock": stock, "run": run, "progress": out.getvalue(),
+            "before": before, "scores": C.gradebook_scores(course, A)}
+
+
+@pytest.mark.slow
+def test_same_scores_as_stock_nbgrader(batch):
+    ours = _auto_cells(batch["scores"])
+    stock = _auto_cells(C.gradebook_scores(batch["stock"], A))
+    for s in GOOD:
+        assert ours[s] == stock[s], f"{s}: autograder {ours[s]} vs nbgrader {stock[s]}"
+    assert ours["ok"] == {"synth-test-add": (2.0, 2.0), "synth-test-mul": (3.0, 3.0),
+                          "synth-test-accum": (2.0, 2.0)}
+    for s in GOOD[1:]:
+        assert batch["scores"][s]["auto_score"] < batch["scores"]["ok"]["auto_score"], s
+
+
+@pytest.mark.slow
+def test_corrupt_notebook_is_reported_and_does_not_stop_the_batch(batch):
+    run = batch["run"]
+    assert [r.student for r in run.failures] == [CORRUPT]
+    assert "JSON" in run.failures[0].reason, run.failures[0].reason
+    graded = {r.student for r in run.results if r.ok}
+    assert graded == set(GOOD)
+    for s in GOOD:
+        assert (batch["course"] / "autograded" / s / A / f"{A}.ipynb").is_file()
+    assert not (batch["course"] / "autograded" / CORRUPT / A / f"{A}.ipynb").exists()
+    # the report names it, with its reason
+    report = (batch["course"] / "reports" / A / "report.md").read_text()
+    assert CORRUPT in report and "JSON" in report
+
+
+@pytest.mark.slow
+def test_progress_bar_shows_count_and_failures(batch):
+    text = batch["progress"]
+    assert f"grading {A}" in text
+    assert "5/5" in text and "failed=1" in text
+    assert f"FAILED {CORRUPT}" in text
+
+
+@pytest.mark.slow
+def test_feedback_grades_csv_and_report(batch):
+    course = batch["course"]
+    for s in GOOD:
+        assert (course / "feedback" / s / A / f"{A}.html").is_file(), s
+    csv = (course / "reports" / A / "grades.csv").read_text().splitlines()
+    assert csv[0].startswith("assignment,duedate,timestamp,student_id")
+    rows = {line.split(",")[3]: line for line in csv[1:]}
+    assert set(GOOD) <= set(rows)
+    assert rows["ok"].split(",")[-2] == "7.0"  # score: 7 autograded points, written answer pending
+    report = (course / "reports" / A / "report.md").read_text()
+    assert (course / "reports" / A / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for gid in ("synth-test-add", "synth-test-mul", "synth-test-accum"):
+        assert gid in report
+    # the hints the course's checks gave, counted: mul-sign's sign flip among them
+    assert "sign flip" in report
+
+
+@pytest.mark.slow
+def test_feedback_has_no_hidden_test_code(batch):
+    src = (batch["course"] / "source" / A / f"{A}.ipynb").read_text()
+    import nbformat
+
+    hidden = set()
+    for cell in nbformat.reads(src, as_version=4).cells:
+        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            hidden.update(ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12)
+    assert hidden
+    for s in GOOD:
+        page = (batch["course"] / "feedback" / s / A / f"{A}.html").read_text()
+        text = H.unescape(re.sub(r"<[^>]+>", "", page))
+        leaked = [ln for ln in hidden if ln in text]
+        assert not leaked, f"feedback of {s} shows hidden test code: {leaked[:2]}"
+    # ... but it does show the failing check's message and hint
+    page = (batch["course"] / "feedback" / "bug-mul-sign" / A / f"{A}.html").read_text()
+    assert "sign flip" in H.unescape(page)
+
+
+@pytest.mark.slow
+def test_rerun_changes_nothing_and_keeps_manual_grades(batch):
+    from nbgrader.api import Gradebook
+
+    from autograder.course import _db_url
+    from autograder.grading import grade
+
+    course = batch["course"]
+    with Gradebook(_db_url(course)) as gb:
+        g = gb.find_grade("synth-written", A, A, "ok")
+        g.manual_score = 1.0
+        gb.db.commit()
+    run = grade(course, A, jobs=2, stream=io.StringIO())
+    assert [r.student for r in run.failures] == [CORRUPT]
+    after = C.gradebook_scores(course, A)
+    assert _auto_cells(after) == _auto_cells(batch["scores"])
+    assert after["ok"]["score"] == 8.0  # 7 autograded + the manual point, still there
+    with Gradebook(_db_url(course)) as gb:
+        assert gb.find_grade("synth-written", A, A, "ok").manual_score == 1.0
+    assert _hashes(course / "submitted") == batch["before"], "submitted/ changed"
+
+
+@pytest.mark.slow
+def test_selfgrade_agrees_with_the_instructor(batch, capsys):
+    from autograder.selfgrade import format_result, selfgrade
+
+    course = batch["course"]
+    student = "bug-no-accumulate"
+    r = selfgrade(course / "submitted" / student / A / f"{A}.ipynb", root=course)
+    assert r.ok, r.reason
+    mine = {c.grade_id: (c.score, c.max_score) for c in r.cells if not c.manual}
+    assert mine == _auto_cells(batch["scores"])[student]
+    text = format_result(r, "synth.ipynb")
+    assert "5 / 7 autograded points" in text
+    assert "x.grad after two backward() calls" in text  # the failing check's message
+    src = (course / "source" / A / f"{A}.ipynb").read_text()
+    assert "ref = torch_gradients(lambda t: (t * t).sum()" in src
+    assert "ref = torch_gradients" not in text  # never the hidden test code
