@@ -34,6 +34,7 @@ Design §6; the security model in plain words is ``docs/security.md``. Three lay
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import re
 import resource
@@ -408,7 +409,10 @@ class Guard:
         self._secret = os.urandom(8).hex()
 
     def _note_func(self, f) -> None:
-        if isinstance(f, types.FunctionType):
+        # code objects of the grader's own functions; the audit hook refuses to student code
+        # any change of __code__/__defaults__ of the others (reading them all per cell is slow)
+        if isinstance(f, types.FunctionType) and \
+                str(getattr(f, "__module__", "")).startswith("autograder"):
             self._funcs[id(f)] = (f, f.__code__, f.__defaults__, f.__kwdefaults__)
 
     def _note_class(self, c: type) -> None:
@@ -441,6 +445,8 @@ class Guard:
                         pass
         for mod, entries in self._modules:
             d = vars(mod)
+            if all(map(operator.is_, map(d.get, entries), entries.values())):
+                continue  # the common case, checked at C speed
             for k, v in entries.items():
                 if d.get(k, _MISSING) is not v:
                     out.append(f"{_qual(mod, k)} was {'deleted' if k not in d else 'replaced'}")
@@ -448,6 +454,8 @@ class Guard:
                         d[k] = v
         for c, entries in self._classes:
             d = c.__dict__
+            if all(map(operator.is_, map(d.get, entries), entries.values())):
+                continue
             for k, v in entries.items():
                 if d.get(k, _MISSING) is not v:
                     out.append(f"{_qual(c, k)} was {'deleted' if k not in d else 'replaced'}")

@@ -523,3 +523,47 @@ def test_sandbox_state_is_reported(batch):
 
 def test_summary_json(batch):
     print(json.dumps({c.name: _auto(batch["scores1"], c.name) for c in batch["cases"]}))
+
+
+ZYGOTE_SCRIPT = r'''
+import json, os, sys, time
+from autograder.executor import Zygote
+pidfile = sys.argv[1]
+z = Zygote()
+cells = [
+    (0, "import resource\nprint(resource.getrlimit(resource.RLIMIT_AS)[0])"),
+    (1, "import subprocess, sys, time\n"
+        "code = 'import os, time\\nif os.fork(): os._exit(0)\\nos.setsid()\\n"
+        "open(PIDFILE, \"w\").write(str(os.getpid()))\\ntime.sleep(60)'\n"
+        f"subprocess.Popen([sys.executable, '-c', code.replace('PIDFILE', repr({json.dumps(pidfile)}))])\n"
+        "time.sleep(1.5)"),
+    (2, "x = bytearray(64 * 2**30)"),
+    (3, "import sys\ntry:\n    sys._getframe()\nexcept PermissionError as e:\n    print(e)"),
+]
+r = z.run(None, cells, kinds={0: "student", 1: "student", 2: "student", 3: "student"},
+          cell_timeout=20, notebook_timeout=60)
+z.close()
+out = {i: [o.get("text") or o.get("ename") for o in c["outputs"]] for i, c in r["cells"].items()}
+print(json.dumps(out))
+'''
+
+
+def test_without_bwrap_limits_cleanup_and_audit_still_hold(tmp_path):
+    """AUTOGRADER_SANDBOX=off: a loud warning; rlimits, process clean-up and the audit hook hold."""
+    pidfile = tmp_path / "daemon.pid"
+    env = dict(os.environ, AUTOGRADER_SANDBOX="off")
+    proc = subprocess.run([sys.executable, "-c", ZYGOTE_SCRIPT, str(pidfile)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WITHOUT the OS sandbox" in proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    from autograder.sandbox import Limits
+
+    assert int(out["0"][0]) == Limits().memory_mb << 20
+    assert out["2"] == ["MemoryError"], out
+    assert "not allowed in submitted code" in out["3"][0]
+    pid = int(pidfile.read_text())  # the daemon did start, detached ...
+    time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists() or \
+        Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z", \
+        "a detached process outlived its notebook"  # ... and is gone
