@@ -193,6 +193,10 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
         nbs = max(run.notebooks, 1)
         L.append(f"- autograding: {run.notebooks} notebooks in {run.autograde_seconds:.1f} s "
                  f"on {run.jobs} workers ({run.autograde_seconds / nbs:.3f} s per notebook)")
+        from .sandbox import sandbox_status, unsandboxed_warning  # issue 7: say it loudly
+
+        st = sandbox_status()
+        L.append(f"- sandbox: {st.reason}" if st.ok else f"- **{unsandboxed_warning(st.reason)}**")
     L += ["", "![score histogram](histogram.png)", "", "## Tests, hardest first", "",
           "| test cell | notebook | points | full | partial | zero | pass rate | most common failure |",
           "|---|---|---:|---:|---:|---:|---:|---|"]
@@ -222,7 +226,7 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
             L.append(f"- `{s}`: {_md_escape(why)}")
     notes = [(r.student, i) for r in (run.results if run else []) for i in r.incidents]
     if notes:
-        L += ["", "## Cells that timed out or crashed", ""]
+        L += ["", "## Incidents: timeouts, crashes, integrity, edited cells, bad files", ""]
         for s, i in notes:
             L.append(f"- `{s}` {i.get('notebook', '')}, cell "
                      f"`{i.get('grade_id') or i.get('cell')}`: {_md_escape(str(i.get('detail')))}")
