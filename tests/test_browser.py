@@ -56,6 +56,15 @@ WRITTEN_ANSWER = ("`.data` hides in-place changes from autograd, so `backward()`
                   "raises an error instead.")
 
 
+_T0 = time.monotonic()
+
+
+def _step(what: str) -> None:
+    """Time line in tests/artifacts/browser-steps.log: where the seconds go on a slow machine."""
+    with open(ARTIFACTS / "browser-steps.log", "a") as f:
+        f.write(f"{time.monotonic() - _T0:7.1f} s  {what}\n")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,6 +110,7 @@ class Grading(threading.Thread):
     def run(self):
         try:
             C.nbgrader(self.course, "generate_assignment", ASSIGNMENT, "--force")
+            _step("nbgrader generate_assignment done")
             self.released.set()
             release = self.course / NOTEBOOK
             source = self.course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -112,6 +122,7 @@ class Grading(threading.Thread):
                 gb.update_or_create_student(STUDENT, first_name="Alice", last_name="Example")
             C.nbgrader(self.course, "autograde", ASSIGNMENT, "--force")
             self.scores = C.gradebook_scores(self.course, ASSIGNMENT)
+            _step("nbgrader autograde done")
         except BaseException as e:  # reported by the test that needs it
             self.error = e
         finally:
@@ -144,6 +155,7 @@ class Lab:
 def lab(tmp_path_factory):
     """JupyterLab through ``lab_command`` (as ``bin/course`` runs it) on a private course copy."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _step("copy the course")
     tmp = tmp_path_factory.mktemp("browser")
     course = C.copy_course(tmp / "course", ASSIGNMENT, root=ROOT, with_release=True)
     shutil.copytree(ROOT / "course", course / "course",
@@ -185,6 +197,7 @@ def lab(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"JupyterLab did not answer within 90 s:\n{server.log_tail()}")
             time.sleep(0.25)
+        _step("JupyterLab answers")
         yield server
     finally:
         proc.terminate()
@@ -197,30 +210,41 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(lab):
-    """Headless chromium with the course open at JupyterLab's default URL (the landing page)."""
+def browser():
+    """Headless Debian chromium, started first: if it cannot start, the tests fail at once."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "browser-steps.log").write_text("")
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError as e:  # never a silent skip
         pytest.fail(f"playwright is not installed ({e}): run bin/setup --dev")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (bin/setup --dev does)")
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                        timeout=60_000)
+            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=CHROMIUM_ARGS, timeout=60_000)
         except Exception as e:
             pytest.fail(f"headless chromium did not start: {e}")
-        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-        ctx.set_default_timeout(TIMEOUT_MS)
-        expect.set_options(timeout=TIMEOUT_MS)
-        pg = ctx.new_page()
-        pg.goto(lab.url(""))  # "/": the server redirects to its default URL, lesson 0
+        _step("chromium started")
         try:
-            yield pg
+            yield chromium
         finally:
-            ctx.close()
-            browser.close()
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, lab):
+    """A browser tab with the course open at JupyterLab's default URL (the landing page)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    pg = ctx.new_page()
+    pg.goto(lab.url(""))  # "/": the server redirects to its default URL, lesson 0
+    try:
+        yield pg
+    finally:
+        ctx.close()
 
 
 def _shot(page, name: str) -> Path:
@@ -263,7 +287,7 @@ def _close_dialog(page) -> None:
     dialog.wait_for(state="detached")
 
 
-def test_main_command_opens_lesson_0(lab, page):
+def test_main_command_opens_lesson_0(page, lab):
     from playwright.sync_api import expect
 
     lesson = nbformat.read(lab.course / FIRST_LESSON, as_version=4)
@@ -276,9 +300,10 @@ def test_main_command_opens_lesson_0(lab, page):
     expect(panel.locator(".jp-RenderedMarkdown h1").first).to_contain_text(title)
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
     _shot(page, "lesson")
+    _step("lesson 0 shown")
 
 
-def test_student_runs_types_and_validates(lab, page):
+def test_student_runs_types_and_validates(page, lab):
     from playwright.sync_api import expect
 
     lab.grading.wait(released_only=True)  # the copy's release/ps1 is written by generate_assignment
@@ -295,17 +320,22 @@ def test_student_runs_types_and_validates(lab, page):
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
 
     # Run > Run All Cells: the first unanswered cell's test fails with NotImplementedError
+    _step(f"{NOTEBOOK} open")
     _menu(page, "Run", "Run All Cells")
     first_idx, first_id, _, _ = answers[0]
     first_test = cells.nth(first_idx + 1)
     expect(first_test.locator(".jp-OutputArea-output")).to_contain_text("NotImplementedError")
 
+    _step("ran all cells")
     # a wrong answer: Validate shows the failing check's name, torch's numbers and the likely cause
     assert first_id == "ps1-grad-mean-square", first_id
     _type_into_cell(page, cells.nth(first_idx), WRONG_A1)
     text = _validate(page, panel)
-    page.locator(".jp-Dialog-body").get_by_text("likely cause").first.scroll_into_view_if_needed()
+    # for the screenshot: the traceback scrolled to its end, where the check's message is
+    page.locator(".jp-Dialog-body pre", has_text="likely cause").first.evaluate(
+        "e => { e.scrollIntoView({block: 'start'}); e.scrollTop = e.scrollHeight; }")
     _shot(page, "validate-failed")
+    _step("validated a wrong answer")
     assert "The following cell failed" in text, text
     assert "d mean(x*x)/dx for the 2x2 example: does not match torch.autograd" in text, text
     assert "likely cause" in text, text
@@ -317,6 +347,7 @@ def test_student_runs_types_and_validates(lab, page):
         _type_into_cell(page, cells.nth(idx), text, kind)
     text = _validate(page, panel)
     _shot(page, "validate-passed")
+    _step("validated the answers")
     assert "Success! Your notebook passes all the tests." in text, text
     assert "failed" not in text, text
     _close_dialog(page)
@@ -327,13 +358,19 @@ def test_student_runs_types_and_validates(lab, page):
         assert saved.cells[idx].source.strip() == text.strip(), (gid, saved.cells[idx].source)
 
 
-def test_instructor_sees_assignment_and_graded_score(lab, page):
+def test_instructor_sees_assignment_and_graded_score(page, lab):
     from playwright.sync_api import expect
 
     lab.grading.wait()
     score = lab.grading.scores[STUDENT]
     assert score["max_score"] > 0 and score["score"] > 0, score
     expected = f"{_js_number(score['score'])} / {_js_number(score['max_score'])}"
+
+    # the formgrader is served same-origin; JupyterLab shows it in an iframe, which the
+    # server's Content-Security-Policy (frame-ancestors 'self') allows
+    resp = page.request.get(lab.url("formgrader"))
+    assert resp.ok, (resp.status, resp.text()[:2000])
+    _step(f"/formgrader Content-Security-Policy: {resp.headers.get('content-security-policy')}")
 
     page.keyboard.press("Escape")
     _menu(page, "Nbgrader", "Formgrader")
@@ -348,3 +385,4 @@ def test_instructor_sees_assignment_and_graded_score(lab, page):
     expect(sub.locator(".score")).to_have_text(expected)
     expect(sub).to_contain_text("Example, Alice")
     _shot(page, "formgrader-submissions")
+    _step("formgrader shows the score")
