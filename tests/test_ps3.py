@@ -314,3 +314,16 @@ def test_integrity_reports_the_cell_that_failed_without_torch(engine):
         check_without_torch(history, [("double", "lambda a: a.double()", random_inputs((2,), seed=12))])
     msg = str(e.value)
     assert "AttributeError" in msg and "the cell starting 'import torch' raised ModuleNotFoundError" in msg
+
+
+def test_no_hidden_line_appears_outside_hidden_blocks():
+    """Feedback shows everything but the hidden blocks: a hidden line repeated elsewhere would leak."""
+    import re
+
+    from autograder.nbgrader_plugins import strip_hidden
+
+    hidden = {ln.strip() for c in cells()
+              for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", c.source, re.S)
+              for ln in block.splitlines() if len(ln.strip()) > 12}
+    shown = "\n".join(strip_hidden(c.source) for c in cells())
+    assert not [ln for ln in hidden if ln in shown]
