@@ -358,14 +358,14 @@ class Guard:
     """What the tests rely on, recorded in the zygote before any student code runs.
 
     In the child: :meth:`arm` installs the audit hook and the cell-name scheme,
-    :meth:`before_cell` restores what a submission changed (and re-binds the
+    :meth:`begin_cell` restores what a submission changed (and re-binds the
     instructor's names in the user namespace) before a test cell,
-    :meth:`after_cell` reports what changed while a test cell ran.
+    :meth:`end_cell` reports what changed while a test cell ran.
     """
 
     def __init__(self, shell=None, modules: tuple[str, ...] = GUARDED_MODULES):
         self._modules: list[tuple[types.ModuleType, dict]] = []
-        self._classes: list[tuple[type, dict]] = []
+        self._classes: list[tuple[type, dict, frozenset]] = []
         self._funcs: dict[int, tuple] = {}
         self._sysmods: dict[str, types.ModuleType] = {}
         self._modtypes: dict[str, type] = {}
@@ -424,7 +424,7 @@ class Guard:
             if callable(raw) or isinstance(v, (property, staticmethod, classmethod)):
                 entries[k] = v
                 self._note_func(raw)
-        self._classes.append((c, entries))
+        self._classes.append((c, entries, frozenset(c.__dict__)))
 
     # ------------------------------------------------------------------ comparisons
 
@@ -452,8 +452,17 @@ class Guard:
                     out.append(f"{_qual(mod, k)} was {'deleted' if k not in d else 'replaced'}")
                     if restore:
                         d[k] = v
-        for c, entries in self._classes:
+        for c, entries, keys in self._classes:
             d = c.__dict__
+            if len(d) != len(keys):  # an added attribute that hides an inherited one?
+                for k in [k for k in d if k not in keys and not k.startswith("_abc_")
+                          and any(k in vars(b) for b in c.__mro__[1:])]:
+                    out.append(f"{_qual(c, k)} was added over the inherited one")
+                    if restore:
+                        try:
+                            delattr(c, k)
+                        except (TypeError, AttributeError):
+                            pass
             if all(map(operator.is_, map(d.get, entries), entries.values())):
                 continue
             for k, v in entries.items():

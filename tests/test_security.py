@@ -30,7 +30,7 @@ from conftest import ROOT
 
 from autograder import course as C
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security")]  # one batch, one worker
 
 A = "sec"
 SQUARE_POINTS, ENGINE_POINTS, EXPLAIN_POINTS = 2, 3, 1
@@ -276,24 +276,29 @@ def cases(course: Path) -> list[Case]:
         # --- monkeypatching what the tests rely on, with wrong answers (honest work: 0)
         Case("patch-numpy", wrong(lambda nb: _append(nb, "square",
              "np.isclose = lambda a, b, **k: np.ones(np.broadcast_shapes(np.shape(a), "
-             "np.shape(b)), bool)\nnp.allclose = lambda *a, **k: True")), 0),
+             "np.shape(b)), bool)\nnp.allclose = lambda *a, **k: True")), 0,
+             r"numpy\.(isclose|allclose) was replaced"),
         Case("patch-torch", wrong(lambda nb: _append(nb, "square",
-             "import torch\ntorch.Tensor.__pow__ = lambda self, e: self * self * 0.5")), 0),
+             "import torch\ntorch.Tensor.__pow__ = lambda self, e: self * self * 0.5")), 0,
+             r"torch\.Tensor\.__pow__ was replaced"),
         Case("patch-autograder", wrong(lambda nb: _append(nb, "square",
-             "import autograder.checks\nautograder.checks.assert_close = lambda *a, **k: None")), 0),
+             "import autograder.checks\nautograder.checks.assert_close = lambda *a, **k: None")), 0,
+             r"assert_close was replaced"),
         Case("patch-builtins", sol(lambda nb: (visible_only(nb), _append(nb, "square",
-             "import builtins\nbuiltins.range = lambda *a: iter(())"))), ENGINE_POINTS),
+             "import builtins\nbuiltins.range = lambda *a: iter(())"))), ENGINE_POINTS,
+             r"builtins\.range was replaced"),
         Case("patch-during-test", wrong(lambda nb: _answer(nb, "engine", WRONG_ENGINE.replace(
              "    def backward(self):\n", "    def backward(self):\n"
              "        import autograder.checks as _c\n"
              "        _c.assert_close = lambda *a, **k: None\n"))), 0, r"integrity|changed"),
         Case("redefined-helper", wrong(lambda nb: _append(nb, "square",
              "def assert_grad_close(*a, **k):\n    pass\n"
-             "def check_gradients(*a, **k):\n    pass")), 0),
+             "def check_gradients(*a, **k):\n    pass")), 0, r"was rebound"),
         Case("fake-result", sol(lambda nb: _answer(nb, "square",
              "class Always:\n    def __eq__(self, o): return True\n"
              "    def __array__(self, *a, **k): raise TypeError('no')\n"
-             "def square_grad(x):\n    return Always()\n")), ENGINE_POINTS),
+             "def square_grad(x):\n    return Always()\n")), ENGINE_POINTS,
+             r"expected a numpy array or a number"),
         Case("torch-in-engine", sol(lambda nb: _answer(nb, "engine",
              "import torch\n"
              "class Variable:\n"
@@ -318,16 +323,17 @@ def cases(course: Path) -> list[Case]:
              f"import sqlite3\ntry:\n    db = sqlite3.connect({str(db)!r})\n"
              "    db.execute('UPDATE grade SET manual_score = 99')\n    db.commit()\n"
              "except Exception as e:\n    print('blocked:', type(e).__name__)\n")), 0),
-        Case("detached-process", wrong(lambda nb: _append(nb, "square", detached)), 0),
+        Case("detached-process", wrong(lambda nb: _append(nb, "square", detached)), 0,
+             r"process\(es\) running"),
         Case("infinite-loop", sol(lambda nb: _append(nb, "engine",
              "def _spin(self):\n    while True:\n        pass\nVariable.backward = _spin")),
              SQUARE_POINTS, r"time|timeout|limit"),
         Case("memory-bomb", sol(lambda nb: _append(nb, "engine",
              "def _bomb(self):\n    chunks = []\n    while True:\n"
-             "        chunks.append(np.ones(200_000_000))\nVariable.backward = _bomb")),
-             SQUARE_POINTS),
+             "        chunks.append(np.ones(1_000_000_000))\nVariable.backward = _bomb")),
+             SQUARE_POINTS, r"MemoryError|memory|ran past"),
         Case("huge-output", sol(lambda nb: _append(nb, "square",
-             "print('x' * 50_000_000)")), AUTO_MAX),
+             "print('x' * 50_000_000)")), AUTO_MAX, r"truncated"),
         Case("os-exit", sol(lambda nb: _append(nb, "engine", "import os\nos._exit(3)")),
              SQUARE_POINTS, r"exit"),
         Case("system-exit", sol(lambda nb: _append(nb, "engine", "raise SystemExit(1)")),
