@@ -56,6 +56,15 @@ WRITTEN_ANSWER = ("`.data` hides in-place changes from autograd, so `backward()`
                   "raises an error instead.")
 
 
+SCROLL_TO_MESSAGE = """(body, text) => {
+    const walk = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walk.nextNode()) && !node.data.includes(text)) {}
+    if (!node) return;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    body.scrollTop += range.getBoundingClientRect().top - body.getBoundingClientRect().top - 40;
+}"""
 _T0 = time.monotonic()
 
 
@@ -331,9 +340,8 @@ def test_student_runs_types_and_validates(page, lab):
     assert first_id == "ps1-grad-mean-square", first_id
     _type_into_cell(page, cells.nth(first_idx), WRONG_A1)
     text = _validate(page, panel)
-    # for the screenshot: the traceback scrolled to its end, where the check's message is
-    page.locator(".jp-Dialog-body pre", has_text="likely cause").first.evaluate(
-        "e => { e.scrollIntoView({block: 'start'}); e.scrollTop = e.scrollHeight; }")
+    # for the screenshot: the dialog scrolled to the check's message (below the traceback)
+    page.locator(".jp-Dialog-body").evaluate(SCROLL_TO_MESSAGE, "2x2 example: does not match torch.autograd")
     _shot(page, "validate-failed")
     _step("validated a wrong answer")
     assert "The following cell failed" in text, text
