@@ -334,6 +334,10 @@ def _warm_execute_class():
             if err and err.get("cell") is not None:
                 err = incidents[0] = dict(err, grade_id=_grade_id(nb.cells[err["cell"]]))
             incidents += _integrity_incidents(nb, result)
+            if result.get("leftover"):
+                incidents.append({"kind": "processes", "cell": None, "grade_id": None,
+                                  "detail": f"the notebook left {result['leftover']} process(es) "
+                                            f"running after it ended (detached?): killed"})
             notebook = (resources.get("nbgrader") or {}).get("notebook", "")
             for inc in incidents:
                 inc.pop("outputs", None)
@@ -483,10 +487,11 @@ def _warm_up():
     checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
     checks.torch_gradients(lambda a, b: (a @ b).tanh().mean(),
                            checks.random_inputs((2, 3), (3, 2), seed=0))
-    try:
-        import autograder.graph  # noqa: F401
-    except ImportError:
-        pass
+    for mod in ("autograder.graph", "autograder.integrity", "autograder.plots"):
+        try:  # what the assignments' test cells import
+            __import__(mod)
+        except ImportError:
+            pass
     # Format one traceback through the course's checks now: IPython's first traceback
     # imports and caches stack_data, pygments and the checks' source (~0.7 s), which
     # every child would otherwise pay again for each failing cell.
@@ -498,6 +503,13 @@ def _warm_up():
             shell.showsyntaxerror()
         except Exception:
             shell.showtraceback()
+    # Everything imported so far (torch's ~100k objects) moves to the GC's permanent
+    # generation: a collection in a child then scans only what the notebook made, and
+    # does not write to (copy-on-write) the zygote's pages.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
     if threads > 1:
         print(f"autograder zygote: warning: {threads} threads before fork", file=sys.stderr)
@@ -578,7 +590,8 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
             elif msg["ev"] == "cell":
                 cells[msg["i"]] = {"outputs": msg["outputs"], "execution_count": msg["count"],
                                    "integrity": msg.get("integrity"),
-                                   "restored": msg.get("restored")}
+                                   "restored": msg.get("restored"),
+                                   "seconds": round(time.monotonic() - started, 4)}
                 current = None
         except (ValueError, KeyError, TypeError):
             forged.append(line[:200])
@@ -638,7 +651,7 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
             status = 0
-    _reap_descendants()
+    leftover = _reap_descendants()
     os.close(r)
     if pidfd is not None:
         os.close(pidfd)
@@ -674,6 +687,7 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
         error = {"kind": kind, "cell": first, "detail": detail, "outputs": outs}
     _clear_dir(work)
     return {"cells": cells, "error": error, "seconds": round(time.monotonic() - t0, 4),
+            "leftover": leftover,
             "language_info": _language_info()}
 
 
@@ -720,22 +734,28 @@ def _children() -> list[int]:
     return sorted(kids)
 
 
-def _reap_descendants(rounds: int = 50) -> None:
-    """Kill every remaining descendant (they are reparented to us: we are a subreaper)."""
+def _reap_descendants(rounds: int = 50) -> int:
+    """Kill every remaining descendant (they are reparented to us: we are a subreaper).
+
+    Returns how many were still alive (a detached daemon, say), for the report.
+    """
+    killed: set[int] = set()
     for _ in range(rounds):
         while True:
             try:
                 wpid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return len(killed)
             if not wpid:
                 break
         kids = _children()
         if not kids:
-            return
+            return len(killed)
         for k in kids:
             _kill_tree(k)
+            killed.add(k)
         time.sleep(0.01)
+    return len(killed)
 
 
 def _language_info() -> dict:
@@ -917,12 +937,24 @@ def _shell_class():
             except Exception:
                 value = "<unprintable exception>"
             _SINK.add({"output_type": "error", "ename": _clean(ename), "evalue": value,
-                       "traceback": [_clean(x)[:_SINK.cap] for x in (stb or [])[:200]]})
+                       "traceback": _cap_lines([_clean(x) for x in (stb or [])[:200]], _SINK.cap)})
 
         def enable_gui(self, gui=None):
             pass
 
     return Shell
+
+
+def _cap_lines(lines: list[str], cap: int) -> list[str]:
+    """At most ``cap`` characters in all (a 50 MB exception message must not land in feedback)."""
+    out, room = [], cap
+    for line in lines:
+        if room <= 0:
+            out.append("... traceback truncated by the autograder ...")
+            break
+        out.append(line[:room])
+        room -= len(line)
+    return out
 
 
 def _jsonable(obj):

@@ -85,7 +85,13 @@ def _make_app(course: Path, assignment: str):
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable),
                                           os.environ.get("PATH", "")])  # nbgrader calls alembic
     app = AutogradeApp()
-    app.initialize([], root=str(course))
+    cwd = os.getcwd()
+    os.chdir(course)  # nbgrader also reads ./nbgrader_config.py: it must be this course's
+    try:
+        app.initialize([], root=str(course))
+    finally:
+        os.chdir(cwd)
+    app.log.setLevel(logging.WARNING)
     app.coursedir.assignment_id = assignment
     return app
 
