@@ -364,8 +364,9 @@ def draw_value_graph(named: Mapping[str, Any], ax=None, *, output: str | None = 
         if show_grads and e.grad is not None:
             up = g.grads[e.child]
             if e.local is not None and up is not None and np.asarray(up).size == 1:
-                back = (f"{_short(e.grad, fmt)} \u2193 = {_short(up, fmt)}\u00d7"
-                        f"{fmt.format(e.local)}")
+                local = fmt.format(e.local)
+                local = f"({local})" if e.local < 0 else local  # 4x(-0.5), not 4x-0.5
+                back = f"{_short(e.grad, fmt)} \u2193 = {_short(up, fmt)}\u00d7{local}"
             else:
                 back = f"{_short(e.grad, fmt)} \u2193"
             ax.text(mx, my - 0.02, back, color="#b22222", fontsize=7.5, ha="center", va="top",
