@@ -445,7 +445,8 @@ def summary(run: GradingRun) -> str:
     nbs = max(run.notebooks, 1)
     lines.append(f"{run.assignment}: {len(ok)}/{len(run.results)} submissions graded "
                  f"({run.notebooks} notebooks, {run.jobs} workers, {run.autograde_seconds:.1f} s, "
-                 f"{run.autograde_seconds / nbs:.3f} s per notebook incl. feedback)")
+                 f"{run.autograde_seconds / nbs:.3f} s per notebook"
+                 f"{' incl. feedback' if any(r.feedback for r in run.results) else ''})")
     if run.failures:
         lines.append(f"failed ({len(run.failures)}); their submitted files are untouched:")
         for r in run.failures:
