@@ -224,7 +224,7 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
 
     os.chdir(course)
     # the zygote imports torch while this process imports nbgrader
-    executor.shared_zygote(slot_root)
+    executor.shared_zygote(slot_root, log_path=log_path)  # its stderr: the grading log
     Finalize(None, executor._close_zygotes, exitpriority=10)
     _share_engines()
     logging.captureWarnings(True)  # nbgrader's SQLAlchemy warnings go to the log, not the terminal
