@@ -43,3 +43,8 @@ c.GenerateFeedback.preprocessors = [
     "autograder.nbgrader_plugins.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# The formgrader's "Current configuration" panel prints the Jupyter server's whole config,
+# secrets included (a token or password given as an option): keep it off.
+# tests/test_browser.py checks that the formgrader page never shows the login token.
+c.FormgradeExtension.debug = False

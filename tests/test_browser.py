@@ -378,6 +378,8 @@ def test_instructor_sees_assignment_and_graded_score(page, lab):
     # server's Content-Security-Policy (frame-ancestors 'self') allows
     resp = page.request.get(lab.url("formgrader"))
     assert resp.ok, (resp.status, resp.text()[:2000])
+    # its "Current configuration" panel prints the server's config: never the login token
+    assert lab.token not in resp.text()
     _step(f"/formgrader Content-Security-Policy: {resp.headers.get('content-security-policy')}")
 
     page.keyboard.press("Escape")
