@@ -249,6 +249,8 @@ _ZYGOTES: dict[str, Zygote] = {}
 #: what went wrong while running notebooks in this process (timeouts, dead processes):
 #: WarmExecute appends, the grading command reads and clears it per submission
 INCIDENTS: list[dict] = []
+#: (notebook, grade_id or "cell N", seconds) of every executed cell, read the same way
+CELL_SECONDS: list[tuple] = []
 
 
 def shared_zygote(slot_root: str = "", log_path: str | None = None) -> Zygote:
@@ -343,6 +345,10 @@ def _warm_execute_class():
                 inc.pop("outputs", None)
                 inc["notebook"] = notebook
             INCIDENTS.extend(incidents)
+            for i, got in sorted(result.get("cells", {}).items()):
+                if got.get("seconds") is not None:
+                    CELL_SECONDS.append((notebook, _grade_id(nb.cells[i]) or f"cell {i}",
+                                         got["seconds"]))
             self.log.debug("warm execution: %s", result.get("seconds"))
             return nb, resources
 

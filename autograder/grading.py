@@ -49,6 +49,7 @@ class SubmissionResult:
     notebooks: int = 0
     incidents: list = field(default_factory=list)
     autograde_seconds: float = 0.0
+    cell_seconds: list = field(default_factory=list)
     feedback: bool = False
     feedback_error: str = ""
 
@@ -259,6 +260,7 @@ def grade_submission(student: str) -> SubmissionResult:
     cap = _Worker.capture
     cap.records.clear()
     executor.INCIDENTS.clear()
+    executor.CELL_SECONDS.clear()
     t0 = time.monotonic()
     cd = app.coursedir
     cd.student_id = student
@@ -291,6 +293,7 @@ def grade_submission(student: str) -> SubmissionResult:
         res.reason = _failure_reason(cap.records, exc)
     res.incidents = notes + [dict(i) for i in executor.INCIDENTS]
     res.autograde_seconds = time.monotonic() - t0
+    res.cell_seconds = list(executor.CELL_SECONDS)
     if res.ok and _Worker.feedback:
         cap.records.clear()
         try:

@@ -162,6 +162,22 @@ def histogram(scores: list[float], max_score: float, path: Path, title: str) -> 
     return path
 
 
+def _slowest_cells(run, top: int = 8) -> list[tuple[str, float, float]]:
+    """``[(cell, median seconds, max seconds)]`` of the slowest cells over a run's submissions."""
+    per: dict[str, list[float]] = {}
+    totals: list[float] = []
+    for r in (run.results if run is not None else []):
+        if r.cell_seconds:
+            totals.append(sum(sec for _, _, sec in r.cell_seconds))
+        for nb, cell, sec in r.cell_seconds:
+            per.setdefault(f"{nb} {cell}" if nb else cell, []).append(sec)
+    if not per:
+        return []
+    rows = sorted(((k, statistics.median(v), max(v)) for k, v in per.items()),
+                  key=lambda t: -t[1])[:top]
+    return [("all cells of a submission", statistics.median(totals), max(totals))] + rows
+
+
 def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
@@ -232,6 +248,13 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
         for s, i in notes:
             L.append(f"- `{s}` {i.get('notebook', '')}, cell "
                      f"`{i.get('grade_id') or i.get('cell')}`: {_md_escape(str(i.get('detail')))}")
+    slow = _slowest_cells(run)
+    if slow:
+        L += ["", "## Where grading time goes", "",
+              "Seconds per submission, in the notebook's own process (the tests included):", "",
+              "| cell | median s | max s |", "|---|---:|---:|"]
+        for name, med, mx in slow:
+            L.append(f"| {_md_escape(name)} | {med:.2f} | {mx:.2f} |")
     L.append("")
     md = out / "report.md"
     md.write_text("\n".join(L))
