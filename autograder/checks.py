@@ -287,9 +287,10 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | No
                      "non-positive number in a backward formula?")
         return hints
     if np.allclose(got, 0, atol=atol) and not np.allclose(expected, 0, atol=atol):
-        hints.append("all zeros: the gradient never reached this input. Is backward() "
-                     "visiting nodes in reversed topological order (output first), and "
-                     "passing gradients on to each node's inputs?")
+        hints.append("all zeros: the gradient never reached this input, or a local derivative "
+                     "is zero where it should not be. In your own engine: does backward() "
+                     "visit nodes in reversed topological order (output first), passing "
+                     "gradients on to each node's inputs?")
         return hints
     if _close(got, 2 * expected, rtol, atol):
         hints.append("exactly 2x torch's: the gradient was accumulated twice (backward() "
