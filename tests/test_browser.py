@@ -371,7 +371,11 @@ def test_instructor_sees_assignment_and_graded_score(page, lab):
 
     lab.grading.wait()
     score = lab.grading.scores[STUDENT]
-    assert score["max_score"] > 0 and score["score"] > 0, score
+    # the reference solution earns every autograded point (the written answer waits for a human)
+    release = nbformat.read(lab.course / NOTEBOOK, as_version=4)
+    code_points = sum(c.metadata["nbgrader"].get("points", 0) for c in release.cells
+                      if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    assert code_points > 0 and score["auto_score"] == code_points, (code_points, score)
     expected = f"{_js_number(score['score'])} / {_js_number(score['max_score'])}"
 
     # the formgrader is served same-origin; JupyterLab shows it in an iframe, which the
@@ -379,7 +383,7 @@ def test_instructor_sees_assignment_and_graded_score(page, lab):
     resp = page.request.get(lab.url("formgrader"))
     assert resp.ok, (resp.status, resp.text()[:2000])
     # its "Current configuration" panel prints the server's config: never the login token
-    assert lab.token not in resp.text()
+    assert lab.token not in resp.text(), "the formgrader page shows the login token"
     _step(f"/formgrader Content-Security-Policy: {resp.headers.get('content-security-policy')}")
 
     page.keyboard.press("Escape")
