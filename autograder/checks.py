@@ -58,6 +58,7 @@ def to_array(x: Any, what: str = "value") -> np.ndarray | None:
     says yes, arrays of objects) raises :class:`GradientMismatch`, so a fake
     result can never compare equal.
     """
+    __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     if x is None:
         return None
     try:
@@ -366,6 +367,7 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None 
     Shape first, then values (``|got - expected| <= atol + rtol*|expected|``).
     ``what`` names the check in the message, e.g. ``"x.grad for mean(x*x)"``.
     """
+    __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     exp = to_array(expected, f"{what} (expected)")
     g = to_array(got, what)
     if g is None and exp is None:
@@ -400,6 +402,7 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None 
 
 def assert_grad_close(got: Any, expected: Any, name: str = "gradient", **kw) -> None:
     """Compare a student's gradient with torch's (shape, values, diagnosis)."""
+    __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     assert_close(got, expected, name, kind="gradient", **kw)
 
 
@@ -430,6 +433,7 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
     say where (see :func:`engine_hints`): nodes run out of topological order
     or twice, or the one op of the expression whose gradient is wrong alone.
     """
+    __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     label = name or getattr(fn, "__name__", "expression")
     names = list(input_names or [f"input {i}" for i in range(len(inputs))])
     rg = list(requires_grad) if requires_grad is not None else [True] * len(inputs)
