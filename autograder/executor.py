@@ -509,6 +509,9 @@ def _warm_up():
             shell.showsyntaxerror()
         except Exception:
             shell.showtraceback()
+    from .sandbox import _settle_lazy_imports
+
+    _settle_lazy_imports()  # torch._dynamo patches torch on first use: do it now (issue 7)
     # Everything imported so far (torch's ~100k objects) moves to the GC's permanent
     # generation: a collection in a child then scans only what the notebook made, and
     # does not write to (copy-on-write) the zygote's pages.

@@ -364,6 +364,7 @@ class Guard:
     """
 
     def __init__(self, shell=None, modules: tuple[str, ...] = GUARDED_MODULES):
+        _settle_lazy_imports()
         self._modules: list[tuple[types.ModuleType, dict]] = []
         self._classes: list[tuple[type, dict, frozenset]] = []
         self._funcs: dict[int, tuple] = {}
@@ -629,6 +630,24 @@ class Guard:
 
 
 _MISSING = object()
+
+
+#: modules that change torch's namespace when first imported (torch._dynamo wraps
+#: torch.manual_seed when an optimizer is first built): imported before the record, so
+#: that honest code importing them later does not look like tampering (and pays nothing)
+LAZY_PATCHERS = ("torch._dynamo", "torch.optim")
+
+
+def _settle_lazy_imports() -> None:
+    if "torch" not in sys.modules:
+        return
+    import importlib
+
+    for name in LAZY_PATCHERS:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (an optional speed-up and de-noising)
+            pass
 
 
 def _student_frame(frame, depth: int | None) -> bool:
