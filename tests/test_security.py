@@ -163,9 +163,9 @@ def _answer(nb, grade_id, code):
 
 
 WRONG_SQUARE = "def square_grad(x):\n    return x  # forgot the 2\n"
-WRONG_ENGINE = ENGINE.replace("### BEGIN SOLUTION\n", "").replace("    ### END SOLUTION", "") \
-    .replace("backward=lambda g: (g * other.data, g * self.data)",
-             "backward=lambda g: (g, g)")  # product rule forgotten
+WRONG_ENGINE = C.strip_solution_markers(ENGINE).replace(
+    "backward=lambda g: (g * other.data, g * self.data)",
+    "backward=lambda g: (g, g)")  # the product rule forgotten
 
 
 def _solved(release_nb, source_nb):
