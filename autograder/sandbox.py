@@ -29,6 +29,14 @@ Design §6; the security model in plain words is ``docs/security.md``. Three lay
    grader's own state from student code (frames, ``gc`` walks, ``ctypes``,
    tracing, ``/proc/*/mem``), and the result channel to the zygote carries a
    per-notebook secret, so forged results are detected.
+
+Bad input (:func:`audit_submission`, run by ``autograder grade`` before nbgrader):
+a file that is not a notebook, invalid JSON, an unknown nbformat or nbgrader
+schema, a wrong file name or a missing notebook stops that submission only,
+with the reason in words; deleted, edited, retyped or reordered test cells,
+changed points and stripped metadata become notes in the report, and
+:func:`robust_overwrite_cells_class` puts missing test cells back even when their
+neighbours are gone too.
 """
 
 from __future__ import annotations
