@@ -450,7 +450,7 @@ def _zygote_main(slot_dir: str) -> int:
     shell = _warm_up()
     from .sandbox import Guard
 
-    guard = Guard(shell)  # what the tests rely on, recorded before any student code
+    guard = Guard(shell, namespaces=(globals(),))  # what the tests rely on, before any student code
     send = _writer(proto_out)
     send({"ready": True, "pid": os.getpid(), "import_s": round(time.monotonic() - t0, 3)})
     reader = _line_reader(proto_in)
@@ -525,6 +525,18 @@ def _warm_up():
     return shell
 
 
+def _tapper(fd: int, cell: list):
+    """The error tap: ``tap(ename, evalue)`` writes one line to ``fd`` at once (issue 7)."""
+    write, dumps = os.write, json.dumps
+
+    def tap(ename: str, evalue: str) -> None:
+        data = (dumps({"i": cell[0], "ename": ename, "evalue": evalue[:2000]}) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[write(fd, view):]
+    return tap
+
+
 def _writer(fd: int, token: str | None = None):
     write, dumps = os.write, json.dumps  # bound now: student code may replace os.write later
 
@@ -556,17 +568,39 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
     work = slot / WORK
     token = os.urandom(16).hex()
     r, w = os.pipe()
+    er, ew = os.pipe()  # the error tap (issue 7)
     pid = os.fork()
     if pid == 0:  # ------------------------------------------------------- the child
         code = 1
         try:
             os.close(r)
+            os.close(er)
             for fd in private_fds:
                 os.close(fd)
-            code = _child(shell, work, job, w, guard=guard, token=token)
+            code = _child(shell, work, job, w, guard=guard, token=token, tap_fd=ew)
         finally:
             os._exit(code)
     os.close(w)
+    os.close(ew)
+    tapped: dict[int, list] = {}
+    ebuf = b""
+
+    def read_tap(block: bool = False) -> None:
+        nonlocal ebuf
+        while block or select.select([er], [], [], 0)[0]:
+            chunk = os.read(er, 1 << 16)
+            if not chunk:
+                return
+            ebuf += chunk
+            while b"\n" in ebuf:
+                line, _, ebuf = ebuf.partition(b"\n")
+                try:
+                    e = json.loads(line)
+                    tapped.setdefault(int(e["i"]), []).append((str(e["ename"]), str(e["evalue"])))
+                except (ValueError, KeyError, TypeError):
+                    pass
+            if not block:
+                continue
     cells: dict[int, dict] = {}
     error = None
     current = None
@@ -615,12 +649,14 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
             kill_reason = "timeout"
             break
         wait = None if deadline is None else deadline - now
-        fds = [] if eof else [r]
+        fds = ([] if eof else [r]) + [er]
         if pidfd is not None:
             fds.append(pidfd)
         else:  # no pidfd: poll for the child's exit
             wait = 0.2 if wait is None else min(wait, 0.2)
         ready, _, _ = select.select(fds, [], [], wait)
+        if er in ready:
+            read_tap()
         if r in ready:
             chunk = os.read(r, 1 << 20)
             if not chunk:
@@ -661,6 +697,23 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
         except ChildProcessError:
             status = 0
     leftover = _reap_descendants()
+    read_tap()
+    os.close(er)
+    for i, errs in tapped.items():  # an error the notebook took back from its outputs returns
+        got = cells.get(i)
+        if got is None:
+            continue
+        shown = {(o.get("ename"), str(o.get("evalue", ""))[:2000]) for o in got["outputs"]
+                 if o.get("output_type") == "error"}
+        lost = [e for e in errs if (e[0], e[1][:2000]) not in shown]
+        for ename, evalue in lost:
+            got["outputs"].append(_error_output(ename, evalue))
+        if lost:
+            got["outputs"].append(_error_output(
+                "IntegrityError", "grading integrity: an error of this cell was removed from its "
+                "output by submitted code; it is restored and this cell gets no points"))
+            got["integrity"] = list(got.get("integrity") or []) + [
+                "an error was removed from the cell's output"]
     os.close(r)
     if pidfd is not None:
         os.close(pidfd)
@@ -852,6 +905,9 @@ class _Sink:
 
 
 _SINK: _Sink | None = None
+#: issue 7: every error is also written at once to a second pipe (see _run_job), which
+#: student code can add to but not take back: an error it later removes from _SINK returns
+_TAP = None
 
 
 def _clean(s) -> str:
@@ -945,6 +1001,8 @@ def _shell_class():
                 value = _clean(evalue)[:_SINK.cap]
             except Exception:
                 value = "<unprintable exception>"
+            if _TAP is not None:
+                _TAP(_clean(ename), value)
             _SINK.add({"output_type": "error", "ename": _clean(ename), "evalue": value,
                        "traceback": _cap_lines([_clean(x) for x in (stb or [])[:200]], _SINK.cap)})
 
@@ -992,8 +1050,9 @@ def _on_alarm(signum, frame):
         raise KeyboardInterrupt
 
 
-def _child(shell, work: Path, job: dict, wfd: int, guard=None, token: str | None = None) -> int:
-    global _SINK
+def _child(shell, work: Path, job: dict, wfd: int, guard=None, token: str | None = None,
+           tap_fd: int | None = None) -> int:
+    global _SINK, _TAP
     from .sandbox import limit_child
 
     os.setsid()  # own session and process group: the zygote kills the whole group after
@@ -1011,6 +1070,9 @@ def _child(shell, work: Path, job: dict, wfd: int, guard=None, token: str | None
         tmp.close()
         fd_files[name] = [fd, 0]
     send = _writer(wfd, token)
+    tap_cell = [None]
+    if tap_fd is not None:
+        _TAP = _tapper(tap_fd, tap_cell)
     cap = min(int(job.get("max_output_chars") or 10_000_000), limits.output_chars)
     _SINK = _Sink(cap)
     sys.stdout = _Stream("stdout", 1)
@@ -1034,6 +1096,7 @@ def _child(shell, work: Path, job: dict, wfd: int, guard=None, token: str | None
     if guard is not None:
         guard.arm(shell, watch=(_SINK,))
     for i, source in job["cells"]:
+        tap_cell[0] = i
         send({"ev": "start", "i": i})
         _SINK.reset()
         count = shell.execution_count

@@ -327,7 +327,8 @@ GUARDED_MODULES = (
     "torch.testing", "torch._tensor",
     "autograder", "autograder.checks", "autograder.sandbox", "autograder.executor",
     "IPython", "IPython.core.interactiveshell", "IPython.core.displayhook",
-    "IPython.core.displaypub", "IPython.core.compilerop",
+    "IPython.core.displaypub", "IPython.core.compilerop", "IPython.core.ultratb",
+    "IPython.core.events", "IPython.core.inputtransformer2",
 )
 #: names in ``sys`` that IPython and the executor legitimately change
 SYS_VOLATILE = {"stdout", "stderr", "stdin", "displayhook", "excepthook", "ps1", "ps2", "ps3",
@@ -371,7 +372,9 @@ class Guard:
     :meth:`end_cell` reports what changed while a test cell ran.
     """
 
-    def __init__(self, shell=None, modules: tuple[str, ...] = GUARDED_MODULES):
+    def __init__(self, shell=None, modules: tuple[str, ...] = GUARDED_MODULES,
+                 namespaces: tuple[dict, ...] = ()):
+        """``namespaces``: module dicts to guard as well (the executor's own globals)."""
         _settle_lazy_imports()
         self._modules: list[tuple[types.ModuleType, dict]] = []
         self._classes: list[tuple[type, dict, frozenset]] = []
@@ -397,6 +400,13 @@ class Guard:
                 if _mutable_class(v) and id(v) not in seen_cls and \
                         str(getattr(v, "__module__", "")).split(".")[0] in (
                             "autograder", "torch", "numpy", "IPython", "builtins"):
+                    seen_cls.add(id(v))
+                    self._note_class(v)
+        self._namespaces = []
+        for ns in namespaces:
+            self._namespaces.append((ns, {k: v for k, v in ns.items() if _is_callable_like(v)}))
+            for v in ns.values():
+                if _mutable_class(v) and id(v) not in seen_cls:
                     seen_cls.add(id(v))
                     self._note_class(v)
         if shell is not None:
@@ -452,13 +462,14 @@ class Guard:
                         mod.__class__ = self._modtypes[name]
                     except TypeError:
                         pass
-        for mod, entries in self._modules:
-            d = vars(mod)
+        for mod, entries in [*self._modules, *self._namespaces]:
+            d = mod if isinstance(mod, dict) else vars(mod)
             if all(map(operator.is_, map(d.get, entries), entries.values())):
                 continue  # the common case, checked at C speed
             for k, v in entries.items():
                 if d.get(k, _MISSING) is not v:
-                    out.append(f"{_qual(mod, k)} was {'deleted' if k not in d else 'replaced'}")
+                    where = f"the grader's {k}" if isinstance(mod, dict) else _qual(mod, k)
+                    out.append(f"{where} was {'deleted' if k not in d else 'replaced'}")
                     if restore:
                         d[k] = v
         for c, entries, keys in self._classes:
@@ -530,6 +541,15 @@ class Guard:
                     out.append("an interval timer was started")
                     if restore:
                         signal.setitimer(timer, 0)
+        for name, holder, key, items in getattr(self, "_hook_items", ()):
+            now = getattr(holder, key) if key else holder
+            if len(now) != len(items) or any(a is not b for a, b in zip(now, items)):
+                out.append(f"IPython's {name} was changed")
+                if restore:
+                    if key and isinstance(now, tuple):
+                        setattr(holder, key, items)
+                    else:
+                        now[:] = items
         if self._shell is not None:
             d = vars(self._shell)
             for k, v in self._shell_attrs.items():
@@ -568,6 +588,9 @@ class Guard:
         # the executor set up the child (sys.stdout, builtins.input ...): that is the record now
         self._modules = [(mod, {k: vars(mod).get(k, v) for k, v in entries.items()})
                          for mod, entries in self._modules]
+        # the executor's globals, all of them (its output sink, its error tap ...)
+        self._namespaces = [(ns, {k: v for k, v in ns.items() if not k.startswith("__")})
+                            for ns, _ in self._namespaces]
         self._shell_attrs = {k: v for k, v in vars(shell).items() if callable(v)}
         self._compiler_attrs = {k: v for k, v in vars(compiler).items() if callable(v)}
         self._initial_ns = dict(shell.user_ns)
@@ -582,6 +605,9 @@ class Guard:
             except (ValueError, OSError):
                 pass
         self._builtins_ref = shell.user_ns.get("__builtins__")
+        self._hooks = _shell_hooks(shell)
+        self._hook_items = [(name, holder, key, tuple(getattr(holder, key) if key else holder))
+                            for name, holder, key in self._hooks]
         _install_audit_hook()
 
     def begin_cell(self, shell, kind: str) -> list[str]:
@@ -638,6 +664,31 @@ class Guard:
 
 
 _MISSING = object()
+
+
+def _shell_hooks(shell) -> list[tuple[str, object, str | None]]:
+    """IPython's hook lists through which code could rewrite or silence the next cells.
+
+    (name, holder, attribute) with attribute None when ``holder`` is the list itself:
+    AST and input transformers (they could delete a test's asserts), custom
+    exception handlers (they could swallow its failure), event callbacks
+    (``post_run_cell`` runs after a failure was recorded).
+    """
+    out: list[tuple[str, object, str | None]] = [
+        ("ast_transformers", shell, "ast_transformers"),
+        ("input_transformers_post", shell, "input_transformers_post"),
+        ("custom_exceptions", shell, "custom_exceptions"),
+    ]
+    mgr = getattr(shell, "input_transformer_manager", None)
+    for attr in ("cleanup_transforms", "line_transforms", "token_transformers"):
+        if isinstance(getattr(mgr, attr, None), list):
+            out.append((f"input transformers ({attr})", mgr, attr))
+    events = getattr(getattr(shell, "events", None), "callbacks", {})
+    for ev, lst in events.items():
+        if isinstance(lst, list):
+            out.append((f"{ev!r} event callbacks", lst, None))
+    return [(n, h, k) for n, h, k in out
+            if isinstance(getattr(h, k) if k else h, (list, tuple))]
 
 
 #: modules that change torch's namespace when first imported (torch._dynamo wraps
