@@ -483,6 +483,12 @@ def _warm_up():
         shell.enable_matplotlib(None)  # whatever MPLBACKEND says; inline flushes figures per cell
     except Exception:
         matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # The first figure makes pyplot load its backend and register its own post_execute
+    # hook with IPython: do it here, once, not in every notebook (nor in the middle of one,
+    # where it looks like submitted code changing the shell).
+    plt.close(plt.figure())
     import torch  # noqa: F401
 
     import autograder  # noqa: F401
