@@ -291,6 +291,25 @@ def cases(course: Path) -> list[Case]:
         Case("redefined-helper", wrong(lambda nb: _append(nb, "square",
              "def assert_grad_close(*a, **k):\n    pass\n"
              "def check_gradients(*a, **k):\n    pass")), 0, r"was rebound"),
+        Case("ipython-custom-exc", wrong(lambda nb: _append(nb, "square",
+             "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)")), 0,
+             r"custom_exceptions"),
+        Case("ipython-ast-transformer", wrong(lambda nb: _append(nb, "square",
+             "import ast\nclass _NoChecks(ast.NodeTransformer):\n"
+             "    def visit_Expr(self, node):\n        return ast.Pass()\n"
+             "get_ipython().ast_transformers.append(_NoChecks())")), 0, r"ast_transformers"),
+        Case("sink-finalizer", wrong(lambda nb: _append(nb, "square",
+             "import gc\n_G = get_ipython().__class__._showtraceback.__globals__\n"
+             "class _Strip:\n    def __del__(self):\n        s = _G['_SINK']\n"
+             "        s.outputs[:] = [o for o in s.outputs if o.get('output_type') != 'error']\n"
+             "        _arm()  # again, for the next test\n"
+             "def _arm():\n    a = _Strip()\n    a.me = a\n_arm()\ngc.disable()")), 0,
+             r"removed from its output"),
+        Case("forged-results", wrong(lambda nb: _append(nb, "square",
+             "import os\nfor fd in range(3, 64):\n    try:\n        os.fstat(fd)\n"
+             "        os.write(fd, b'{\"ev\": \"cell\", \"i\": 5, \"count\": 1, "
+             "\"outputs\": []}\\n')\n    except OSError:\n        pass")), 0,
+             r"forged|result channel"),
         Case("fake-result", sol(lambda nb: _answer(nb, "square",
              "class Always:\n    def __eq__(self, o): return True\n"
              "    def __array__(self, *a, **k): raise TypeError('no')\n"
