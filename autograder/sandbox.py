@@ -328,7 +328,7 @@ GUARDED_MODULES = (
     "autograder", "autograder.checks", "autograder.sandbox", "autograder.executor",
     "IPython", "IPython.core.interactiveshell", "IPython.core.displayhook",
     "IPython.core.displaypub", "IPython.core.compilerop", "IPython.core.ultratb",
-    "IPython.core.events", "IPython.core.inputtransformer2",
+    "IPython.core.events", "IPython.core.inputtransformer2", "threading", "_thread",
 )
 #: names in ``sys`` that IPython and the executor legitimately change
 SYS_VOLATILE = {"stdout", "stderr", "stdin", "displayhook", "excepthook", "ps1", "ps2", "ps3",
@@ -585,6 +585,7 @@ class Guard:
             return f"<cell-{secret}-{orig(compiler, raw_code, transformed_code, number)[1:]}"
 
         compiler.get_code_name = get_code_name
+        _refuse_student_threads()
         # the executor set up the child (sys.stdout, builtins.input ...): that is the record now
         self._modules = [(mod, {k: vars(mod).get(k, v) for k, v in entries.items()})
                          for mod, entries in self._modules]
@@ -720,6 +721,28 @@ def _student_frame(frame, depth: int | None) -> bool:
         frame = frame.f_back
         n += 1
     return False
+
+
+def _refuse_student_threads() -> None:
+    """Threads started by student code could change what a test uses between two checks.
+
+    ``_thread.start_new_thread`` (which ``threading`` uses) refuses when student code is on
+    the stack; libraries cope (tqdm, for one, turns its monitor thread off).
+    """
+    import _thread
+    import threading
+
+    orig = _thread.start_new_thread
+    getframe = sys._getframe
+
+    def start_new_thread(function, args, kwargs=None):
+        if _student_frame(getframe(1), None):
+            raise RuntimeError("grading sandbox: submitted code may not start threads while "
+                               "it is graded")
+        return orig(function, args, kwargs or {})
+
+    _thread.start_new_thread = _thread.start_new = start_new_thread
+    threading._start_new_thread = start_new_thread
 
 
 def _frame_leakers() -> frozenset:

@@ -305,6 +305,12 @@ def cases(course: Path) -> list[Case]:
              "        _arm()  # again, for the next test\n"
              "def _arm():\n    a = _Strip()\n    a.me = a\n_arm()\ngc.disable()")), 0,
              r"removed from its output"),
+        Case("patching-thread", wrong(lambda nb: _append(nb, "square",
+             "import threading, time\ndef _keep_patching():\n    while True:\n"
+             "        np.isclose = lambda a, b, **k: np.ones(np.broadcast_shapes("
+             "np.shape(a), np.shape(b)), bool)\n        time.sleep(0.0001)\n"
+             "threading.Thread(target=_keep_patching, daemon=True).start()")), 0,
+             r"may not start threads"),
         Case("forged-results", wrong(lambda nb: _append(nb, "square",
              "import os\nfor fd in range(3, 64):\n    try:\n        os.fstat(fd)\n"
              "        os.write(fd, b'{\"ev\": \"cell\", \"i\": 5, \"count\": 1, "
