@@ -398,6 +398,12 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
         print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
               f"(release/ untouched)", file=stream)
     jobs = max(1, min(jobs or default_jobs(), len(found)))
+    try:  # probe the sandbox once, here: the forked workers inherit the answer
+        from .sandbox import sandbox_status
+
+        sandbox_status()
+    except ImportError:
+        pass
     slot_root = tempfile.mkdtemp(prefix="autograder-slots-")
     ctx = multiprocessing.get_context("fork")
     results: list[SubmissionResult] = []
