@@ -54,4 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m autograder.cli`: plugins register into the importable module, so run that one
+    from autograder.cli import main as _main
+
+    sys.exit(_main())
