@@ -881,6 +881,10 @@ class _Sink:
             self.outputs.append({"output_type": "stream", "name": name, "_parts": [text]})
 
     def add(self, out: dict) -> None:
+        if out.get("output_type") == "error":  # never dropped: a test's failure must show
+            self._pre()
+            self.outputs.append(out)
+            return
         size = sum(len(v) if isinstance(v, str) else 100 for v in out.get("data", {}).values())
         if self.chars + size > self.cap:
             self.stream("stderr", "")

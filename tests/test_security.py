@@ -357,6 +357,9 @@ def cases(course: Path) -> list[Case]:
         Case("huge-output", sol(lambda nb: _append(nb, "square",
              "print('x' * 50_000_000)\nraise ValueError('y' * 20_000_000)")), AUTO_MAX,
              r"truncated"),
+        Case("flood-in-test", wrong(lambda nb: _answer(nb, "square",
+             "def square_grad(x):\n    print('y' * 300_000)  # pushes the failure out?\n"
+             "    return x\n")), 0, r"truncated"),
         Case("os-exit", sol(lambda nb: _append(nb, "engine", "import os\nos._exit(3)")),
              SQUARE_POINTS, r"exit"),
         Case("system-exit", sol(lambda nb: _append(nb, "engine", "raise SystemExit(1)")),
