@@ -111,6 +111,32 @@ def solution_submission(release_nb: Path, source_nb: Path,
     return release
 
 
+def nbgrader_cell(kind: str, source: str, cell_id: str, **nbgrader):
+    """A new notebook cell with stable id ``cell_id``; keyword arguments make it an nbgrader cell.
+
+    ``nbgrader_cell("code", src, "q1", solution=True)`` is an answer cell,
+    ``nbgrader_cell("code", src, "q1-test", grade=True, locked=True, points=2)`` a test cell
+    (metadata as nbgrader writes it, docs/authoring.md).
+    """
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    cell = make(source, id=cell_id)
+    if nbgrader:
+        meta = {"grade": False, "solution": False, "locked": False, "task": False,
+                "schema_version": 3, "grade_id": cell_id}
+        meta.update(nbgrader)
+        cell.metadata["nbgrader"] = meta
+    return cell
+
+
+def new_notebook(cells: list) -> nbformat.NotebookNode:
+    """A python3 notebook holding ``cells``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = list(cells)
+    return nb
+
+
 def write_submission(course: Path, assignment: str, student: str, notebooks: dict,
                      timestamp: str | None = None) -> Path:
     """Place ``{filename: notebook node, Path or raw bytes}`` as ``submitted/student/assignment``."""

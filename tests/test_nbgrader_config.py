@@ -13,21 +13,9 @@ from conftest import ROOT
 from autograder import course as C
 
 
-def _cell(kind, source, cell_id, **nbgrader):
-    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    cell = make(source, id=cell_id)
-    if nbgrader:
-        meta = {"grade": False, "solution": False, "locked": False, "task": False,
-                "schema_version": 3, "grade_id": cell_id}
-        meta.update(nbgrader)
-        cell.metadata["nbgrader"] = meta
-    return cell
-
-
 def _warning_assignment(course: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
+    _cell = C.nbgrader_cell
+    nb = C.new_notebook([
         _cell("code", "import warnings\nimport torch", "imports"),
         _cell("code", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
               "answer", solution=True),
@@ -37,7 +25,7 @@ def _warning_assignment(course: Path) -> None:
               "test", grade=True, locked=True, points=2),
         _cell("code", "import sys\nprint('real trouble', file=sys.stderr)", "stderr-test",
               grade=True, locked=True, points=1),
-    ]
+    ])
     (course / "source" / "warn").mkdir(parents=True)
     nbformat.write(nb, course / "source" / "warn" / "warn.ipynb")
 
