@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
+import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -37,15 +41,34 @@ BLOCKED = ("torch", "functorch", "torchvision", "torchaudio", "jax", "autograd")
 TEST_PREFIXES = ("# Tests", "# Picture")
 
 _DRIVER = r'''
-import importlib.abc, pickle, sys, traceback
+import importlib.abc, os, pickle, struct, sys
 
-payload_path, result_path = sys.argv[1], sys.argv[2]
-with open(payload_path, "rb") as f:
-    payload = pickle.load(f)
-sys.path[:0] = [p for p in payload["sys_path"] if p not in sys.path]
+# the protocol runs on a private copy of stdout: the engine's prints must not corrupt it
+channel = os.fdopen(os.dup(1), "wb")
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+sys.stdout = open(os.devnull, "w")
+requests = sys.stdin.buffer
+
+
+def recv():
+    head = requests.read(8)
+    if len(head) < 8:
+        sys.exit(0)  # the test's kernel is gone: so are we
+    return pickle.loads(requests.read(struct.unpack("<Q", head)[0]))
+
+
+def send(obj):
+    data = pickle.dumps(obj)
+    channel.write(struct.pack("<Q", len(data)) + data)
+    channel.flush()
+
+
+setup = recv()
+sys.path[:0] = [p for p in setup["sys_path"] if p not in sys.path]
 import numpy as np  # noqa: E402  (before the block: numpy never needs torch)
 
-BLOCKED = set(payload["blocked"])
+BLOCKED = set(setup["blocked"])
+
 
 class NoTorch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -54,6 +77,7 @@ class NoTorch(importlib.abc.MetaPathFinder):
                 f"No module named {name!r}: your engine must work without torch", name=name)
         return None
 
+
 sys.meta_path.insert(0, NoTorch())
 for mod in list(sys.modules):
     if mod.split(".")[0] in BLOCKED:
@@ -61,36 +85,39 @@ for mod in list(sys.modules):
 
 ns = {"__name__": "__main__"}
 cell_errors = []
-for k, src in enumerate(payload["sources"]):
-    try:
-        exec(compile(src, f"<cell {k + 1}>", "exec"), ns)
-    except BaseException as e:  # a failing cell must not stop the others (nor exit)
-        first = (src.strip().splitlines() or [""])[0][:60]
-        cell_errors.append(f"the cell starting {first!r} raised {type(e).__name__}: {e}")
-
-results = []
-engine = ns.get(payload["engine"])
-for case in payload["cases"]:
-    try:
-        if engine is None:
-            raise NameError(f"{payload['engine']} is not defined")
-        fn = eval(case["expr"], dict(ns))
-        leaves = [engine(np.array(a, dtype=np.float64), requires_grad=True) for a in case["inputs"]]
-        out = fn(*leaves)
-        value = np.array(getattr(out, "data", out), dtype=np.float64)
-        if case["grad_output"] is None:
-            out.backward()
-        else:
-            out.backward(case["grad_output"].copy())
-        grads = [None if leaf.grad is None else np.array(getattr(leaf.grad, "data", leaf.grad),
-                                                         dtype=np.float64) for leaf in leaves]
-        results.append({"value": value, "grads": grads, "error": None})
-    except BaseException as e:
-        results.append({"value": None, "grads": None,
-                        "error": f"{type(e).__name__}: {e}"})
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-with open(result_path, "wb") as f:
-    pickle.dump({"results": results, "cell_errors": cell_errors, "loaded": loaded}, f)
+replayed = 0
+while True:
+    payload = recv()  # the cells run since the last request, then the cases
+    for src in payload["sources"]:
+        replayed += 1
+        try:
+            exec(compile(src, f"<cell {replayed}>", "exec"), ns)
+        except BaseException as e:  # a failing cell must not stop the others (nor exit)
+            first = (src.strip().splitlines() or [""])[0][:60]
+            cell_errors.append(f"the cell starting {first!r} raised {type(e).__name__}: {e}")
+    results = []
+    engine = ns.get(payload["engine"])
+    for case in payload["cases"]:
+        try:
+            if engine is None:
+                raise NameError(f"{payload['engine']} is not defined")
+            fn = eval(case["expr"], dict(ns))
+            leaves = [engine(np.array(a, dtype=np.float64), requires_grad=True)
+                      for a in case["inputs"]]
+            out = fn(*leaves)
+            value = np.array(getattr(out, "data", out), dtype=np.float64)
+            if case["grad_output"] is None:
+                out.backward()
+            else:
+                out.backward(case["grad_output"].copy())
+            grads = [None if leaf.grad is None else
+                     np.array(getattr(leaf.grad, "data", leaf.grad), dtype=np.float64)
+                     for leaf in leaves]
+            results.append({"value": value, "grads": grads, "error": None})
+        except BaseException as e:
+            results.append({"value": None, "grads": None, "error": f"{type(e).__name__}: {e}"})
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    send({"results": results, "cell_errors": list(cell_errors), "loaded": loaded})
 '''
 
 
@@ -117,34 +144,103 @@ class _Run:
     loaded: list[str]
 
 
+class _Worker:
+    """One torch-less Python per kernel, fed the cells run since its last request.
+
+    Replaying ``In`` from scratch in a fresh process for every check cost a
+    Python start and a numpy import each time (about 20 per ps3 notebook); the
+    history only grows, so the worker replays just what is new, and starts
+    over only when the history changed underneath it (a restarted kernel).
+    """
+
+    def __init__(self, timeout: float):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONSTARTUP")}
+        env["PYTHONNOUSERSITE"] = "1"
+        self.tmp = tempfile.mkdtemp(prefix="no-torch-")
+        # stderr to a file: an engine that prints a lot must not block on a full pipe
+        self.stderr = open(os.path.join(self.tmp, "stderr.txt"), "w+b")
+        self.proc = subprocess.Popen([sys.executable, "-c", _DRIVER], cwd=self.tmp, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr)
+        self.sent: list[str] = []
+        self._send({"blocked": BLOCKED, "sys_path": [p for p in sys.path if p]})
+
+    def _send(self, obj) -> None:
+        data = pickle.dumps(obj)
+        self.proc.stdin.write(struct.pack("<Q", len(data)) + data)
+        self.proc.stdin.flush()
+
+    def _recv(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        buf = b""
+        need = 8
+        size = None
+        fd = self.proc.stdout.fileno()
+        while len(buf) < need:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, need - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+            if size is None and len(buf) == 8:
+                size = struct.unpack("<Q", buf)[0]
+                buf, need = b"", size
+        return pickle.loads(buf)
+
+    def run(self, sources: list[str], cases: list[dict], engine: str, timeout: float) -> dict:
+        new = sources[len(self.sent):]
+        self._send({"sources": new, "cases": cases, "engine": engine})
+        self.sent = list(sources)
+        return self._recv(timeout)
+
+    def close(self) -> str:
+        """Stop the worker; returns the end of what it wrote on stderr."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+            self.stderr.seek(0)
+            err = self.stderr.read()[-2000:]
+        except Exception:
+            err = b""
+        self.stderr.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return " | ".join(err.decode("utf-8", "replace").strip().splitlines()[-3:])
+
+
+_STATE: dict = {}  # the kernel's worker, if any
+
+
 def run_without_torch(sources: Sequence[str], cases: Sequence[dict], *, engine: str = "Variable",
                       timeout: float = 60.0) -> _Run:
-    """Run ``sources`` then ``cases`` in a fresh Python where torch cannot be imported.
+    """Run ``sources`` then ``cases`` in a Python where torch cannot be imported.
 
     Each case is ``{"expr": "lambda a: ...", "inputs": [arrays], "grad_output": array or None}``.
     Returns each case's value and leaf gradients (or its error), the errors of
     the replayed cells, and any blocked module that got loaded anyway.
     """
-    with tempfile.TemporaryDirectory(prefix="no-torch-") as tmp:
-        payload = os.path.join(tmp, "payload.pkl")
-        result = os.path.join(tmp, "result.pkl")
-        with open(payload, "wb") as f:
-            pickle.dump({"sources": list(sources), "cases": list(cases), "engine": engine,
-                         "blocked": BLOCKED, "sys_path": [p for p in sys.path if p]}, f)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONSTARTUP")}
-        env["PYTHONNOUSERSITE"] = "1"
-        try:
-            proc = subprocess.run([sys.executable, "-c", _DRIVER, payload, result], cwd=tmp,
-                                  env=env, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise GradientMismatch(f"rebuilding your engine without torch took more than "
-                                   f"{timeout:.0f} s") from None
-        if not os.path.exists(result):
-            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-            raise GradientMismatch("rebuilding your engine without torch failed (the process "
-                                   f"exited with code {proc.returncode}): " + " | ".join(err))
-        with open(result, "rb") as f:
-            data = pickle.load(f)
+    sources = list(sources)
+    worker = _STATE.get("worker")
+    if worker is not None and (worker.proc.poll() is not None
+                               or worker.sent != sources[:len(worker.sent)]):
+        worker.close()
+        worker = None
+    if worker is None:
+        worker = _STATE["worker"] = _Worker(timeout)
+    try:
+        data = worker.run(sources, list(cases), engine, timeout)
+    except TimeoutError:
+        _STATE.pop("worker", None)
+        worker.close()
+        raise GradientMismatch(f"rebuilding your engine without torch took more than "
+                               f"{timeout:.0f} s") from None
+    except (EOFError, OSError, pickle.UnpicklingError):
+        _STATE.pop("worker", None)
+        code, err = worker.proc.poll(), worker.close()
+        raise GradientMismatch("rebuilding your engine without torch failed (the process "
+                               f"exited with code {code}): {err}") from None
     return _Run(data["results"], data["cell_errors"], data["loaded"])
 
 
@@ -164,14 +260,14 @@ def check_without_torch(history: Sequence[str], cases: Sequence[tuple], *,
         name, expr, inputs = case[0], case[1], case[2]
         arrays = [np.array(to_array(a, "input"), dtype=np.float64) for a in inputs]
         ref = torch_gradients(eval(expr, {}), arrays, case[3] if len(case) > 3 else None,
-                              seed=seed + k, per_use=True)
+                              seed=seed + k)
         prepared.append({"expr": expr, "inputs": arrays, "grad_output": ref.grad_output})
-        refs.append((name, ref))
+        refs.append((name, expr, arrays, ref))
     run = run_without_torch(engine_sources(history), prepared, engine=engine, timeout=timeout)
     if run.loaded:
         raise GradientMismatch(f"your engine loaded {', '.join(run.loaded[:3])} although it "
                                f"must not use torch at all")
-    for (name, ref), res in zip(refs, run.results):
+    for (name, expr, arrays, ref), res in zip(refs, run.results):
         label = f"{name} (your engine rebuilt in a Python without torch)"
         if res["error"] is not None:
             why = "; ".join(run.cell_errors[:3])
@@ -180,6 +276,11 @@ def check_without_torch(history: Sequence[str], cases: Sequence[tuple], *,
                 + (f" While rebuilding it: {why}" if why else ""))
         assert_close(res["value"], ref.value, f"{label}: forward value", kind="value")
         for i, (got, exp) in enumerate(zip(res["grads"], ref.grads)):
-            assert_close(got, exp, f"{label}: gradient of input {i}", requires_grad=True,
-                         output_shape=tuple(ref.value.shape),
-                         use_grads=ref.use_grads[i] if ref.use_grads else ())
+            kw = dict(requires_grad=True, output_shape=tuple(ref.value.shape))
+            try:
+                assert_close(got, exp, f"{label}: gradient of input {i}", **kw)
+            except GradientMismatch:  # again, with the per-use pass for the diagnosis
+                uses = torch_gradients(eval(expr, {}), arrays, ref.grad_output,
+                                       per_use=True).use_grads
+                assert_close(got, exp, f"{label}: gradient of input {i}", use_grads=uses[i], **kw)
+                raise
