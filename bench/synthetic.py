@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.course import nbgrader_cell, new_notebook
+
 NAME = "synth"
 
 ENGINE = '''import numpy as np
@@ -128,23 +130,10 @@ assert_grad_close(x.grad, 2 * ref.grads[0], "x.grad after two backward() calls (
 '''
 
 
-def _cell(kind, source, cell_id, **nbgrader):
-    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    cell = make(source, id=cell_id)
-    if nbgrader:
-        meta = {"grade": False, "solution": False, "locked": False, "task": False,
-                "schema_version": 3, "grade_id": cell_id}
-        meta.update(nbgrader)
-        cell.metadata["nbgrader"] = meta
-    return cell
-
-
 def notebook() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    _cell = nbgrader_cell
     solution = "### BEGIN SOLUTION\n" + ENGINE + "### END SOLUTION\n"
-    nb.cells = [
+    return new_notebook([
         _cell("markdown", "# A tiny engine\nWrite `Variable` with `+`, `*`, `sum` and `backward`.",
               "synth-intro", locked=True),
         _cell("code", "import numpy as np\nimport torch", "synth-imports", locked=True),
@@ -155,8 +144,7 @@ def notebook() -> nbformat.NotebookNode:
         _cell("markdown", "Why does a leaf's gradient accumulate?\n\n### BEGIN SOLUTION\n"
                           "So that gradients of all uses add up.\n### END SOLUTION",
               "synth-written", grade=True, solution=True, points=1),
-    ]
-    return nb
+    ])
 
 
 def write_assignment(course: Path, name: str = NAME) -> Path:
