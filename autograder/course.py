@@ -159,9 +159,9 @@ def gradebook_scores(course: Path, assignment: str) -> dict[str, dict]:
     """``{student: {"score", "max_score", "cells": {grade_id: (auto_score, max)}}}`` from the gradebook."""
     from nbgrader.api import Gradebook
 
-    db_url = _db_url(course)
+    url = db_url(course)
     out: dict[str, dict] = {}
-    with Gradebook(db_url) as gb:
+    with Gradebook(url) as gb:
         for sub in gb.assignment_submissions(assignment):
             cells = {}
             for nb in sub.notebooks:
@@ -172,7 +172,7 @@ def gradebook_scores(course: Path, assignment: str) -> dict[str, dict]:
     return out
 
 
-def _db_url(course: Path) -> str:
+def db_url(course: Path) -> str:
     """The course's gradebook URL, read from its nbgrader_config.py the way nbgrader reads it."""
     from traitlets.config import PyFileConfigLoader
 

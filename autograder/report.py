@@ -66,14 +66,14 @@ def collect(course: Path, assignment: str) -> dict:
     """Scores from the gradebook, messages and hints from the autograded notebooks."""
     from nbgrader.api import Gradebook
 
-    from .course import _db_url
+    from .course import db_url
 
     course = Path(course)
     scores: dict[str, float] = {}
     max_score = 0.0
     tests: dict[str, TestStats] = {}
     manual_pending = 0
-    with Gradebook(_db_url(course)) as gb:
+    with Gradebook(db_url(course)) as gb:
         a = gb.find_assignment(assignment)
         max_score = a.max_score
         for nb in a.notebooks:

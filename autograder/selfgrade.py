@@ -111,10 +111,10 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
             return out
         from nbgrader.api import Gradebook
 
-        from .course import _db_url
+        from .course import db_url
 
         scores = {}
-        with Gradebook(_db_url(course)) as gb:
+        with Gradebook(db_url(course)) as gb:
             for snb in gb.find_submission(assignment, STUDENT).notebooks:
                 for g in snb.grades:
                     scores[(snb.name, g.name)] = (g.auto_score, g.max_score,

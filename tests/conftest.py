@@ -93,12 +93,29 @@ def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """``graded(assignment)``: the assignment graded once per test session (per xdist worker)."""
+    """``graded(assignment)``: the assignment graded once per test run, shared by xdist workers.
+
+    The first worker to ask grades it under a file lock in the run's shared temp
+    directory and leaves the scores there as JSON; the others wait and reuse them.
+    """
+    import fcntl
+    import json
+
+    shared = tmp_path_factory.getbasetemp().parent  # common to all workers of this run
     cache: dict[str, GradedBatch] = {}
 
     def get(assignment: str) -> GradedBatch:
-        if assignment not in cache:
-            cache[assignment] = grade_batch(tmp_path_factory.mktemp(assignment), assignment)
+        if assignment in cache:
+            return cache[assignment]
+        work = shared / f"graded-{assignment}"
+        done = shared / f"graded-{assignment}.json"
+        with open(shared / f"graded-{assignment}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                batch = grade_batch(work, assignment)
+                done.write_text(json.dumps(batch.scores))
+        cache[assignment] = GradedBatch(work / "course", assignment, json.loads(done.read_text()),
+                                        load_bugs(assignment))
         return cache[assignment]
 
     return get

@@ -16,7 +16,7 @@ from conftest import ROOT, assignments, load_bugs
 
 from autograder.course import nbgrader as run_nbgrader
 
-ALL = [pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in assignments()]
+ALL = assignments()
 
 
 def test_there_are_assignments():

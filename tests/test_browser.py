@@ -35,7 +35,7 @@ from conftest import ROOT
 from autograder import course as C
 from autograder.lab import FIRST_LESSON, lab_command
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser]
 
 ASSIGNMENT = "ps1"
 NOTEBOOK = f"release/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
@@ -127,7 +127,7 @@ class Grading(threading.Thread):
                                {release.name: C.solution_submission(release, source)})
             from nbgrader.api import Gradebook
 
-            with Gradebook(C._db_url(self.course)) as gb:
+            with Gradebook(C.db_url(self.course)) as gb:
                 gb.update_or_create_student(STUDENT, first_name="Alice", last_name="Example")
             C.nbgrader(self.course, "autograde", ASSIGNMENT, "--force")
             self.scores = C.gradebook_scores(self.course, ASSIGNMENT)

@@ -140,11 +140,11 @@ def test_feedback_has_no_hidden_test_code(batch):
 def test_rerun_changes_nothing_and_keeps_manual_grades(batch):
     from nbgrader.api import Gradebook
 
-    from autograder.course import _db_url
+    from autograder.course import db_url
     from autograder.grading import grade
 
     course = batch["course"]
-    with Gradebook(_db_url(course)) as gb:
+    with Gradebook(db_url(course)) as gb:
         g = gb.find_grade("synth-written", A, A, "ok")
         g.manual_score = 1.0
         gb.db.commit()
@@ -153,7 +153,7 @@ def test_rerun_changes_nothing_and_keeps_manual_grades(batch):
     after = C.gradebook_scores(course, A)
     assert _auto_cells(after) == _auto_cells(batch["scores"])
     assert after["ok"]["score"] == 8.0  # 7 autograded + the manual point, still there
-    with Gradebook(_db_url(course)) as gb:
+    with Gradebook(db_url(course)) as gb:
         assert gb.find_grade("synth-written", A, A, "ok").manual_score == 1.0
     assert _hashes(course / "submitted") == batch["before"], "submitted/ changed"
 

@@ -30,7 +30,7 @@ from conftest import ROOT
 
 from autograder import course as C
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security")]  # one batch, one worker
+pytestmark = [pytest.mark.slow]  # one batch, one worker (bin/test: --dist loadfile)
 
 A = "sec"
 SQUARE_POINTS, ENGINE_POINTS, EXPLAIN_POINTS = 2, 3, 1
@@ -425,7 +425,7 @@ def batch(tmp_path_factory):
     # a manual grade, given between the runs, must survive the re-run
     from nbgrader.api import Gradebook
 
-    with Gradebook(C._db_url(course)) as gb:
+    with Gradebook(C.db_url(course)) as gb:
         g = gb.find_grade("explain", A, A, "ok-1")
         g.manual_score = 1
         gb.db.commit()
