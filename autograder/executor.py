@@ -702,6 +702,7 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
             status = 0
+    _reap_killed_group()
     leftover = _reap_descendants()
     read_tap()
     os.close(er)
@@ -800,6 +801,25 @@ def _children() -> list[int]:
             except (OSError, ValueError, IndexError):
                 pass
     return sorted(kids)
+
+
+def _reap_killed_group(grace: float = 0.5) -> None:
+    """Reap the notebook's own process group, just sent SIGKILL, before looking for escapees.
+
+    A helper the notebook started in its group (a subprocess, ps3's torch-less
+    worker) dies with it; only a process that left the group (setsid: detached)
+    is still alive afterwards and is reported by :func:`_reap_descendants`.
+    """
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            wpid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if wpid == 0:
+            if not _children():
+                return
+            time.sleep(0.005)  # still dying (or detached: then we give up at the deadline)
 
 
 def _reap_descendants(rounds: int = 50) -> int:
