@@ -412,8 +412,15 @@ def default_jobs() -> int:
 
 def grade(course: Path, assignment: str, *, students: list[str] | None = None,
           jobs: int | None = None, feedback: bool = True, report: bool = True,
-          progress: bool = True, stream=None) -> GradingRun:
-    """Grade every submission of ``assignment`` in ``course``; see the module docstring."""
+          progress: bool = True, stream=None, scheduler: str | None = None,
+          db_url: str | None = None) -> GradingRun:
+    """Grade every submission of ``assignment`` in ``course``; see the module docstring.
+
+    ``scheduler``: grade on a Dask cluster (its address, or ``"local"``) instead of a
+    process pool here (:mod:`autograder.cluster`). ``db_url``: nbgrader's gradebook URL,
+    e.g. ``postgresql://...``, for this process and its workers (it sets
+    ``AUTOGRADER_DB_URL``, which the course's nbgrader_config.py reads).
+    """
     from tqdm import tqdm
 
     t_start = time.monotonic()
@@ -423,6 +430,8 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "grading.log"
     log_path.write_text("")
+    if db_url:
+        os.environ["AUTOGRADER_DB_URL"] = db_url
     found = find_students(course, assignment)
     if students:
         missing = sorted(set(students) - set(found))
@@ -448,8 +457,17 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
     ctx = multiprocessing.get_context("fork")
     results: list[SubmissionResult] = []
     t0 = time.monotonic()
-    pool = ctx.Pool(jobs, initializer=_worker_init,
-                    initargs=(str(course), assignment, str(log_path), slot_root, feedback))
+    if scheduler:  # the same work on a Dask cluster; only then is dask imported
+        from .cluster import ClusterPool
+        from .course import db_url as course_db_url
+
+        pool = ClusterPool(scheduler, jobs, course=course, assignment=assignment, students=found,
+                           log_path=str(log_path), feedback=feedback,
+                           db_url=course_db_url(course), stream=stream)
+        jobs = pool.processes
+    else:
+        pool = ctx.Pool(jobs, initializer=_worker_init,
+                        initargs=(str(course), assignment, str(log_path), slot_root, feedback))
     try:
         bar = tqdm(total=len(found), desc=f"grading {assignment}", unit="sub", file=stream,
                    disable=not progress, dynamic_ncols=True, mininterval=0.2)
@@ -534,17 +552,26 @@ def _add_args(p) -> None:
     p.add_argument("--course", default=None,
                    help="course directory (default: the one holding nbgrader_config.py "
                         "here or above)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: its scheduler (tcp://host:8786), or 'local' "
+                        "for a LocalCluster here; the workers need the course at the same path "
+                        "(docs/instructor-guide.md)")
+    p.add_argument("--db-url", default=None, metavar="URL",
+                   help="nbgrader's gradebook URL (e.g. postgresql://user:pw@host/gradebook; "
+                        "default: the course's nbgrader_config.py, SQLite)")
 
 
 def _run(args) -> int:
     from .course import repo_root
 
     course = Path(args.course).resolve() if args.course else repo_root()
+    from .cluster import ClusterError  # no dask import: that waits for a ClusterPool
+
     try:
         run = grade(course, args.assignment, students=args.student or None,
                     jobs=args.jobs or None, feedback=not args.no_feedback,
-                    report=not args.no_report)
-    except FileNotFoundError as e:
+                    report=not args.no_report, scheduler=args.scheduler, db_url=args.db_url)
+    except (FileNotFoundError, ClusterError) as e:
         print(f"autograder grade: {e}", file=sys.stderr)
         return 2
     print(summary(run))
