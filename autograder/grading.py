@@ -461,6 +461,7 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
         from .cluster import ClusterPool
         from .course import db_url as course_db_url
 
+        shutil.rmtree(slot_root, ignore_errors=True)  # each worker makes its own, on its machine
         pool = ClusterPool(scheduler, jobs, course=course, assignment=assignment, students=found,
                            log_path=str(log_path), feedback=feedback,
                            db_url=course_db_url(course), stream=stream)
