@@ -149,12 +149,16 @@ def batch(tmp_path_factory, postgres):
 # ---------------------------------------------------------------------------- the tests
 
 
-def test_grading_without_scheduler_does_not_import_dask():
-    code = ("import sys, autograder.cli, autograder.grading, autograder.cluster\n"
+def test_grading_without_scheduler_does_not_import_dask(tmp_path):
+    course = C.copy_course(tmp_path / "course", A, root=ROOT)  # no submissions: exit status 2
+    code = ("import sys, autograder.cli, autograder.cluster\n"
+            f"rc = autograder.cli.main(['grade', {A!r}, '--course', {str(course)!r}])\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
-            "assert not bad, bad\n")
+            "assert not bad, bad\n"
+            "sys.exit(rc)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "no submissions of ps1" in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow
@@ -201,6 +205,10 @@ def test_corrupt_notebook_is_reported_and_the_others_are_graded(batch):
     text = batch["progress"]
     n = len(batch["students"])
     assert f"{n}/{n}" in text and "failed=1" in text and f"FAILED {CORRUPT}" in text
+    from autograder.sandbox import sandbox_status
+
+    if sandbox_status().ok:  # the workers' probe found the sandbox working there too
+        assert "WITHOUT the OS sandbox" not in text, text
     report = (course / "reports" / A / "report.md").read_text()
     assert CORRUPT in report and "JSON" in report
     # the feedback says why a bug lost points (the hidden checks ran in the workers' zygotes)
