@@ -474,7 +474,7 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
                                f"graph; walk it with an explicit stack (a list) instead.") from None
     except Exception as e:
         raise GradientMismatch(f"{label}: backward() on your engine raised "
-                               f"{type(e).__name__}: {e}") from e
+                               f"{type(e).__name__}: {e}" + _shape_crash_hint(e)) from e
     grads = []
     try:
         for i, (leaf, nm, r) in enumerate(zip(leaves, names, rg)):
@@ -499,6 +499,18 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
             raise
         raise GradientMismatch(str(e) + "".join(f"\n  likely cause: {h}" for h in extra)) from None
     return CheckResult(label, ref, value, grads)
+
+
+def _shape_crash_hint(e: BaseException) -> str:
+    """A likely cause for numpy's shape errors raised inside an engine's backward()."""
+    msg = str(e).lower()
+    if not isinstance(e, ValueError) or not any(w in msg for w in (
+            "broadcast", "reshape", "shape", "not aligned", "mismatch in its core dimension")):
+        return ""
+    return ("\n  likely cause: a gradient reached an op with a shape other than that op's "
+            "output: where an input was broadcast in the forward pass, the gradient for it "
+            "must be summed back to the input's shape (unbroadcast) before it is passed on; "
+            "a transposed matmul gradient fails the same way.")
 
 
 def _only(fn, rg):

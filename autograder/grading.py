@@ -523,8 +523,10 @@ def summary(run: GradingRun) -> str:
     if notes:
         lines.append(f"notes ({len(notes)}):")
         for r, i in notes:
-            where = f"cell {i.get('grade_id') or i.get('cell')}"
-            lines.append(f"  {r.student} ({i.get('notebook', '')}, {where}): {i.get('detail')}")
+            cell = i.get("grade_id") or i.get("cell")
+            where = ", ".join(str(w) for w in (i.get("notebook"),
+                                               None if cell is None else f"cell {cell}") if w)
+            lines.append(f"  {r.student}{f' ({where})' if where else ''}: {i.get('detail')}")
     fb_bad = [r for r in run.results if r.ok and r.feedback_error]
     for r in fb_bad:
         lines.append(f"  feedback failed for {r.student}: {r.feedback_error}")

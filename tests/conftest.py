@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,10 @@ def graded(tmp_path_factory):
     import fcntl
     import json
 
-    shared = tmp_path_factory.getbasetemp().parent  # common to all workers of this run
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's basetemp is <run>/popen-gwN: share <run>. Without xdist,
+    # basetemp is the run's own directory (its parent holds earlier runs: never reuse those)
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     cache: dict[str, GradedBatch] = {}
 
     def get(assignment: str) -> GradedBatch:
@@ -112,6 +116,7 @@ def graded(tmp_path_factory):
         with open(shared / f"graded-{assignment}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not done.exists():
+                shutil.rmtree(work, ignore_errors=True)  # what a killed worker left half-built
                 batch = grade_batch(work, assignment)
                 done.write_text(json.dumps(batch.scores))
         cache[assignment] = GradedBatch(work / "course", assignment, json.loads(done.read_text()),

@@ -159,3 +159,23 @@ def test_check_gradients_reports_a_crashing_forward():
     (x,) = random_inputs((2,), seed=13)
     with pytest.raises(GradientMismatch, match="forward pass on your engine raised ValueError"):
         check_gradients(lambda u: (u * u).sum(), [x], Broken)
+
+
+def test_check_gradients_explains_a_shape_crash_in_backward():
+    """An engine without unbroadcast passes a (2, 3) gradient to a reshape of a (3, 1) input."""
+    class WithReshape(Tiny):  # Tiny never unbroadcasts
+        def reshape(self, *shape):
+            old = self.data.shape
+            return WithReshape(self.data.reshape(*shape), True, (self,), lambda g: (g.reshape(old),))
+
+        def __add__(self, other):
+            out = Tiny.__add__(self, other)
+            return WithReshape(out.data, True, out._parents, out._backward)
+
+    a, b = random_inputs((2, 3), (3, 1), seed=14)
+    with pytest.raises(GradientMismatch) as e:
+        check_gradients(lambda u, v: (v.reshape(3) + u).sum(), [a, b], WithReshape,
+                        name="broadcast after a reshape")
+    text = str(e.value)
+    assert "backward() on your engine raised ValueError" in text
+    assert "unbroadcast" in text

@@ -30,6 +30,9 @@ def test_notebook_is_committed_clean(path):
     nbformat.validate(nb)
     assert (nb.nbformat, nb.nbformat_minor) >= (4, 5), "needs nbformat 4.5 (cell ids)"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    # what ipykernel's installed kernelspec says: JupyterLab rewrites (and marks modified)
+    # a notebook whose display name differs, the moment a student opens it
+    assert nb.metadata.kernelspec.get("display_name") == "Python 3 (ipykernel)"
     ids = [c.get("id") for c in nb.cells]
     assert all(ids), "every cell needs an id"
     assert len(set(ids)) == len(ids), "cell ids must be unique"
