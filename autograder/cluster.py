@@ -223,13 +223,14 @@ class ClusterPool:
             self._check_workers(str(course), assignment, students, db_url)
             plugin = __getattr__("GradingPlugin")(str(course), assignment, log_path, feedback,
                                                   db_url, self.run)
+            self._registered = True  # from now on, close() unregisters it (even half set up)
             try:
                 self.client.register_plugin(plugin, name=PLUGIN)
             except Exception as e:
                 raise ClusterError(f"setting the Dask workers up for grading failed: "
                                    f"{type(e).__name__}: {e}") from e
-            self._registered = True
         except BaseException:
+            self.close()
             self.join()
             raise
 
