@@ -114,6 +114,10 @@ def _teardown_worker() -> None:
         for h in list(app.log.handlers):
             h.close()
         grading._Worker.app = None
+        warnings_log = logging.getLogger("py.warnings")  # _worker_init sent it to the run's log
+        warnings_log.handlers[:] = []
+        warnings_log.propagate = True
+        logging.captureWarnings(False)
     grading._Worker.feedback_exporter = None
     if _STATE["slot_root"]:
         shutil.rmtree(_STATE["slot_root"], ignore_errors=True)
