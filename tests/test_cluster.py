@@ -217,21 +217,26 @@ def test_corrupt_notebook_is_reported_and_the_others_are_graded(batch):
 
 
 @pytest.mark.slow
-def test_rerun_changes_nothing_and_keeps_manual_grades(batch):
+def test_rerun_changes_nothing_and_keeps_manual_grades(batch, capsys):
     from nbgrader.api import Gradebook
 
-    from autograder.grading import grade
+    from autograder.cli import main
 
     course, url = batch["course"], batch["url"]
     with Gradebook(url) as gb:
         g = gb.find_grade(MANUAL, A, A, "solution")
         g.manual_score = 1.5
         gb.db.commit()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOGRADER_DB_URL", url)
-        run = grade(course, A, jobs=2, scheduler="local", db_url=url, report=False,
-                    stream=io.StringIO())
-    assert [r.student for r in run.failures] == [CORRUPT]
+    env_before = os.environ.get("AUTOGRADER_DB_URL")
+    with pytest.MonkeyPatch.context() as mp:  # the command, as the instructor types it
+        mp.delenv("AUTOGRADER_DB_URL", raising=False)  # --db-url sets it; undone afterwards
+        rc = main(["grade", A, "--course", str(course), "--jobs", "2", "--scheduler", "local",
+                   "--db-url", url, "--no-report"])
+    assert os.environ.get("AUTOGRADER_DB_URL") == env_before, "the gradebook URL leaked"
+    out = capsys.readouterr().out
+    assert rc == 1, out  # 1: a submission (the corrupt one) could not be graded
+    assert f"{len(batch['students']) - 1}/{len(batch['students'])} submissions graded" in out, out
+    assert f"  {CORRUPT}: " in out, out
     after = _scores(course, url)
     assert _auto_cells(after) == _auto_cells(batch["scores"])
     assert after["solution"]["score"] == batch["scores"]["solution"]["auto_score"] + 1.5
