@@ -10,6 +10,7 @@ reference: every autograded cell must score the same.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import io
@@ -92,13 +93,29 @@ def _hashes(d: Path) -> dict:
             for p in sorted(d.rglob("*")) if p.is_file()}
 
 
+@contextlib.contextmanager
+def _gradebook_url(url: str | None):
+    """``AUTOGRADER_DB_URL`` (which nbgrader_config.py reads) set to ``url``, or unset, then as before.
+
+    ``grade(db_url=...)`` sets it for the rest of the process: this undoes that too.
+    """
+    before = os.environ.get("AUTOGRADER_DB_URL")
+    if url:
+        os.environ["AUTOGRADER_DB_URL"] = url
+    else:
+        os.environ.pop("AUTOGRADER_DB_URL", None)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("AUTOGRADER_DB_URL", None)
+        else:
+            os.environ["AUTOGRADER_DB_URL"] = before
+
+
 def _scores(course: Path, url: str | None = None) -> dict:
     """The gradebook's scores; ``url``: read this gradebook, not the course's default."""
-    with pytest.MonkeyPatch.context() as mp:
-        if url:
-            mp.setenv("AUTOGRADER_DB_URL", url)
-        else:
-            mp.delenv("AUTOGRADER_DB_URL", raising=False)
+    with _gradebook_url(url):
         return C.gradebook_scores(course, A)
 
 
@@ -124,8 +141,7 @@ def batch(tmp_path_factory, postgres):
     from autograder.grading import grade
 
     tmp = tmp_path_factory.mktemp("cluster")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("AUTOGRADER_DB_URL", raising=False)
+    with _gradebook_url(None):
         course = C.copy_course(tmp / "course", A, root=ROOT)
         C.nbgrader(course, "generate_assignment", A, "--force")  # release/ (SQLite gradebook)
         students = _write_batch(course)
@@ -136,8 +152,7 @@ def batch(tmp_path_factory, postgres):
         pool_run = grade(pool_course, A, jobs=2, report=False, stream=io.StringIO())
 
         url = postgres("gradebook")
-        mp.setenv("AUTOGRADER_DB_URL", url)  # grade() sets it; restored when this block ends
-        out = io.StringIO()
+        out = io.StringIO()  # grade(db_url=url) sets AUTOGRADER_DB_URL: undone after this block
         run = grade(course, A, jobs=2, scheduler="local", db_url=url, stream=out)
     print(f"\n{len(students)} submissions, 2 workers, start-up included: pool/SQLite "
           f"{pool_run.autograde_seconds:.1f} s, LocalCluster/PostgreSQL {run.autograde_seconds:.1f} s")
@@ -228,8 +243,7 @@ def test_rerun_changes_nothing_and_keeps_manual_grades(batch, capsys):
         g.manual_score = 1.5
         gb.db.commit()
     env_before = os.environ.get("AUTOGRADER_DB_URL")
-    with pytest.MonkeyPatch.context() as mp:  # the command, as the instructor types it
-        mp.delenv("AUTOGRADER_DB_URL", raising=False)  # --db-url sets it; undone afterwards
+    with _gradebook_url(None):  # the command, as the instructor types it; --db-url sets the URL
         rc = main(["grade", A, "--course", str(course), "--jobs", "2", "--scheduler", "local",
                    "--db-url", url, "--no-report"])
     assert os.environ.get("AUTOGRADER_DB_URL") == env_before, "the gradebook URL leaked"
