@@ -266,3 +266,15 @@ def test_a_worker_that_cannot_see_the_course_is_a_clear_error(tmp_path):
         ClusterPool("local", 1, course=elsewhere, assignment=A, students=["alice"],
                     log_path=str(tmp_path / "grading.log"), feedback=False, db_url=None)
     assert f"cannot see {elsewhere}/nbgrader_config.py" in str(e.value)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(tmp_path):
+    from autograder.cluster import ClusterError, ClusterPool
+
+    with socket.socket() as s:  # bound, never listening: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        with pytest.raises(ClusterError, match=f"cannot reach the Dask scheduler at {address}"):
+            ClusterPool(address, 1, course=tmp_path, assignment=A, students=["alice"],
+                        log_path=str(tmp_path / "grading.log"), feedback=False, db_url=None,
+                        connect_timeout=2)
