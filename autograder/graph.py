@@ -301,7 +301,10 @@ def draw_side_by_side(torch_root: Any, student_root: Any,
     fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 4.4 * width), max(2.4, 1.3 * depth + 0.8)))
     for ax, root, t in zip(axes, (torch_root, student_root), titles, strict=True):
         draw_graph(root, ax, title=t, show_values=show_values, show_grads=show_grads)
-    fig.tight_layout()
+    # fixed margins, not tight_layout(): the axes are off and their limits already hold every
+    # box, and measuring each annotated box for a tight layout costs ~0.1 s per picture
+    top = 1.0 - 0.45 / fig.get_figheight()  # room for the titles
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top, wspace=0.04)
     return fig
 
 
