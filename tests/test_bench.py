@@ -1,0 +1,24 @@
+"""The grading benchmark runs end to end and finds identical scores (correctness, not time)."""
+
+from __future__ import annotations
+
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_grading  # noqa: E402
+
+
+def test_bench_grades_both_ways_with_identical_scores(tmp_path, capsys):
+    rc = bench_grading.main(["-a", "synth", "-n", "3", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "scores identical: all 3 submissions, every graded cell" in out
+    assert "speed-up:" in out and "speed-up once started:" in out
+    for label in ("stock nbgrader autograde", "autograder grade"):
+        row = next(line for line in out.splitlines() if line.startswith(label))
+        seconds, per_nb, first, _s, then = row[len(label):].split()
+        assert float(seconds) > 0 and float(per_nb) > 0 and float(first) > 0
+        assert float(then) > 0  # three notebooks: a rate after the first exists
