@@ -254,15 +254,135 @@ CELL_SECONDS: list[tuple] = []
 
 
 def shared_zygote(slot_root: str = "", log_path: str | None = None) -> Zygote:
-    """This process's zygote (one per worker process), started on first use."""
+    """This process's zygote (one per worker process), started on first use.
+
+    A pool worker first adopts the zygote the grading command started for it
+    before forking the pool (:func:`prestart`), if there is one.
+    """
     key = f"{os.getpid()}:{slot_root}"
     z = _ZYGOTES.get(key)
     if z is None:
-        z = Zygote(slot_root=slot_root or None, log_path=log_path)
+        z = _adopt(slot_root) or Zygote(slot_root=slot_root or None, log_path=log_path)
         _ZYGOTES[key] = z
     if not z.alive():
         z.start()
     return z
+
+
+# ---------------------------------------------------------------------------- pre-started zygotes
+#
+# A zygote spends ~4 s importing torch and warming up. The grading command starts one per
+# pool worker first thing (prestart), while it imports nbgrader and checks the gradebook;
+# the pool's workers, forked afterwards, each adopt one (pool worker k takes zygote k).
+
+_PRESTARTED: dict = {"slot_root": None, "zygotes": [], "taken": None}
+
+
+def prestart(n: int, slot_root: str, log_path: str | None = None) -> list[Zygote]:
+    """Start ``n`` zygotes now, for the ``n`` pool workers this process is about to fork."""
+    import multiprocessing
+
+    zs = [Zygote(slot_root=slot_root, log_path=log_path) for _ in range(n)]
+    for z in zs:
+        z.start()
+    # which worker takes which: the next free index, shared by the forked workers
+    _PRESTARTED.update(slot_root=slot_root, zygotes=zs, taken=multiprocessing.Value("i", 0))
+    return zs
+
+
+def release_prestarted() -> None:
+    """In the parent, once the pool is forked: close its copies of the zygotes' pipes.
+
+    A zygote stops when its worker closes its input; no other process may hold it open.
+    The parent still reaps them (:func:`reap_prestarted`): they are its children.
+    """
+    for z in _PRESTARTED["zygotes"]:
+        _close_pipes(z.proc)
+
+
+def reap_prestarted(timeout: float = 10.0) -> None:
+    """In the parent, after the pool: wait for (or kill) the zygotes it started."""
+    for z in _PRESTARTED["zygotes"]:
+        proc = z.proc
+        if proc is None:
+            continue
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if z._own_slot:
+            _rmtree(z.slot_dir)
+    _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
+
+
+def _close_pipes(proc) -> None:
+    for f in (getattr(proc, "stdin", None), getattr(proc, "stdout", None)):
+        try:
+            if f is not None:
+                f.close()
+        except OSError:
+            pass
+
+
+def _adopt(slot_root: str) -> Zygote | None:
+    """In a pool worker: take the pre-started zygote meant for it, and let go of the others."""
+    zs = _PRESTARTED["zygotes"]
+    if not zs or _PRESTARTED["slot_root"] != slot_root:
+        return None
+    taken = _PRESTARTED["taken"]
+    with taken.get_lock():
+        k = taken.value
+        taken.value += 1
+    mine = zs[k] if k < len(zs) and zs[k].proc is not None else None
+    for z in zs:
+        if z is not mine and z.proc is not None:
+            _close_pipes(z.proc)  # another worker's: hold none of its pipes
+    _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
+    if mine is None:  # a worker the pool started later (one died): a zygote of its own
+        return None
+    mine.proc = _Adopted(mine.proc)
+    return mine
+
+
+class _Adopted:
+    """A zygote process started by the parent, driven from a pool worker (not its parent).
+
+    ``subprocess.Popen`` cannot wait for another process's child (it would report it dead
+    at once); this answers ``poll``/``wait``/``kill`` from ``/proc`` and signals instead.
+    The parent reaps the process when it exits.
+    """
+
+    def __init__(self, popen: subprocess.Popen):
+        self.pid = popen.pid
+        self.stdin = popen.stdin
+        self.stdout = popen.stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if state in ("Z", "X"):  # exited, waiting for the parent to reap it
+                    self.returncode = -1
+            except (OSError, IndexError):
+                self.returncode = -1
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"zygote {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @atexit.register

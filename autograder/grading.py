@@ -442,10 +442,6 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
     if not found:
         raise FileNotFoundError(f"no submissions of {assignment} in {course / 'submitted'}/*/"
                                 f"{assignment}/")
-    # the gradebook is created/upgraded here, once, before any worker touches it
-    if ensure_in_gradebook(course, assignment):
-        print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
-              f"(release/ untouched)", file=stream)
     jobs = max(1, min(jobs or default_jobs(), len(found)))
     try:  # probe the sandbox once, here: the forked workers inherit the answer
         from .sandbox import sandbox_status
@@ -457,6 +453,21 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
     ctx = multiprocessing.get_context("fork")
     results: list[SubmissionResult] = []
     t0 = time.monotonic()
+    if not scheduler:  # the workers' zygotes import torch (~4 s) while we check the gradebook
+        from . import executor
+
+        executor.prestart(jobs, slot_root, log_path=str(log_path))
+    try:
+        # the gradebook is created/upgraded here, once, before any worker touches it
+        if ensure_in_gradebook(course, assignment):
+            print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
+                  f"(release/ untouched)", file=stream)
+    except BaseException:
+        if not scheduler:
+            executor.release_prestarted()
+            executor.reap_prestarted(timeout=0)
+        shutil.rmtree(slot_root, ignore_errors=True)
+        raise
     if scheduler:  # the same work on a Dask cluster; only then is dask imported
         from .cluster import ClusterPool
         from .course import db_url as course_db_url
@@ -467,8 +478,11 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
                            db_url=course_db_url(course), stream=stream)
         jobs = pool.processes
     else:
-        pool = ctx.Pool(jobs, initializer=_worker_init,
-                        initargs=(str(course), assignment, str(log_path), slot_root, feedback))
+        try:
+            pool = ctx.Pool(jobs, initializer=_worker_init,
+                            initargs=(str(course), assignment, str(log_path), slot_root, feedback))
+        finally:
+            executor.release_prestarted()  # each worker has its zygote's pipes; we keep none
     try:
         bar = tqdm(total=len(found), desc=f"grading {assignment}", unit="sub", file=stream,
                    disable=not progress, dynamic_ncols=True, mininterval=0.2)
@@ -484,11 +498,15 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
         bar.close()
         pool.close()
         pool.join()
+        finished = True
     except BaseException:
+        finished = False
         pool.terminate()
         pool.join()
         raise
     finally:
+        if not scheduler:  # after a clean close they have exited; else they are killed now
+            executor.reap_prestarted(timeout=10 if finished else 0)
         shutil.rmtree(slot_root, ignore_errors=True)
     elapsed = time.monotonic() - t0
     results.sort(key=lambda r: r.student)

@@ -194,3 +194,38 @@ def test_summary_names_where_each_note_belongs(tmp_path):
     assert "bob: ps3.ipynb is not JSON" in text
     assert "bob: not a notebook" in text
     assert "None" not in text
+
+
+def _adopted_zygote(slot_root, queue):
+    from autograder import executor
+
+    z = executor.shared_zygote(slot_root)
+    result = z.run(None, [(0, "print(6 * 7)")])
+    queue.put((z.proc.pid, result["cells"][0]["outputs"][0]["text"]))
+    executor._close_zygotes()
+
+
+def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):
+    """grade() starts the zygotes before forking its pool; each worker drives one of them."""
+    import multiprocessing
+
+    from autograder import executor
+
+    slot_root = str(tmp_path)
+    started = executor.prestart(2, slot_root)
+    pids = {z.proc.pid for z in started}
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_adopted_zygote, args=(slot_root, queue)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    executor.release_prestarted()
+    try:
+        got = [queue.get(timeout=120) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(timeout=60)
+        executor.reap_prestarted(timeout=30)
+    assert {pid for pid, _ in got} == pids  # one each, none started anew
+    assert [text for _, text in got] == ["42\n", "42\n"]
+    assert all(z.proc.poll() is not None for z in started)  # reaped: none left running
