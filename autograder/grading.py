@@ -418,9 +418,26 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
 
     ``scheduler``: grade on a Dask cluster (its address, or ``"local"``) instead of a
     process pool here (:mod:`autograder.cluster`). ``db_url``: nbgrader's gradebook URL,
-    e.g. ``postgresql://...``, for this process and its workers (it sets
-    ``AUTOGRADER_DB_URL``, which the course's nbgrader_config.py reads).
+    e.g. ``postgresql://...``, for this run and its workers (``AUTOGRADER_DB_URL``, which
+    the course's nbgrader_config.py reads, is set for the run and restored after it).
     """
+    kw = dict(students=students, jobs=jobs, feedback=feedback, report=report,
+              progress=progress, stream=stream, scheduler=scheduler)
+    if not db_url:
+        return _grade(course, assignment, **kw)
+    saved = os.environ.get("AUTOGRADER_DB_URL")
+    os.environ["AUTOGRADER_DB_URL"] = db_url
+    try:
+        return _grade(course, assignment, **kw)
+    finally:
+        if saved is None:
+            os.environ.pop("AUTOGRADER_DB_URL", None)
+        else:
+            os.environ["AUTOGRADER_DB_URL"] = saved
+
+
+def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, progress,
+           stream, scheduler) -> GradingRun:
     from tqdm import tqdm
 
     t_start = time.monotonic()
@@ -430,8 +447,6 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "grading.log"
     log_path.write_text("")
-    if db_url:
-        os.environ["AUTOGRADER_DB_URL"] = db_url
     found = find_students(course, assignment)
     if students:
         missing = sorted(set(students) - set(found))
