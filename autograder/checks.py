@@ -33,6 +33,7 @@ __all__ = [
     "GradientMismatch",
     "TorchResult",
     "assert_close",
+    "assert_close_explained",
     "assert_grad_close",
     "check_gradients",
     "diagnose",
@@ -405,6 +406,21 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None 
     raise GradientMismatch("\n".join(lines))
 
 
+def assert_close_explained(got: Any, expected: Any, what: str,
+                           use_grads: Callable[[], Sequence], **kw) -> None:
+    """:func:`assert_close`; on a mismatch, again with ``use_grads()`` for the diagnosis.
+
+    ``use_grads()`` (torch's gradient along each use of the input, for the "one path
+    only" hint) costs a second torch pass, so it runs only when the values differ.
+    """
+    __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
+    try:
+        assert_close(got, expected, what, **kw)
+    except GradientMismatch:
+        assert_close(got, expected, what, use_grads=use_grads(), **kw)
+        raise
+
+
 def assert_grad_close(got: Any, expected: Any, name: str = "gradient", **kw) -> None:
     """Compare a student's gradient with torch's (shape, values, diagnosis)."""
     __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
@@ -480,17 +496,15 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
         for i, (leaf, nm, r) in enumerate(zip(leaves, names, rg)):
             got = to_array(leaf.grad, f"{nm}.grad") if r else to_array(getattr(leaf, "grad", None))
             expected = ref.grads[i] if r else None
-            kw = dict(n=n, output_shape=tuple(ref.value.shape), rtol=rtol, atol=atol,
-                      requires_grad=r)
-            try:
-                assert_close(got, expected, f"{label}: gradient of {nm}", **kw)
-            except GradientMismatch:
+            def uses(i=i):
                 if not ref.use_grads:
                     ref.use_grads = _torch_use_grads(_only(fn, rg), _arrays(inputs),
                                                      ref.grad_output)
-                assert_close(got, expected, f"{label}: gradient of {nm}",
-                             use_grads=ref.use_grads[i], **kw)
-                raise
+                return ref.use_grads[i]
+
+            assert_close_explained(got, expected, f"{label}: gradient of {nm}", uses, n=n,
+                                   output_shape=tuple(ref.value.shape), rtol=rtol, atol=atol,
+                                   requires_grad=r)
             grads.append(got)
     except GradientMismatch as e:
         extra = engine_hints(fn, inputs, engine, requires_grad=rg, grad_output=ref.grad_output) \

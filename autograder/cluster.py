@@ -47,6 +47,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from .cli import lean_imports
+
 #: the name of the worker plugin on the cluster (one grading run per cluster at a time)
 PLUGIN = "autograder-grading"
 #: ``--scheduler`` values that start a LocalCluster on this machine
@@ -77,17 +79,10 @@ _STATE = {"run": None, "slot_root": None, "cwd": None}
 _LOCK = threading.Lock()
 
 
-def _lean_imports() -> None:
-    """As ``autograder.cli.main`` does: no rfc3987 grammar compiled for jsonschema (~1 s)."""
-    import sys
-
-    sys.modules.setdefault("rfc3987_syntax", None)
-
-
 def _setup_worker(course: str, assignment: str, log_path: str, feedback: bool,
                   db_url: str | None, run: str) -> None:
     """What a pool worker's initializer does, in a Dask worker process."""
-    _lean_imports()
+    lean_imports()
     from . import grading
 
     _teardown_worker()
@@ -147,7 +142,7 @@ def grade_task(student: str, run: str):
 
 def probe(course: str, assignment: str) -> dict:
     """Run on every worker before grading: can it see the course, and is it sandboxed?"""
-    _lean_imports()
+    lean_imports()
     from .grading import find_students
     from .sandbox import sandbox_status
 

@@ -131,7 +131,7 @@ def nbgrader_cell(kind: str, source: str, cell_id: str, **nbgrader):
 def new_notebook(cells: list) -> nbformat.NotebookNode:
     """A python3 notebook holding ``cells``."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nb.cells = list(cells)
     return nb

@@ -301,7 +301,8 @@ def release_prestarted() -> None:
 
 
 def reap_prestarted(timeout: float = 10.0) -> None:
-    """In the parent, after the pool: wait for (or kill) the zygotes it started."""
+    """In the parent, after the pool (or instead of it): wait for, or kill, the zygotes it started."""
+    release_prestarted()  # closing our ends is what lets an unadopted zygote stop
     for z in _PRESTARTED["zygotes"]:
         proc = z.proc
         if proc is None:
@@ -653,13 +654,10 @@ def _warm_up():
 
 def _tapper(fd: int, cell: list):
     """The error tap: ``tap(ename, evalue)`` writes one line to ``fd`` at once (issue 7)."""
-    write, dumps = os.write, json.dumps
+    send = _writer(fd)
 
     def tap(ename: str, evalue: str) -> None:
-        data = (dumps({"i": cell[0], "ename": ename, "evalue": evalue[:2000]}) + "\n").encode()
-        view = memoryview(data)
-        while view:
-            view = view[write(fd, view):]
+        send({"i": cell[0], "ename": ename, "evalue": evalue[:2000]})
     return tap
 
 
@@ -715,9 +713,9 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
     tapped: dict[int, list] = {}
     ebuf = b""
 
-    def read_tap(block: bool = False) -> None:
+    def read_tap() -> None:
         nonlocal ebuf
-        while block or select.select([er], [], [], 0)[0]:
+        while select.select([er], [], [], 0)[0]:
             chunk = os.read(er, 1 << 16)
             if not chunk:
                 return
@@ -728,8 +726,6 @@ def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dic
                     tapped.setdefault(int(e["i"]), []).append((str(e["ename"]), str(e["evalue"])))
                 except (ValueError, KeyError, TypeError):
                     pass
-            if not block:
-                continue
     cells: dict[int, dict] = {}
     error = None
     current = None

@@ -464,65 +464,60 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
         sandbox_status()
     except ImportError:
         pass
-    slot_root = tempfile.mkdtemp(prefix="autograder-slots-")
-    ctx = multiprocessing.get_context("fork")
     results: list[SubmissionResult] = []
     t0 = time.monotonic()
-    if not scheduler:  # the workers' zygotes import torch (~4 s) while we check the gradebook
+    # one machine: the workers' zygotes start now and import torch (~4 s) while we check
+    # the gradebook; a Dask cluster's workers make their own, on their machines
+    slot_root = None if scheduler else tempfile.mkdtemp(prefix="autograder-slots-")
+    if slot_root:
         from . import executor
 
         executor.prestart(jobs, slot_root, log_path=str(log_path))
+    finished = False
     try:
         # the gradebook is created/upgraded here, once, before any worker touches it
         if ensure_in_gradebook(course, assignment):
             print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
                   f"(release/ untouched)", file=stream)
-    except BaseException:
-        if not scheduler:
-            executor.release_prestarted()
-            executor.reap_prestarted(timeout=0)
-        shutil.rmtree(slot_root, ignore_errors=True)
-        raise
-    if scheduler:  # the same work on a Dask cluster; only then is dask imported
-        from .cluster import ClusterPool
-        from .course import db_url as course_db_url
+        if scheduler:  # the same work on a Dask cluster; only then is dask imported
+            from .cluster import ClusterPool
+            from .course import db_url as course_db_url
 
-        shutil.rmtree(slot_root, ignore_errors=True)  # each worker makes its own, on its machine
-        pool = ClusterPool(scheduler, jobs, course=course, assignment=assignment, students=found,
-                           log_path=str(log_path), feedback=feedback,
-                           db_url=course_db_url(course), stream=stream)
-        jobs = pool.processes
-    else:
+            pool = ClusterPool(scheduler, jobs, course=course, assignment=assignment,
+                               students=found, log_path=str(log_path), feedback=feedback,
+                               db_url=course_db_url(course), stream=stream)
+            jobs = pool.processes
+        else:
+            try:
+                pool = multiprocessing.get_context("fork").Pool(
+                    jobs, initializer=_worker_init,
+                    initargs=(str(course), assignment, str(log_path), slot_root, feedback))
+            finally:
+                executor.release_prestarted()  # each worker has its zygote's pipes; we keep none
         try:
-            pool = ctx.Pool(jobs, initializer=_worker_init,
-                            initargs=(str(course), assignment, str(log_path), slot_root, feedback))
-        finally:
-            executor.release_prestarted()  # each worker has its zygote's pipes; we keep none
-    try:
-        bar = tqdm(total=len(found), desc=f"grading {assignment}", unit="sub", file=stream,
-                   disable=not progress, dynamic_ncols=True, mininterval=0.2)
-        bar.set_postfix(failed=0)
-        failed = 0
-        for res in pool.imap_unordered(grade_submission, found):
-            results.append(res)
-            if not res.ok:
-                failed += 1
-                bar.write(f"  FAILED {res.student}: {res.reason}", file=stream)
-            bar.set_postfix(failed=failed)
-            bar.update(1)
-        bar.close()
-        pool.close()
-        pool.join()
-        finished = True
-    except BaseException:
-        finished = False
-        pool.terminate()
-        pool.join()
-        raise
+            bar = tqdm(total=len(found), desc=f"grading {assignment}", unit="sub", file=stream,
+                       disable=not progress, dynamic_ncols=True, mininterval=0.2)
+            bar.set_postfix(failed=0)
+            failed = 0
+            for res in pool.imap_unordered(grade_submission, found):
+                results.append(res)
+                if not res.ok:
+                    failed += 1
+                    bar.write(f"  FAILED {res.student}: {res.reason}", file=stream)
+                bar.set_postfix(failed=failed)
+                bar.update(1)
+            bar.close()
+            pool.close()
+            pool.join()
+            finished = True
+        except BaseException:
+            pool.terminate()
+            pool.join()
+            raise
     finally:
-        if not scheduler:  # after a clean close they have exited; else they are killed now
+        if slot_root:  # after a clean close the zygotes have exited; else they are killed now
             executor.reap_prestarted(timeout=10 if finished else 0)
-        shutil.rmtree(slot_root, ignore_errors=True)
+            shutil.rmtree(slot_root, ignore_errors=True)
     elapsed = time.monotonic() - t0
     results.sort(key=lambda r: r.student)
     run = GradingRun(course, assignment, results, jobs, autograde_seconds=elapsed,

@@ -30,7 +30,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .checks import GradientMismatch, assert_close, to_array, torch_gradients
+from .checks import (
+    GradientMismatch,
+    assert_close,
+    assert_close_explained,
+    to_array,
+    torch_gradients,
+)
 
 __all__ = ["BLOCKED", "TEST_PREFIXES", "check_without_torch", "engine_sources",
            "run_without_torch"]
@@ -153,7 +159,7 @@ class _Worker:
     over only when the history changed underneath it (a restarted kernel).
     """
 
-    def __init__(self, timeout: float):
+    def __init__(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONSTARTUP")}
         env["PYTHONNOUSERSITE"] = "1"
         self.tmp = tempfile.mkdtemp(prefix="no-torch-")
@@ -230,7 +236,7 @@ def run_without_torch(sources: Sequence[str], cases: Sequence[dict], *, engine: 
         worker.close()
         worker = None
     if worker is None:
-        worker = _STATE["worker"] = _Worker(timeout)
+        worker = _STATE["worker"] = _Worker()
     try:
         data = worker.run(sources, list(cases), engine, timeout)
     except TimeoutError:
@@ -278,11 +284,9 @@ def check_without_torch(history: Sequence[str], cases: Sequence[tuple], *,
                 + (f" While rebuilding it: {why}" if why else ""))
         assert_close(res["value"], ref.value, f"{label}: forward value", kind="value")
         for i, (got, exp) in enumerate(zip(res["grads"], ref.grads)):
-            kw = dict(requires_grad=True, output_shape=tuple(ref.value.shape))
-            try:
-                assert_close(got, exp, f"{label}: gradient of input {i}", **kw)
-            except GradientMismatch:  # again, with the per-use pass for the diagnosis
-                uses = torch_gradients(eval(expr, {}), arrays, ref.grad_output,
-                                       per_use=True).use_grads
-                assert_close(got, exp, f"{label}: gradient of input {i}", use_grads=uses[i], **kw)
-                raise
+            def uses(i=i, expr=expr, arrays=arrays, ref=ref):
+                return torch_gradients(eval(expr, {}), arrays, ref.grad_output,
+                                       per_use=True).use_grads[i]
+
+            assert_close_explained(got, exp, f"{label}: gradient of input {i}", uses,
+                                   requires_grad=True, output_shape=tuple(ref.value.shape))
