@@ -13,6 +13,12 @@ let one test cell say what it means in both places:
   test can change it afterwards and see whether the student's object kept a copy);
 * :func:`is_student_object` -- whether a value is a proxy of a student object.
 
+Checks that must watch the student's code run (and so run where it lives, called
+as ``student_side("autograder.testing").<name>(...)``): :func:`torch_calls`,
+:func:`matmul_count`, :func:`calls_to`. Functions a test hands to the student's
+code must live there too: :func:`scalar_function`. References computed in the
+test itself: :func:`torch_mlp`.
+
 In the kernel they are plain: ``student_side("torch")`` is ``torch`` itself.
 """
 
@@ -22,7 +28,8 @@ import importlib
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls"]
+__all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls",
+           "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -83,3 +90,133 @@ def torch_calls(fn, *args, **kwargs) -> list[str]:
     with _Calls() as calls:
         fn(*args, **kwargs)
     return sorted(calls.names)
+
+
+def matmul_count(fn, *args, **kwargs) -> int:
+    """How many matrix products (mm, addmm, bmm, matmul, dot, ...) torch executes while ``fn`` runs.
+
+    Counted at the dispatcher (a ``TorchDispatchMode``), so the products of a
+    ``backward()`` started by ``fn`` count too. Like :func:`torch_calls`, a test
+    calls it through ``student_side("autograder.testing")`` (not protected).
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _CountProducts(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.products = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.__name__
+            if "mm" in name or "matmul" in name or "dot" in name:
+                self.products += 1
+            return func(*args, **(kwargs or {}))
+
+    with _CountProducts() as counter:
+        fn(*args, **kwargs)
+    return counter.products
+
+
+def calls_to(names, fn, *args, **kwargs) -> list[str]:
+    """Which of the functions ``names`` (dotted paths such as
+    ``"torch.autograd.functional.hvp"``) were called while ``fn(*args, **kwargs)`` ran, sorted.
+
+    Each is replaced, for the duration of the call, by a wrapper that records the
+    call and calls through, so ``fn`` still runs to its end; the originals are
+    put back afterwards. Only calls made through the module attribute are seen (not
+    a name imported earlier with ``from ... import``). Called through
+    ``student_side("autograder.testing")`` (not protected).
+    """
+    import functools
+
+    called: set[str] = set()
+    saved = []
+    try:
+        for dotted in names:
+            module_name, _, attr = dotted.rpartition(".")
+            module = importlib.import_module(module_name)
+            original = getattr(module, attr)
+
+            def record(*a, _name=dotted, _f=original, **k):
+                called.add(_name)
+                return _f(*a, **k)
+
+            saved.append((module, attr, original))
+            setattr(module, attr, functools.wraps(original)(record))
+        fn(*args, **kwargs)
+    finally:
+        for module, attr, original in reversed(saved):
+            setattr(module, attr, original)
+    return sorted(called)
+
+
+def _quadratic_sin(A):
+    return lambda x: 0.5 * x @ (A @ x) + x.sin().sum()
+
+
+def _rosenbrock():
+    return lambda x: ((1 - x[:-1]) ** 2 + 100 * (x[1:] - x[:-1] ** 2) ** 2).sum()
+
+
+def _logsumexp_quartic(B):
+    import torch
+
+    return lambda x: torch.logsumexp(B @ x, dim=0) + (x ** 4).sum()
+
+
+def _tiny_layer():
+    import torch
+
+    return lambda w: (w.reshape(2, 3) @ torch.ones(3, dtype=torch.float64)).tanh().pow(2).sum()
+
+
+def _x_exp_x():
+    return lambda x: (x.exp() * x).sum()
+
+
+def _cube_sum():
+    return lambda x: (x ** 3).sum()
+
+
+#: name -> (what it computes, factory taking the parameters as float64 tensors)
+SCALAR_FUNCTIONS = {
+    "quadratic_sin": ("x.A.x/2 + sum(sin x)", _quadratic_sin),
+    "rosenbrock": ("the Rosenbrock function", _rosenbrock),
+    "logsumexp_quartic": ("logsumexp(B x) + sum(x**4)", _logsumexp_quartic),
+    "tiny_layer": ("sum(tanh(w.reshape(2, 3) @ 1)**2), a tiny layer's loss", _tiny_layer),
+    "x_exp_x": ("sum(x exp x)", _x_exp_x),
+    "cube_sum": ("sum(x**3)", _cube_sum),
+}
+
+
+def scalar_function(name: str, *params):
+    """The torch function ``SCALAR_FUNCTIONS[name]`` of one float64 tensor, closing over ``params``.
+
+    A test cannot hand a function of its own to the student's code (from the
+    judge it cannot cross), so tests of code that takes a function (ps4's
+    ``hvp(f, x, v)``) take ``f`` from here: built where the student's code runs
+    with ``student_side("autograder.testing").scalar_function(name, A)``, and
+    once more in the test with ``scalar_function(name, A)`` for torch's reference.
+    ``params``: arrays (or tensors) the function uses, as float64 tensors.
+    """
+    import numpy as np
+    import torch
+
+    if name not in SCALAR_FUNCTIONS:
+        raise KeyError(f"no scalar function {name!r}; known: {sorted(SCALAR_FUNCTIONS)}")
+    tensors = [torch.tensor(np.asarray(p, dtype=np.float64)) for p in params]  # copies
+    return SCALAR_FUNCTIONS[name][1](*tensors)
+
+
+def torch_mlp(x, *params):
+    """The reference network in torch: ``params = [W1, b1, W2, b2, ...]``, tanh between layers.
+
+    Layer i computes ``x @ W_i.T + b_i`` (``torch.nn.Linear``'s convention); no
+    activation after the last layer (its output is a logit).
+    """
+    n = len(params) // 2
+    for i in range(n):
+        x = x @ params[2 * i].T + params[2 * i + 1]
+        if i < n - 1:
+            x = x.tanh()
+    return x

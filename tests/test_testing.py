@@ -1,0 +1,116 @@
+"""autograder.testing: the test-cell helpers, in a plain kernel (no judge active).
+
+In the judge the same calls reach the student's process; here they must behave
+exactly like the plain Python they stand for, since a student's Validate runs them so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import testing
+from autograder.testing import (
+    SCALAR_FUNCTIONS,
+    calls_to,
+    matmul_count,
+    remote,
+    scalar_function,
+    student_side,
+    torch_calls,
+    torch_mlp,
+    type_name,
+)
+
+
+def test_without_a_judge_the_helpers_are_plain_python():
+    assert student_side("torch") is torch
+    assert student_side("autograder.testing") is testing
+    assert type_name(torch.zeros(1)) == "Tensor"
+    assert type_name((torch.zeros(1, requires_grad=True) * 2).grad_fn) == "MulBackward0"
+    value = [1, 2]
+    assert remote(value) is value
+    assert not testing.is_student_object(torch.zeros(1))
+
+
+def test_torch_calls_names_the_torch_functions_called():
+    x = torch.randn(2, 3, dtype=torch.float64)
+    assert "logsumexp" in torch_calls(torch.logsumexp, x, dim=-1)
+    names = torch_calls(lambda t: (t - t.amax(-1, keepdim=True)).exp().sum(-1), x)
+    assert "logsumexp" not in names and "exp" in names
+
+
+def test_matmul_count_counts_products_also_in_backward():
+    a = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(4, 2, dtype=torch.float64)  # needs no gradient
+    assert matmul_count(lambda: a @ b) == 1
+    assert matmul_count(lambda: (a * 2).sum()) == 0
+    # backward of a @ b: one product per input that needs a gradient
+    assert matmul_count((a @ b).sum().backward) == 2
+    assert matmul_count((a @ c).sum().backward) == 1
+    assert matmul_count(torch.dot, b[:, 0], c[:, 0]) == 1
+
+
+def test_calls_to_records_calls_and_restores_the_originals():
+    import torch.autograd.functional as AF
+
+    original, original_hessian = AF.hvp, AF.hessian
+    f = scalar_function("cube_sum")
+    x, v = torch.ones(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    results = []
+    watch = ["torch.autograd.functional.hvp", "torch.autograd.functional.hessian"]
+
+    def uses_the_helper(x, v):
+        results.append(torch.autograd.functional.hvp(f, x, v)[1])
+
+    assert calls_to(watch, uses_the_helper, x, v) == ["torch.autograd.functional.hvp"]
+    assert AF.hvp is original
+    # the call went through: H v of sum(x**3) is 6 x * v
+    np.testing.assert_allclose(results[0].numpy(), (6 * x * v).numpy())
+
+    def by_hand(x, v):
+        x = x.detach().requires_grad_()
+        (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+        return torch.autograd.grad(g, x, grad_outputs=v)
+
+    assert calls_to(watch, by_hand, x, v) == []
+
+    def fails(x):
+        torch.autograd.functional.hessian(f, x)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        calls_to(watch, fails, x)
+    assert AF.hessian is original_hessian and AF.hvp is original
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_FUNCTIONS))
+def test_scalar_functions_are_scalar_and_twice_differentiable(name):
+    params = {"quadratic_sin": [np.eye(6)], "logsumexp_quartic": [np.ones((5, 6))]}.get(name, [])
+    f = scalar_function(name, *params)
+    x = torch.linspace(-1, 1, 6, dtype=torch.float64, requires_grad=True)
+    y = f(x)
+    assert y.shape == () and y.dtype == torch.float64
+    (g,) = torch.autograd.grad(y, x, create_graph=True)
+    assert g.shape == x.shape and g.requires_grad
+    # the parameters were copied: changing the caller's array afterwards changes nothing
+    for p in params:
+        p += 1.0
+    torch.testing.assert_close(f(x), y)
+
+
+def test_unknown_scalar_function_names_the_known_ones():
+    with pytest.raises(KeyError, match="rosenbrock"):
+        scalar_function("no such function")
+
+
+def test_torch_mlp_is_linear_layers_with_tanh_between():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4),
+                              torch.nn.Tanh(), torch.nn.Linear(4, 1)).double()
+    x = torch.randn(7, 3, dtype=torch.float64)
+    params = [p for layer in net if isinstance(layer, torch.nn.Linear)
+              for p in (layer.weight, layer.bias)]
+    torch.testing.assert_close(torch_mlp(x, *params), net(x))
