@@ -238,13 +238,24 @@ def _sum_to_shape(g: np.ndarray, shape: tuple) -> np.ndarray | None:
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | None = None,
+def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *,
+             n: int | Sequence[int] | None = None,
              output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
              rtol: float = RTOL, atol: float = ATOL, requires_grad: bool | None = None,
-             per_call: Sequence[np.ndarray] = ()) -> list[str]:
+             per_call: Sequence[np.ndarray] = (), context: str | None = None) -> list[str]:
     """Likely causes of a gradient mismatch, from its signature (design §5).
 
-    ``n``: the number of elements a mean divides by, if a mean is involved;
+    A hint is given only when its diagnosis fits: where none does, the message
+    says what differs (expected, got, a constant ratio) and no more.
+
+    ``n``: the number of elements a mean divides by, if a mean is involved, or
+    the sizes of the dimensions it averages over (``(N, C)``: then a missing
+    factor is named by its dimension); any factor of it that is missing or
+    extra is recognised, and ``N/4`` (the 2x2 example's ``x/2`` used for
+    another N);
+    ``context``: ``"numpy"`` for a gradient computed by hand (no ``backward()``
+    or ``.grad`` in sight, so no advice about them), ``"autograd"`` for the
+    ``.grad`` of a tensor or of an engine's ``Variable``, ``None`` if unknown;
     ``output_shape``: the shape of the expression's output (recognises an
     un-reduced broadcast gradient); ``use_grads``: torch's gradient through
     each separate use of this input (recognises "last path only");
@@ -257,6 +268,8 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | No
     if got is None:
         if expected is None:
             return hints
+        if context == "numpy":
+            return ["got None: the function returned nothing (is a `return` missing?)."]
         if requires_grad:
             return ["got None: this input is a leaf created with requires_grad=True, so "
                     "backward() never reached it. Is backward() visiting the nodes in reversed "
@@ -271,6 +284,19 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | No
                 "grad, or the output does not depend on it."]
 
     if got.shape != expected.shape:
+        if got.size == expected.size and _squeezed(got.shape) == _squeezed(expected.shape):
+            same = _close(got.reshape(expected.shape), expected, rtol, atol)
+            numbers = "the same numbers as torch's, " if same else ""
+            if got.ndim < expected.ndim:
+                hints.append(f"missing keepdims: {numbers}but a size-1 dimension is missing "
+                             f"({tuple(got.shape)} instead of {tuple(expected.shape)}). A sum "
+                             f"over a stretched dimension must keep it: .sum(axis=..., "
+                             f"keepdims=True).")
+            else:
+                hints.append(f"an extra size-1 dimension: {numbers}in shape {tuple(got.shape)} "
+                             f"instead of {tuple(expected.shape)}. Sum the dimensions that "
+                             f"broadcasting added in front without keepdims, so they go away.")
+            return hints
         if got.ndim == 2 and got.shape == expected.shape[::-1] and _close(got.T, expected, rtol, atol):
             hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
                          "dL/da = g @ b.T and dL/db = a.T @ g).")
@@ -294,24 +320,27 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | No
                      "non-positive number in a backward formula?")
         return hints
     if np.allclose(got, 0, atol=atol) and not np.allclose(expected, 0, atol=atol):
-        hints.append("all zeros: the gradient never reached this input, or a local derivative "
-                     "is zero where it should not be. In your own engine: does backward() "
-                     "visit nodes in reversed topological order (output first), passing "
-                     "gradients on to each node's inputs?")
+        if context == "numpy":
+            hints.append("all zeros, where torch's gradient is not.")
+        else:
+            hints.append("all zeros: the gradient never reached this input, or a local "
+                         "derivative is zero where it should not be. In your own engine: does "
+                         "backward() visit nodes in reversed topological order (output first), "
+                         "passing gradients on to each node's inputs?")
         return hints
+    mean_hints = _mean_hints(got, expected, n, rtol, atol)
     if _close(got, 2 * expected, rtol, atol):
-        hints.append("exactly 2x torch's: the gradient was accumulated twice (backward() "
-                     "called twice without zeroing .grad, or a node visited twice: double "
-                     "counting).")
+        if context != "numpy":
+            hints.append("exactly 2x torch's: the gradient was accumulated twice (backward() "
+                         "called twice without zeroing .grad, or a node visited twice: double "
+                         "counting).")
+        elif not mean_hints:
+            hints.append("exactly 2x torch's: a term counted twice, or a factor 2 too many in "
+                         "a formula.")
     if _close(got, -expected, rtol, atol):
         hints.append("sign flip: the gradient is torch's with the opposite sign (check "
                      "subtraction, negation and the derivative's sign).")
-    if n and n > 1:
-        if _close(got, expected * n, rtol, atol):
-            hints.append(f"off by a factor of N = {n}: the 1/N of the mean is missing "
-                         f"(d mean(x)/dx = 1/N).")
-        elif _close(got, expected / n, rtol, atol):
-            hints.append(f"off by 1/N = 1/{n}: the mean's 1/N was applied twice.")
+    hints += mean_hints
     if got.ndim == 2 and got.shape[0] == got.shape[1] and not _close(got, expected, rtol, atol) \
             and _close(got.T, expected, rtol, atol):
         hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
@@ -336,9 +365,60 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *, n: int | No
     if not hints:
         ratio = _constant_ratio(got, expected)
         if ratio is not None:
-            hints.append(f"off by a constant factor {ratio:.6g}: the shape of the formula is "
-                         f"right but a constant (a power's exponent, a 1/N, a 2) is wrong.")
+            hints.append(f"off by a constant factor {ratio:.6g}: every entry is torch's "
+                         f"times {ratio:.6g}.")
     return hints
+
+
+def _squeezed(shape) -> tuple:
+    return tuple(k for k in shape if k != 1)
+
+
+def _mean_hints(got, expected, n, rtol, atol) -> list[str]:
+    """A mean's 1/N missing, applied twice, taken as 1/4, or missing one factor of it."""
+    if not n:
+        return []
+    dims = [int(k) for k in (n if isinstance(n, (tuple, list)) else (n,))]
+    N = math.prod(dims)
+    if N <= 1:
+        return []
+    each = f" (N = {' x '.join(map(str, dims))}, the sizes of the dimensions it averages over)" \
+        if len(dims) > 1 else ""
+    if _close(got, expected * N, rtol, atol):
+        return [f"off by a factor of N = {N}: the 1/N of the mean is missing "
+                f"(d mean(x)/dx = 1/N){each}."]
+    if _close(got, expected / N, rtol, atol):
+        return [f"off by 1/N = 1/{N}: the mean's 1/N was applied twice{each}."]
+    quarter = N != 4 and _close(got, expected * (N / 4), rtol, atol)
+    x_over_2 = (f"the mean divided by 4, the N of the 2x2 example, instead of by this input's "
+                f"N = {N}. The example's x/2 is 2x/N only when N = 4; in general "
+                f"d mean(x*x)/dx = 2x/N")
+    if quarter and (len(dims) == 1 and N % 4):  # N/4 is no factor of N: only the x/2 reading fits
+        return [f"off by a constant factor N/4 = {N / 4:g}: {x_over_2}."]
+    # a factor of N: the size of one dimension (or of several) of the mean
+    if len(dims) > 1:
+        factors = {}
+        for mask in range(1, 2 ** len(dims) - 1):
+            chosen = [i for i in range(len(dims)) if mask >> i & 1]
+            d = math.prod(dims[i] for i in chosen)
+            if d > 1:
+                factors.setdefault(d, chosen)
+    else:
+        factors = {d: None for d in range(2, N) if N % d == 0}
+    for d, chosen in sorted(factors.items()):
+        which = (f" the 1/{d} of dimension{'s' if len(chosen) > 1 else ''} "
+                 f"{', '.join(map(str, chosen))} (of sizes {dims})" if chosen else
+                 f" a factor {d} of N = {N}")
+        if _close(got, expected * d, rtol, atol):
+            also = f" Or {x_over_2}." if quarter and chosen is None else ""
+            return [f"off by a factor {d}: part of the mean's 1/N is missing:{which}. A mean over "
+                    f"several dimensions divides by the product of their sizes (here {N}).{also}"]
+        if _close(got, expected / d, rtol, atol):
+            return [f"off by 1/{d}: the gradient was divided by{which} once too often (the "
+                    f"mean divides by {N} in all)."]
+    if quarter:
+        return [f"off by a constant factor N/4 = {N / 4:g}: {x_over_2}."]
+    return []
 
 
 def _constant_ratio(got, expected):
@@ -363,17 +443,22 @@ def _fmt(a: np.ndarray | None) -> str:
     return s.replace("\n", "\n            ")
 
 
-def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None = None,
+def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | Sequence[int] | None = None,
                  output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
                  rtol: float = RTOL, atol: float = ATOL, kind: str = "gradient",
                  requires_grad: bool | None = None,
-                 per_call: Sequence[np.ndarray] = ()) -> None:
+                 per_call: Sequence[np.ndarray] = (), context: str | None = None) -> None:
     """Raise :class:`GradientMismatch` unless ``got`` matches ``expected``.
 
     Shape first, then values (``|got - expected| <= atol + rtol*|expected|``).
     ``what`` names the check in the message, e.g. ``"x.grad for mean(x*x)"``.
+    ``context`` (see :func:`diagnose`) defaults to what ``got`` is: numbers, lists
+    and numpy arrays were computed by hand ("numpy"), anything else is a tensor's
+    or a ``Variable``'s gradient ("autograd").
     """
     __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
+    if context is None:
+        context = _context_of(got)
     exp = to_array(expected, f"{what} (expected)")
     g = to_array(got, what)
     if g is None and exp is None:
@@ -400,10 +485,19 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | None 
     lines.append(f"  got:      {_fmt(g)}")
     hints = diagnose(g, exp, n=n, output_shape=output_shape, use_grads=use_grads,
                      rtol=rtol, atol=atol, requires_grad=requires_grad,
-                     per_call=per_call) if kind == "gradient" else []
+                     per_call=per_call, context=context) if kind == "gradient" else []
     for h in hints:
         lines.append(f"  likely cause: {h}")
     raise GradientMismatch("\n".join(lines))
+
+
+def _context_of(got: Any) -> str | None:
+    """"numpy" for a result computed by hand, "autograd" for a tensor or a Variable."""
+    if got is None:
+        return None
+    if isinstance(got, (np.ndarray, np.generic, numbers.Number, list, tuple)):
+        return "numpy"
+    return "autograd"
 
 
 def assert_close_explained(got: Any, expected: Any, what: str,
@@ -504,7 +598,7 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
 
             assert_close_explained(got, expected, f"{label}: gradient of {nm}", uses, n=n,
                                    output_shape=tuple(ref.value.shape), rtol=rtol, atol=atol,
-                                   requires_grad=r)
+                                   requires_grad=r, context="autograd")
             grads.append(got)
     except GradientMismatch as e:
         extra = engine_hints(fn, inputs, engine, requires_grad=rg, grad_output=ref.grad_output) \
