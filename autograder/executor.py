@@ -59,12 +59,24 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def zygote_argv(slot_dir: str | os.PathLike) -> list[str]:
-    """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox (issue 7)."""
+def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
+                torch: bool = True) -> list[str]:
+    """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox (issue 7).
+
+    ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
+    which torch does not exist (its files hidden, its import refused).
+    """
     from .sandbox import wrap_zygote_argv
 
-    return wrap_zygote_argv([sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)],
-                            slot_dir)
+    argv = [sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)]
+    if ctl_fd is not None:
+        argv.append(str(ctl_fd))
+    if not torch:
+        argv.append("--no-torch")
+    try:
+        return wrap_zygote_argv(argv, slot_dir, torch=torch)
+    except TypeError:  # an older sandbox module without the torch switch
+        return wrap_zygote_argv(argv, slot_dir)
 
 
 # ============================================================================ parent side
@@ -75,47 +87,63 @@ class ExecutorError(RuntimeError):
 
 
 class Zygote:
-    """A warm zygote process and its slot directory, driven from the parent.
+    """A warm zygote process and its slot directory, driven from the grader.
 
-    ``run()`` executes one notebook's code cells in a fresh forked child and
-    returns ``{"cells": {index: {"outputs", "execution_count"}}, "error": ...}``.
+    :meth:`open_child` forks a fresh process for one notebook and returns a socket to it
+    (:mod:`autograder.judge.sandboxed`); :meth:`close_child` ends it and reports how.
+    ``torch=False`` starts a zygote in which torch does not exist (ps3's engine).
     """
 
     def __init__(self, slot_dir: str | os.PathLike | None = None, *, slot_root: str | None = None,
-                 startup_timeout: float = 300.0, log_path: str | None = None):
+                 startup_timeout: float = 300.0, log_path: str | None = None,
+                 torch: bool = True):
         self._own_slot = slot_dir is None
         self.slot_dir = Path(slot_dir or tempfile.mkdtemp(prefix="autograder-slot-",
                                                           dir=slot_root or None))
         self.startup_timeout = startup_timeout
         self.log_path = log_path
+        self.torch = torch
         self.proc: subprocess.Popen | None = None
-        self._buf = b""
+        self.ctl = None
+        self._buf = bytearray()
         self._ready = False
         self.info: dict = {}
 
     # -- lifecycle
     def start(self) -> None:
         """Start the zygote process (returns at once; it imports in the background)."""
+        import socket
+
         if self.proc is not None and self.proc.poll() is None:
             return
         (self.slot_dir / WORK).mkdir(parents=True, exist_ok=True)
         (self.slot_dir / IPYDIR).mkdir(parents=True, exist_ok=True)
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log = open(self.log_path or os.devnull, "ab")
         try:
-            self.proc = subprocess.Popen(zygote_argv(self.slot_dir), stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log,
-                                         cwd=self.slot_dir / WORK, close_fds=True,
+            from .sandbox import zygote_env
+
+            env = zygote_env()
+        except ImportError:
+            env = None
+        try:
+            self.proc = subprocess.Popen(zygote_argv(self.slot_dir, theirs.fileno(), self.torch),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=log, cwd=self.slot_dir / WORK, close_fds=True,
+                                         pass_fds=(theirs.fileno(),), env=env,
                                          preexec_fn=_die_with_parent)
         finally:
             log.close()
-        self._buf = b""
+            theirs.close()
+        self.ctl = mine
+        self._buf = bytearray()
         self._ready = False
 
     def _wait_ready(self) -> None:
         if self._ready:
             return
-        msg = self._read_msg(self.startup_timeout)
-        if not msg.get("ready"):
+        msg, _ = self._read_msg(self.startup_timeout)
+        if msg.get("ev") != "ready":
             raise ExecutorError(f"zygote did not start: {msg}")
         self.info = msg
         self._ready = True
@@ -125,16 +153,12 @@ class Zygote:
 
     def close(self) -> None:
         if self.proc is not None:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
+            self._close_ctl()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            self.proc.stdout.close()
             self.proc = None
         if self._own_slot:
             _rmtree(self.slot_dir)
@@ -143,36 +167,46 @@ class Zygote:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
-            self.proc.stdout.close()
-            self.proc.stdin.close()
+            self._close_ctl()
             self.proc = None
 
-    # -- protocol
-    def _read_msg(self, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise ExecutorError(f"zygote gave no answer within {timeout:.0f} s (killed)")
-            r, _, _ = select.select([fd], [], [], left)
-            if r:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    code = self.proc.wait()
-                    self.proc = None
-                    raise ExecutorError(f"zygote exited with code {code}"
-                                        + (f"; see {self.log_path}" if self.log_path else ""))
-                self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
-        return json.loads(line)
+    def _close_ctl(self) -> None:
+        if self.ctl is not None:
+            try:
+                self.ctl.close()
+            except OSError:
+                pass
+            self.ctl = None
 
-    def run(self, files_dir: str | os.PathLike | None, cells: list[tuple[int, str]], *,
-            cell_timeout: float | None = 60, notebook_timeout: float | None = 600,
-            grace: float = 5.0, error_on_timeout: dict | None = None,
-            max_output_chars: int = 10_000_000, kinds: dict | None = None) -> dict:
-        """Run ``cells`` ([(index, source)]) with a copy of ``files_dir`` as working directory."""
+    # -- protocol
+    def _read_msg(self, timeout: float) -> tuple[dict, int | None]:
+        from .judge.sandboxed import recv_fd
+
+        try:
+            return recv_fd(self.ctl, self._buf, timeout)
+        except TimeoutError:
+            self.kill()
+            raise ExecutorError(f"zygote gave no answer within {timeout:.0f} s (killed)") from None
+        except (EOFError, OSError, ValueError) as e:
+            code = self.proc.poll() if self.proc is not None else None
+            self.kill()
+            raise ExecutorError(f"zygote exited (code {code}): {e}"
+                                + (f"; see {self.log_path}" if self.log_path else "")) from None
+
+    def _send(self, msg: dict) -> None:
+        try:
+            self.ctl.sendall(json.dumps(msg).encode() + b"\n")
+        except (OSError, AttributeError) as e:
+            self.kill()
+            raise ExecutorError("zygote closed its control socket") from e
+
+    def open_child(self, files_dir: str | os.PathLike | None = None):
+        """A fresh process for one notebook: ``(socket to it, its pid in the sandbox)``.
+
+        ``files_dir``'s files are copied into the (emptied) working directory first.
+        """
+        import socket
+
         if not self.alive():
             self.start()
         self._wait_ready()
@@ -181,20 +215,54 @@ class Zygote:
         if files_dir is not None:
             shutil.copytree(files_dir, work, symlinks=True, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        job = {"op": "run", "cells": [[i, s] for i, s in cells], "cell_timeout": cell_timeout,
-               "notebook_timeout": notebook_timeout, "grace": grace,
-               "error_on_timeout": error_on_timeout, "max_output_chars": max_output_chars,
-               "kinds": {str(k): v for k, v in (kinds or {}).items()}}
-        try:
-            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError as e:
+        self._send({"op": "open"})
+        msg, fd = self._read_msg(60)
+        if msg.get("ev") != "opened" or fd is None:
             self.kill()
-            raise ExecutorError("zygote closed its input") from e
-        limit = (notebook_timeout or 24 * 3600) + (cell_timeout or 0) + grace + 60
-        result = self._read_msg(limit)
-        result["cells"] = {int(k): v for k, v in result.get("cells", {}).items()}
-        return result
+            raise ExecutorError(f"zygote did not open a notebook: {msg}")
+        return socket.socket(fileno=fd), msg.get("pid")
+
+    def close_child(self, kill: bool = False, timeout: float = 10.0) -> dict:
+        """Wait for the notebook's process to end (killing it if asked, or if it lingers)."""
+        if self.ctl is None:
+            return {"leftover": 0, "clean": True}
+        if kill:
+            self._send({"op": "kill"})
+        try:
+            msg, _ = self._read_msg_soft(timeout)
+            if msg is None:
+                self._send({"op": "kill"})
+                msg, _ = self._read_msg(timeout)
+        except ExecutorError:
+            return {"leftover": 0, "clean": False, "detail": "the zygote died"}
+        if not msg.get("clean", True):
+            self.kill()  # something of this notebook could not be wiped: the next one gets a new zygote
+        return msg
+
+    def _read_msg_soft(self, timeout: float):
+        from .judge.sandboxed import recv_fd
+
+        try:
+            return recv_fd(self.ctl, self._buf, timeout)
+        except TimeoutError:
+            return None, None
+        except (EOFError, OSError, ValueError) as e:
+            self.kill()
+            raise ExecutorError(f"zygote exited: {e}") from None
+
+    def run(self, files_dir, cells: list[tuple[int, str]], *, cell_timeout: float | None = 60,
+            notebook_timeout: float | None = 600, error_on_timeout: dict | None = None,
+            max_output_chars: int = 100_000, roles: dict | None = None, **_ignored) -> dict:
+        """Run ``cells`` ([(index, source)]) in one fresh child, all as student cells unless
+        ``roles`` says otherwise (see :mod:`autograder.judge.runner`)."""
+        from .judge.runner import Plan, run_notebook
+
+        roles = roles or {}
+        plan = Plan([(i, src, roles.get(i, "student")) for i, src in cells],
+                    cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                    error_on_timeout=error_on_timeout, max_output_chars=max_output_chars,
+                    student_torch=self.torch)
+        return run_notebook(self, plan, files_dir=files_dir)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

@@ -291,7 +291,23 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
 
 
 def grade_submission(student: str) -> SubmissionResult:
-    """Autograde (and give feedback to) one student's submission, in this worker process."""
+    """Autograde (and give feedback to) one student's submission, in this worker process.
+
+    nbgrader reads a cleaned staging copy of the submission, never the original:
+    only regular files, only the assignment's notebooks and the files it ships,
+    within the size limits (:mod:`autograder.submissions`, issue 12).
+    """
+    from .submissions import staged_submission
+
+    t0 = time.monotonic()
+    with staged_submission(_Worker.app.coursedir, student) as cleaned:
+        if cleaned.fatal:
+            return SubmissionResult(student, ok=False, reason=cleaned.fatal,
+                                    incidents=cleaned.notes, seconds=time.monotonic() - t0)
+        return _grade_staged(student, cleaned, t0)
+
+
+def _grade_staged(student: str, cleaned, t0: float) -> SubmissionResult:
     from nbgrader.converters import Autograde, NbGraderException
 
     from . import executor
@@ -301,7 +317,6 @@ def grade_submission(student: str) -> SubmissionResult:
     cap.records.clear()
     executor.INCIDENTS.clear()
     executor.CELL_SECONDS.clear()
-    t0 = time.monotonic()
     cd = app.coursedir
     cd.student_id = student
     cd.notebook_id = "*"
@@ -310,9 +325,14 @@ def grade_submission(student: str) -> SubmissionResult:
     from .sandbox import audit_submission  # bad files and edited cells, in words (issue 7)
 
     try:
-        fatal, notes = audit_submission(cd.root, cd.assignment_id, student, cd.db_url)
+        fatal, notes = audit_submission(cd.root, cd.assignment_id, student, cd.db_url,
+                                        submission_dir=cleaned.directory)
     except Exception as e:  # noqa: BLE001  (the audit only explains; nbgrader decides)
         fatal, notes = None, [{"kind": "audit", "detail": f"could not check the files: {e}"}]
+    if fatal and cleaned.notes:  # what the cleaning refused is part of why
+        fatal = "; ".join([fatal] + [n["detail"] for n in cleaned.notes])
+    else:
+        notes = cleaned.notes + notes
     if fatal:
         res.ok, res.reason, res.incidents = False, fatal, notes
         res.seconds = time.monotonic() - t0

@@ -59,6 +59,7 @@ __all__ = [
     "Limits",
     "bwrap_argv",
     "limit_child",
+    "sandbox_env",
     "sandbox_status",
     "unsandboxed_warning",
     "wrap_zygote_argv",
@@ -220,6 +221,29 @@ def bwrap_argv(argv: list[str], slot_dir: str | os.PathLike, *, bwrap: str | Non
         out += ["--ro-bind", pkg, pkg]
     out += ["--bind", slot, slot, "--chdir", slot]
     return out + ["--", *argv]
+
+
+#: what a zygote started WITHOUT bwrap also keeps: where Python finds its packages and a
+#: home; never the grader's other variables (a database URL, tokens)
+ENV_KEEP_UNSANDBOXED = ("HOME", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH", "AUTOGRADER_SANDBOX")
+
+
+def sandbox_env() -> dict[str, str]:
+    """The environment to start a zygote's process with (``Popen(env=...)``), never the grader's.
+
+    Under bubblewrap that process is bwrap itself, which becomes pid 1 of the sandbox:
+    its environment is readable there as ``/proc/1/environ``, so it gets only ``PATH``
+    (bwrap ``--clearenv``s and ``--setenv``s the allow-list :data:`ENV_KEEP` for the
+    zygote). Without bwrap the zygote gets :data:`ENV_KEEP` and
+    :data:`ENV_KEEP_UNSANDBOXED` only.
+    """
+    path = os.environ.get("PATH") or os.defpath
+    if sandbox_status().ok:
+        return {"PATH": path}
+    keep = set(ENV_KEEP) | set(ENV_KEEP_UNSANDBOXED)
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env["PATH"] = path
+    return env
 
 
 def wrap_zygote_argv(argv: list[str], slot_dir: str | os.PathLike) -> list[str]:
@@ -858,21 +882,25 @@ def notebook_problem(path: str | os.PathLike) -> str | None:
 
 
 def audit_submission(course: str | os.PathLike, assignment: str, student: str,
-                     db_url: str) -> tuple[str | None, list[dict]]:
+                     db_url: str, submission_dir: str | os.PathLike | None = None,
+                     ) -> tuple[str | None, list[dict]]:
     """Check one student's submission against the gradebook before nbgrader grades it.
 
     Returns ``(fatal, notes)``: ``fatal`` is why nothing can be graded (no usable
     notebook), or None; ``notes`` are incidents for the report (a wrong file
     name, an old format, deleted, edited, retyped or reordered test cells,
     changed points, stripped metadata), each ``{"kind", "notebook", "grade_id",
-    "detail"}``. Reads only; the submission is never changed.
+    "detail"}``. Reads only; the submission is never changed. ``submission_dir``: read
+    the submission there instead (``autograder grade`` passes its cleaned staging copy,
+    :mod:`autograder.submissions`, so no link is ever followed).
     """
     import json
 
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.utils import compute_checksum
 
-    sub = Path(course) / "submitted" / student / assignment
+    sub = Path(submission_dir) if submission_dir else \
+        Path(course) / "submitted" / student / assignment
     notes: list[dict] = []
 
     def note(kind, detail, notebook="", grade_id=None):
