@@ -59,7 +59,7 @@ __all__ = [
     "Limits",
     "bwrap_argv",
     "limit_child",
-    "sandbox_env",
+    "zygote_env",
     "sandbox_status",
     "unsandboxed_warning",
     "wrap_zygote_argv",
@@ -228,7 +228,7 @@ def bwrap_argv(argv: list[str], slot_dir: str | os.PathLike, *, bwrap: str | Non
 ENV_KEEP_UNSANDBOXED = ("HOME", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH", "AUTOGRADER_SANDBOX")
 
 
-def sandbox_env() -> dict[str, str]:
+def zygote_env() -> dict[str, str]:
     """The environment to start a zygote's process with (``Popen(env=...)``), never the grader's.
 
     Under bubblewrap that process is bwrap itself, which becomes pid 1 of the sandbox:
@@ -246,13 +246,40 @@ def sandbox_env() -> dict[str, str]:
     return env
 
 
-def wrap_zygote_argv(argv: list[str], slot_dir: str | os.PathLike) -> list[str]:
-    """``argv`` under the OS sandbox, or unchanged (with a loud warning) where bwrap is unavailable."""
+def torch_paths() -> list[str]:
+    """Where torch and its companions are installed (hidden in a sandbox without torch)."""
+    import importlib.util
+
+    out = []
+    for name in ("torch", "functorch", "torchgen"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        for loc in (spec.submodule_search_locations or []) if spec else []:
+            if os.path.isdir(loc):
+                out.append(os.path.realpath(loc))
+    return out
+
+
+def wrap_zygote_argv(argv: list[str], slot_dir: str | os.PathLike, *,
+                     torch: bool = True) -> list[str]:
+    """``argv`` under the OS sandbox, or unchanged (with a loud warning) where bwrap is unavailable.
+
+    ``torch=False``: torch's package directories are covered by empty read-only
+    directories, so that in the sandbox torch does not exist.
+    """
     st = sandbox_status()
     if not st.ok:
         _warn_once(st.reason)
         return list(argv)
     wrapped = bwrap_argv(argv, slot_dir, bwrap=st.bwrap, flags=st.flags)
+    if not torch:
+        hide = []
+        for p in torch_paths():
+            hide += ["--tmpfs", p, "--remount-ro", p]
+        i = wrapped.index("--")
+        wrapped[i:i] = hide
     # the executor starts the zygote with cwd=slot_dir/work: keep that inside too
     i = wrapped.index("--chdir")
     wrapped[i + 1] = os.path.join(os.path.realpath(slot_dir), "work")
