@@ -178,14 +178,14 @@ def _cube_sum():
     return lambda x: (x ** 3).sum()
 
 
-#: name -> (what it computes, factory taking the parameters as float64 tensors)
+#: name -> (what it is, for messages; factory taking the parameters as float64 tensors)
 SCALAR_FUNCTIONS = {
-    "quadratic_sin": ("x.A.x/2 + sum(sin x)", _quadratic_sin),
+    "quadratic_sin": ("f(x) = x.A.x/2 + sum(sin x)", _quadratic_sin),
     "rosenbrock": ("the Rosenbrock function", _rosenbrock),
-    "logsumexp_quartic": ("logsumexp(B x) + sum(x**4)", _logsumexp_quartic),
-    "tiny_layer": ("sum(tanh(w.reshape(2, 3) @ 1)**2), a tiny layer's loss", _tiny_layer),
-    "x_exp_x": ("sum(x exp x)", _x_exp_x),
-    "cube_sum": ("sum(x**3)", _cube_sum),
+    "logsumexp_quartic": ("f(x) = logsumexp(B x) + sum(x**4)", _logsumexp_quartic),
+    "tiny_layer": ("a tiny layer's loss, f(w) = sum(tanh(w.reshape(2, 3) @ ones(3))**2)", _tiny_layer),
+    "x_exp_x": ("f(x) = sum(x exp x)", _x_exp_x),
+    "cube_sum": ("f(x) = sum(x**3)", _cube_sum),
 }
 
 
