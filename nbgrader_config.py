@@ -38,11 +38,18 @@ c.LimitOutput.max_traceback = 100
 
 # Feedback never shows hidden test code: stock feedback renders the autograded
 # notebook, whose test cells hold the hidden tests and whose tracebacks quote them.
+# FeedbackSummary (before the hiding: it needs the hidden regions and tracebacks to tell
+# whether a hidden check failed) puts a summary on top of the page: per graded cell its
+# part, points, pass/fail, and for a failure the check's message line and likely cause.
+# FeedbackExporter renders it in nbgrader's feedback template, with messages that wrap and
+# MathJax inlined from an installed package (no network). Issue 18; autograder/feedback.py.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "autograder.nbgrader_plugins.FeedbackSummary",
     "autograder.nbgrader_plugins.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+c.GenerateFeedback.exporter_class = "autograder.nbgrader_plugins.FeedbackExporter"
 
 # The formgrader's "Current configuration" panel prints the Jupyter server's whole config,
 # secrets included (a token or password given as an option): keep it off.

@@ -6,6 +6,8 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Unicode
 
+from .feedback import FeedbackExporter, FeedbackSummary  # noqa: F401  (named by nbgrader_config.py)
+
 HIDDEN_NOTE = "# (hidden tests: their code is not shown; their messages appear below)"
 
 

@@ -1,0 +1,616 @@
+"""Feedback a student can act on (issue 18): what failed and why, on top of the page.
+
+nbgrader's feedback page starts with a list of links that all read "Test cell";
+the check's message and its likely cause sit far down, under their cell. This
+module puts a summary first, one row per graded cell in notebook order:
+
+- the part it belongs to (the nearest markdown heading above it, or a title in
+  the cell's metadata: ``metadata.autograder.title`` or ``metadata.title``) and
+  the test's own name (the ``# Tests: ...`` comment that opens the cell, else
+  its grade id);
+- its points and whether it passed;
+- for a failure, the first line of the failing check's message and its
+  ``likely cause:`` line (:mod:`autograder.checks` writes both), and whether the
+  check that failed is one of the hidden tests (their code is never shown: only
+  the message, as in the cell's own output);
+- a link to the cell, and the total.
+
+The same rows feed three places, so that they always agree:
+
+- the feedback page, through nbgrader's own ``GenerateFeedback`` with the
+  course's config (``nbgrader_config.py``): :class:`FeedbackSummary` (a
+  preprocessor, after ``GetGrades``) computes them, :class:`FeedbackExporter`
+  (nbgrader's feedback template with the summary in place of its list of links,
+  messages that wrap, and MathJax inlined from an installed package, so the page
+  makes no network request) renders them. ``autograder grade`` and
+  ``nbgrader generate_feedback`` both go through that config, so they write the
+  same page;
+- ``autograder selfgrade``'s terminal output (:func:`summary_text`);
+- the instructor report's per-student section (:mod:`autograder.report`).
+
+Everything is read from the autograded notebook (standard nbformat outputs:
+``stream`` and ``error`` with ``ename``/``evalue``/``traceback``) and nbgrader's
+scores, never from how the cells were run.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from nbconvert.exporters import HTMLExporter
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution, is_task
+from traitlets import Unicode, default
+
+log = logging.getLogger("autograder.feedback")
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CAUSE_RE = re.compile(r"^\s*likely cause:\s*(.+?)\s*$", re.M)
+HEADING_RE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
+POINTS_SUFFIX_RE = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s+points?\s*\)\s*$", re.I)
+TESTS_COMMENT_RE = re.compile(r"^\s*#\s*tests?\s*:\s*(.+?)\s*$", re.I)
+# where a traceback places the failing line of the cell: IPython 8 ("Cell In[12], line 14"),
+# IPython 7 ("Input In [12], in <cell line: 14>()"), older ("<ipython-input-12-...> in <module>
+# ... ----> 14"), or a plain "File "<cell>", line 14"
+CELL_LINE_RES = (
+    re.compile(r"Cell In\s*\[\d*\],\s*line (\d+)"),
+    re.compile(r"<cell line:\s*(\d+)>"),
+    re.compile(r"File \"<[^\"]*>\", line (\d+)"),
+)
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+# the course's own check failures: their message says everything, the exception's name adds nothing
+QUIET_ENAMES = {"AssertionError", "GradientMismatch"}
+
+
+@dataclass
+class Row:
+    """One graded cell of the summary."""
+
+    grade_id: str
+    part: str            # the nearest heading (markdown inline text), or the metadata title
+    label: str           # the test's own name ("" when the part says it all)
+    score: float | None
+    points: float
+    manual: bool = False           # a written answer (graded by hand)
+    message: str = ""              # first line of the first failing check's message
+    cause: str = ""                # its likely cause (the first "likely cause:" line)
+    more_causes: int = 0           # further "likely cause:" lines of that message
+    has_hidden: bool = False       # the cell holds hidden tests
+    hidden_failed: bool | None = None  # the failing check is a hidden one (None: cannot tell)
+
+    @property
+    def passed(self) -> bool:
+        return (self.score or 0) >= self.points
+
+    @property
+    def status(self) -> str:
+        if self.manual:
+            return "graded by hand"
+        if self.passed:
+            return "passed"
+        return "partial credit" if (self.score or 0) > 0 else "failed"
+
+    @property
+    def where(self) -> str:
+        """Which tests failed, in words ("" when it passed or cannot be told)."""
+        if self.manual or self.passed:
+            return ""
+        if self.hidden_failed:
+            return "a hidden test failed (its code is not shown; its message is)"
+        if self.hidden_failed is False and self.has_hidden:
+            return "a visible test failed"
+        return ""
+
+    @property
+    def title(self) -> str:
+        """Part and label as plain text (markdown marks removed)."""
+        return plain(self.part + (f" · {self.label}" if self.label else ""))
+
+
+@dataclass
+class Summary:
+    notebook: str
+    rows: list[Row]
+    score: float | None = None      # nbgrader's notebook score (late penalty taken off)
+    max_score: float | None = None
+    late_penalty: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.score if self.score is not None else sum(r.score or 0 for r in self.rows)
+
+    @property
+    def total_max(self) -> float:
+        return self.max_score if self.max_score is not None else sum(r.points for r in self.rows)
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if not r.manual and not r.passed]
+
+
+# ---------------------------------------------------------------------------- reading a notebook
+
+
+def clean(text: str) -> str:
+    return ANSI_RE.sub("", text or "")
+
+
+def plain(md: str) -> str:
+    """Markdown inline text as plain text: `code`, *em* and **strong** marks dropped."""
+    s = re.sub(r"`([^`]*)`", r"\1", md)
+    s = re.sub(r"(\*\*|__)(.+?)\1", r"\2", s)
+    s = re.sub(r"(?<![\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])", r"\1", s)
+    return s
+
+
+def last_heading(markdown: str) -> str | None:
+    """The last ATX heading of a markdown cell (outside code fences), its "(N points)" dropped."""
+    found, fence = None, False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+            continue
+        m = None if fence else HEADING_RE.match(line)
+        if m and m.group(2).strip():
+            found = POINTS_SUFFIX_RE.sub("", m.group(2).strip()) or m.group(2).strip()
+    return found
+
+
+def metadata_title(cell) -> str | None:
+    meta = cell.get("metadata", {})
+    own = meta.get("autograder") or {}
+    title = (own.get("title") if isinstance(own, dict) else None) or meta.get("title")
+    return title.strip() if isinstance(title, str) and title.strip() else None
+
+
+def strip_hidden(source: str) -> str:
+    """The visible part of a test cell's source (hidden regions removed)."""
+    out, hiding = [], False
+    for line in source.splitlines():
+        if BEGIN_HIDDEN in line:
+            hiding = True
+            continue
+        if END_HIDDEN in line:
+            hiding = False
+            continue
+        if not hiding:
+            out.append(line)
+    return "\n".join(out)
+
+
+def hidden_lines(source: str) -> set[int]:
+    """1-based line numbers of ``source`` inside hidden-test regions (markers included)."""
+    lines, hiding = set(), False
+    for i, line in enumerate(source.splitlines(), 1):
+        if BEGIN_HIDDEN in line:
+            hiding = True
+        if hiding:
+            lines.add(i)
+        if END_HIDDEN in line:
+            hiding = False
+    return lines
+
+
+def test_label(cell, grade_id: str, notebook: str = "") -> str:
+    """The test's own name: its opening ``# Tests: ...`` comment, else its grade id made short."""
+    for line in strip_hidden(cell.get("source", "")).splitlines():
+        if not line.strip():
+            continue
+        m = TESTS_COMMENT_RE.match(line)
+        if m:
+            # "part 4, backward() (with add only)": the part is the row's heading already
+            return re.sub(r"^part\s+\d+\s*,\s*", "", m.group(1), flags=re.I)
+        break
+    words = grade_id.split("-")
+    if words and (words[0] == notebook or re.fullmatch(r"[a-z]+\d+", words[0])):
+        words = words[1:]
+    words = [w for w in words if w.lower() not in ("test", "tests")]
+    return "-".join(words) or grade_id
+
+
+def failing_line(traceback: list[str]) -> int | None:
+    """The line of the cell that the last exception came from, as its traceback tells it."""
+    text = clean("\n".join(traceback or []))
+    last = None
+    for rx in CELL_LINE_RES:
+        for m in rx.finditer(text):
+            if last is None or m.start() > last[0]:
+                last = (m.start(), int(m.group(1)))
+    return last[1] if last else None
+
+
+def first_failure(outputs: list, failed: bool) -> tuple[str, list[str], int | None]:
+    """``(message line, likely causes, failing line)`` of a cell's outputs."""
+    for out in outputs or []:
+        if out.get("output_type") != "error":
+            continue
+        ename = out.get("ename") or "Error"
+        evalue = clean(out.get("evalue", "")).strip()
+        first = evalue.splitlines()[0].strip() if evalue else ""
+        msg = first if (ename in QUIET_ENAMES and first) else (f"{ename}: {first}" if first else ename)
+        return msg, CAUSE_RE.findall(evalue), failing_line(out.get("traceback", []))
+    if failed:
+        for out in outputs or []:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = clean(out.get("text", "")).strip()
+                line = text.splitlines()[0] if text else ""
+                return ("printed on stderr, which nbgrader counts as a failure: " + line[:300],
+                        [], None)
+        return "no message: the cell gave no error output", [], None
+    return "", [], None
+
+
+def titles(nb) -> dict[str, tuple[str, str]]:
+    """``{grade_id: (part, label)}`` for every graded cell of ``nb``."""
+    out, heading = {}, ""
+    name = (nb.get("metadata", {}).get("nbgrader") or {}).get("notebook", "")
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            h = last_heading(cell.source)
+            if h:
+                heading = h
+        if not (is_grade(cell) or is_task(cell)):
+            continue
+        gid = cell.metadata["nbgrader"].get("grade_id", "")
+        own = metadata_title(cell)
+        if own:
+            out[gid] = (own, "")
+        elif cell.cell_type == "markdown" or is_solution(cell) or is_task(cell):
+            h = last_heading(cell.source) if cell.cell_type == "markdown" else None
+            out[gid] = (heading or h or "Written answer", "written answer")
+        else:
+            label = test_label(cell, gid, name)
+            out[gid] = (heading or label, label if heading else "")
+    return out
+
+
+def summarize(nb, notebook: str = "", scores: dict | None = None) -> Summary:
+    """The summary of an autograded notebook.
+
+    Scores: ``scores[grade_id] = (score, points)`` (from the gradebook), else each
+    cell's ``metadata.nbgrader.score``/``points`` (as nbgrader's ``GetGrades`` leaves them).
+    """
+    names = titles(nb)
+    rows = []
+    for cell in nb.cells:
+        if not (is_grade(cell) or is_task(cell)):
+            continue
+        meta = cell.metadata["nbgrader"]
+        gid = meta.get("grade_id", "")
+        if scores is not None and gid in scores:
+            score, points = scores[gid]
+        else:
+            score, points = meta.get("score"), meta.get("points", 0)
+        points = float(points or 0)
+        score = None if score is None else float(score)
+        part, label = names.get(gid, (gid, ""))
+        manual = cell.cell_type == "markdown" or is_solution(cell) or is_task(cell)
+        row = Row(gid, part, label, score, points, manual=manual)
+        if not manual:
+            source = cell.get("source", "")
+            row.has_hidden = BEGIN_HIDDEN in source
+            msg, causes, line = first_failure(cell.get("outputs", []), not row.passed)
+            row.message = msg
+            row.cause = causes[0] if causes else ""
+            row.more_causes = max(0, len(causes) - 1)
+            if not row.passed and msg:
+                if not row.has_hidden:
+                    row.hidden_failed = False
+                elif line is not None:
+                    row.hidden_failed = line in hidden_lines(source)
+        rows.append(row)
+    return Summary(notebook, rows)
+
+
+def summary_from_messages(notebook: str, cells, nb=None) -> Summary:
+    """A summary from graded cells known only by their messages (``autograder selfgrade``).
+
+    ``cells``: objects with ``grade_id, score, max_score, manual, messages`` (the
+    ``ename: evalue`` of the cell's error); ``nb``: the assignment's notebook for the titles.
+    """
+    names = titles(nb) if nb is not None else {}
+    hidden = {}
+    if nb is not None:
+        for cell in nb.cells:
+            gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+            hidden[gid] = BEGIN_HIDDEN in cell.get("source", "")
+    rows = []
+    for c in cells:
+        part, label = names.get(c.grade_id, (c.grade_id, ""))
+        row = Row(c.grade_id, part, label, c.score, float(c.max_score or 0), manual=c.manual,
+                  has_hidden=hidden.get(c.grade_id, False))
+        if not c.manual and not row.passed:
+            text = clean(c.messages[0]) if c.messages else ""
+            ename, _, evalue = text.partition(": ")
+            evalue = evalue if ename.isidentifier() else text
+            first = evalue.strip().splitlines()[0] if evalue.strip() else ""
+            row.message = (first if ename in QUIET_ENAMES and first else
+                           text.strip().splitlines()[0] if text.strip() else
+                           "no message: the cell gave no error output")
+            causes = CAUSE_RE.findall(text)
+            row.cause = causes[0] if causes else ""
+            row.more_causes = max(0, len(causes) - 1)
+        rows.append(row)
+    return Summary(notebook, rows)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def fmt(x: float | None) -> str:
+    return "–" if x is None else f"{round(float(x), 2):g}"
+
+
+def inline_md(md: str) -> str:
+    """Markdown inline text (a heading) as HTML: `code`, **strong**, *em*; maths left to MathJax."""
+    parts = re.split(r"(`[^`]*`)", md)
+    out = []
+    for p in parts:
+        if len(p) >= 2 and p.startswith("`") and p.endswith("`"):
+            out.append(f"<code>{html.escape(p[1:-1])}</code>")
+            continue
+        s = html.escape(p, quote=False)
+        s = re.sub(r"(\*\*|__)(.+?)\1", r"<strong>\2</strong>", s)
+        s = re.sub(r"(?<![\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])", r"<em>\1</em>", s)
+        out.append(s)
+    return "".join(out)
+
+
+def overview(s: Summary) -> str:
+    tests = [r for r in s.rows if not r.manual]
+    failed = s.failed
+    if not tests:
+        return "No autograded tests."
+    if not failed:
+        return f"All {len(tests)} test cells passed."
+    lost = sum(r.points - (r.score or 0) for r in failed)
+    return (f"{len(failed)} of {len(tests)} test cells did not pass "
+            f"({fmt(lost)} point{'s' if lost != 1 else ''} lost).")
+
+
+def summary_html(s: Summary) -> str:
+    """The summary as HTML, for the top of the feedback page."""
+    e = html.escape
+    late = (f'<p class="ag-late">Late submission penalty: −{fmt(s.late_penalty)}</p>'
+            if s.late_penalty else "")
+    L = ['<section id="autograder-summary" class="ag-summary" aria-label="Summary">',
+         f'<h1 class="ag-title">{e(s.notebook)} '
+         f'<span class="ag-total">{fmt(s.total)} / {fmt(s.total_max)} points</span></h1>',
+         f'<p class="ag-overview">{e(overview(s))} Each row links to its cell below.</p>',
+         late, '<ol class="ag-rows">']
+    for r in s.rows:
+        kind = "manual" if r.manual else "pass" if r.passed else \
+            "partial" if (r.score or 0) > 0 else "fail"
+        mark = {"pass": "✓", "fail": "✗", "partial": "◐", "manual": "✎"}[kind]
+        label = f' <span class="ag-label">· {inline_md(r.label)}</span>' if r.label else ""
+        L.append(f'<li class="ag-row ag-{kind}" data-grade-id="{e(r.grade_id)}">'
+                 f'<a class="ag-link" href="#{e(r.grade_id)}">'
+                 f'<span class="ag-mark" aria-hidden="true">{mark}</span>'
+                 f'<span class="ag-name"><span class="ag-part">{inline_md(r.part)}</span>{label}</span>'
+                 f'<span class="ag-score">{fmt(r.score)} / {fmt(r.points)}</span>'
+                 f'<span class="ag-status">{e(r.status)}</span></a>')
+        if r.message or r.where:
+            L.append('<div class="ag-detail tex2jax_ignore">')
+            if r.where:
+                L.append(f'<span class="ag-where{" ag-hidden" if r.hidden_failed else ""}">'
+                         f'{e(r.where)}</span>')
+            if r.message:
+                L.append(f'<code class="ag-message">{e(r.message)}</code>')
+            if r.cause:
+                more = (f' <span class="ag-more">(+{r.more_causes} more in the cell)</span>'
+                        if r.more_causes else "")
+                L.append(f'<span class="ag-cause"><strong>likely cause:</strong> '
+                         f'{e(r.cause)}{more}</span>')
+            L.append("</div>")
+        L.append("</li>")
+    L += ["</ol>", "</section>"]
+    return "\n".join(x for x in L if x)
+
+
+def summary_text(s: Summary, indent: str = "  ", width: int = 100) -> list[str]:
+    """The summary as terminal lines: one per cell, then the failure's message and cause."""
+    import textwrap
+
+    L = []
+    for r in s.rows:
+        if r.manual:
+            L.append(f"{indent}{'by hand':<7} {'-' if r.score is None else fmt(r.score):>4} / "
+                     f"{fmt(r.points):<3} {r.title}  [{r.grade_id}]")
+            continue
+        mark = "ok" if r.passed else "FAILED" if (r.score or 0) <= 0 else "PARTIAL"
+        L.append(f"{indent}{mark:<7} {fmt(r.score or 0):>4} / {fmt(r.points):<3} {r.title}"
+                 f"  [{r.grade_id}]")
+        pad = indent + " " * 18
+        for text in ([r.where] if r.where else []) + ([r.message] if r.message else []) + \
+                ([f"likely cause: {r.cause}" + (f" (+{r.more_causes} more)" if r.more_causes else "")]
+                 if r.cause else []):
+            L += textwrap.wrap(text, width=max(40, width - len(pad)), initial_indent=pad,
+                               subsequent_indent=pad + "  ", break_long_words=True,
+                               break_on_hyphens=False)
+    return L
+
+
+# ---------------------------------------------------------------------------- nbgrader / nbconvert
+
+
+class FeedbackSummary(NbGraderPreprocessor):
+    """Compute the summary of the notebook being turned into feedback (after ``GetGrades``).
+
+    Runs before ``HideHiddenTests``: it needs the hidden regions of the test
+    cells (to tell whether a hidden check failed) and their full tracebacks (the
+    failing line). It keeps only the message's first line and likely cause.
+    """
+
+    def preprocess(self, nb, resources):
+        nbg = resources.get("nbgrader") or {}
+        s = summarize(nb, notebook=nbg.get("notebook", ""))
+        if "score" in nbg:
+            s.score, s.max_score = nbg.get("score"), nbg.get("max_score")
+            s.late_penalty = nbg.get("late_penalty") or 0.0
+        resources["autograder_summary"] = s
+        resources["autograder_summary_html"] = summary_html(s)
+        return nb, resources
+
+
+@lru_cache(maxsize=1)
+def mathjax_script() -> str:
+    """MathJax 3 (TeX input, SVG output, every TeX extension) from the installed package.
+
+    The ``django-static-mathjax`` distribution ships MathJax's ``es5`` build as
+    package data (its ``mathjax`` package; no Django needed). The combined
+    ``tex-svg-full.js`` needs no fonts and loads nothing more, so inlined it
+    renders maths with no network and no file beside the page (nbgrader's
+    ``release_feedback`` copies only the HTML file to students).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    for where in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(where) / "static" / "mathjax" / "es5" / "tex-svg-full.js"
+        if path.is_file():
+            return path.read_text(encoding="utf-8").replace("</script", "<\\/script")
+    return ""
+
+
+MATHJAX_CONFIG = r"""window.MathJax = {
+  tex: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
+        processEscapes: true, processEnvironments: true, tags: 'ams'},
+  svg: {fontCache: 'global'},
+  options: {ignoreHtmlClass: 'tex2jax_ignore', processHtmlClass: 'tex2jax_process',
+            menuOptions: {settings: {assistiveMml: true}}},
+  loader: {load: []},
+  startup: {typeset: true}
+};"""
+
+
+def mathjax_html() -> str:
+    js = mathjax_script()
+    if not js:
+        log.warning("MathJax is not installed (pip install django-static-mathjax): "
+                    "feedback pages show maths as TeX source")
+        return "<!-- MathJax not installed: maths shown as TeX source -->"
+    return (f'<script type="text/javascript">\n{MATHJAX_CONFIG}\n</script>\n'
+            f'<script type="text/javascript" id="MathJax-script">\n{js}\n</script>')
+
+
+# nbconvert's classic template imports its ``mathjax()`` macro (a script from a CDN) from
+# mathjax.html.j2; this one, found first, inlines the installed MathJax instead.
+MATHJAX_TEMPLATE = """{%- macro mathjax(url=None) -%}
+{{ autograder_mathjax() }}
+{%- endmacro %}
+"""
+
+# nbgrader's feedback template with the summary in place of its list of "Test cell" links
+FEEDBACK_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+{%- block header -%}
+{%- set extra -%}
+<meta name="viewport" content="width=device-width, initial-scale=1" />
+<style type="text/css">
+/* messages wrap: no output line is cut off or needs scrolling sideways (issue 18) */
+pre, div.output_area pre, div.output_text pre, .highlight pre {
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; overflow-x: visible;
+}
+div.output_subarea { max-width: 100%; min-width: 0; overflow-x: visible; }
+div.inner_cell, div.output_area, div.input_area { min-width: 0; }
+div.output_area img, div.output_area svg { max-width: 100%; height: auto; }
+.ag-summary { margin: 0 0 0.5em 0; }
+.ag-title { font-size: 1.6em; margin: 0.2em 0 0.3em 0; }
+.ag-total { float: right; font-weight: 600; }
+.ag-overview { margin: 0 0 0.6em 0; color: #333; }
+.ag-late { color: #d2413a; }
+.ag-rows { list-style: none; margin: 0; padding: 0; border-top: 1px solid #ddd; }
+.ag-row { border-bottom: 1px solid #ddd; padding: 0; }
+.ag-link { display: grid; grid-template-columns: 1.6em minmax(0, 1fr) auto 8.5em;
+  gap: 0 0.6em; align-items: baseline; padding: 0.3em 0.4em; color: inherit; }
+.ag-link:hover, .ag-link:focus { background: #f2f6fb; text-decoration: none; color: inherit; }
+.ag-mark { font-weight: bold; text-align: center; }
+.ag-pass .ag-mark { color: #2e7d32; }
+.ag-fail .ag-mark { color: #c62828; }
+.ag-partial .ag-mark { color: #b26a00; }
+.ag-manual .ag-mark { color: #555; }
+.ag-name { overflow-wrap: anywhere; }
+.ag-label { color: #444; }
+.ag-score { white-space: nowrap; font-variant-numeric: tabular-nums; text-align: right; }
+.ag-status { white-space: nowrap; color: #555; }
+.ag-fail, .ag-partial { background: #fdf3f2; }
+.ag-fail .ag-status, .ag-partial .ag-status { color: #c62828; font-weight: 600; }
+.ag-detail { padding: 0 0.6em 0.5em calc(2.2em + 0.4em); display: flex; flex-direction: column;
+  gap: 0.15em; overflow-wrap: anywhere; }
+.ag-where { font-size: 0.9em; color: #555; }
+.ag-where.ag-hidden { color: #7a3e00; font-weight: 600; }
+.ag-part code, .ag-label code { color: inherit; background: #eef1f4; padding: 0 3px; font-size: 90%; }
+.ag-message { white-space: pre-wrap; overflow-wrap: anywhere; background: transparent;
+  color: #222; padding: 0; }
+.ag-cause { overflow-wrap: anywhere; }
+.ag-more { color: #555; }
+@media (max-width: 600px) {
+  .container { padding-left: 6px; padding-right: 6px; }
+  .ag-link { grid-template-columns: 1.4em minmax(0, 1fr) auto; }
+  .ag-status { grid-column: 2 / 4; }
+  .ag-pass .ag-status { display: none; }
+  .ag-detail { padding-left: 0.6em; }
+  .ag-total { float: none; display: block; }
+  div.prompt { min-width: 0; }
+  div.input, div.output_area { flex-direction: column; }
+}
+</style>
+{%- endset -%}
+{{ super() | replace("</head>", extra ~ "\n</head>") }}
+{%- endblock header -%}
+
+{% block body %}
+{%- if resources.autograder_summary_html -%}
+<body>
+  <a name="top"></a>
+  <div class="container">
+    <div class="panel panel-default">
+      <div class="panel-heading">
+        {{ resources.autograder_summary_html }}
+      </div>
+      <div class="panel-body">
+        <div id="notebook" class="border-box-sizing">
+          <div class="container" id="notebook-container">
+            {{ super.super() }}
+          </div>
+        </div>
+      </div>
+    </div>
+  </div>
+</body>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock body %}
+"""
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's feedback page with the summary on top, wrapping messages and offline maths.
+
+    Plugged in by ``c.GenerateFeedback.exporter_class`` in the course's
+    ``nbgrader_config.py``; the summary comes from :class:`FeedbackSummary` in
+    the resources (without it, the page is nbgrader's own, with offline maths).
+    """
+
+    raw_template = Unicode(FEEDBACK_TEMPLATE).tag(affects_environment=True)
+
+    @default("template_name")
+    def _template_name_default(self):
+        return "feedback"
+
+    @default("extra_loaders")
+    def _extra_loaders_default(self):
+        from jinja2 import DictLoader
+
+        return [DictLoader({"mathjax.html.j2": MATHJAX_TEMPLATE})]
+
+    def _create_environment(self):
+        env = super()._create_environment()
+        env.globals["autograder_mathjax"] = mathjax_html
+        return env
