@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from .testing import type_name
+
 __all__ = ["GraphData", "GraphNode", "assert_same_graph", "draw_graph", "draw_side_by_side",
-           "graph_data", "node_artists"]
+           "graph_data", "node_artists", "order_violations"]
 
 NODE_GID = "autograd-node"  # gid of each node's box (a matplotlib Text), see node_artists()
 
@@ -119,7 +121,7 @@ def _node_name(obj: Any) -> str:
     except Exception:
         name = None
     if not (isinstance(name, str) and name):
-        return type(obj).__name__
+        return type_name(obj)
     return name.rsplit("::", 1)[-1]  # torch's "torch::autograd::AccumulateGrad"
 
 
@@ -140,7 +142,7 @@ def graph_data(root: Any) -> GraphData:
         if start is None:                   # a leaf, or a value with no graph at all
             if root is None:
                 return GraphData([], [])
-            name = "AccumulateGrad" if getattr(root, "requires_grad", False) else type(root).__name__
+            name = "AccumulateGrad" if getattr(root, "requires_grad", False) else type_name(root)
             node = GraphNode(0, name, "leaf", 0, root_value, _as_array(getattr(root, "grad", None)),
                              root)
             return GraphData([node], [])
@@ -213,8 +215,8 @@ def _fmt_array(a: np.ndarray | None) -> str | None:
     return f"shape {tuple(a.shape)}"
 
 
-def _label(node: GraphNode, show_values: bool, show_grads: bool) -> str:
-    lines = [node.name]
+def _label(node: GraphNode, show_values: bool, show_grads: bool, number: int | None = None) -> str:
+    lines = [node.name if number is None else f"{number}. {node.name}"]
     if show_values and node.value is not None:
         lines.append(("data " if node.kind == "leaf" else "out ") + _fmt_array(node.value))
     if show_grads and node.kind == "leaf" and node.grad is not None:
@@ -239,8 +241,25 @@ def _positions(data: GraphData) -> dict[int, tuple[float, float]]:
     return pos
 
 
+def order_violations(data: GraphData, order) -> list[tuple[int, int]]:
+    """The edges ``(i, j)`` that an order of backward visits gets wrong.
+
+    ``order``: node indices of ``data`` in the order a backward pass visits
+    them. Node ``i`` passes gradients to node ``j``, so ``j`` must come after
+    ``i``; each edge where ``j`` comes first (it ran *too early*, before all of
+    its gradient had arrived) is returned once. Nodes missing from ``order``
+    are not judged.
+    """
+    at = {k: pos for pos, k in enumerate(order)}
+    bad = []
+    for i, j in data.edges:
+        if i in at and j in at and at[j] < at[i] and (i, j) not in bad:
+            bad.append((i, j))
+    return bad
+
+
 def draw_graph(root: Any, ax=None, *, title: str | None = None, show_values: bool = True,
-               show_grads: bool = True):
+               show_grads: bool = True, order=None):
     """Draw the backward graph ending at ``root`` (torch tensor or student ``Variable``).
 
     One box per node (its class name; a leaf's data and grad, the output's
@@ -248,10 +267,17 @@ def draw_graph(root: Any, ax=None, *, title: str | None = None, show_values: boo
     ``next_functions``, pointing the way the forward pass ran. Returns the
     ``Axes`` (a new figure is made when ``ax`` is None). Each box is a
     ``Text`` artist with gid ``"autograd-node"`` (see :func:`node_artists`).
+
+    ``order``: node indices (of :func:`graph_data`'s nodes) in the order a
+    backward pass visits them: each box gets its number, and every edge the
+    order gets wrong (see :func:`order_violations`) is drawn red, marked
+    "too early".
     """
     import matplotlib.pyplot as plt
 
     data = graph_data(root)
+    number = {k: pos + 1 for pos, k in enumerate(order)} if order is not None else {}
+    bad = set(order_violations(data, order)) if order is not None else set()
     layers = data.layers()
     if ax is None:
         width = max((len(layer) for layer in layers), default=1)
@@ -262,7 +288,8 @@ def draw_graph(root: Any, ax=None, *, title: str | None = None, show_values: boo
         x, y = pos[node.index]
         face = "#dbe9f6" if node.kind == "function" else "#e3f1dc"
         edge = "#3b6ea5" if node.kind == "function" else "#4d8a3a"
-        t = ax.text(x, y, _label(node, show_values, show_grads), ha="center", va="center",
+        t = ax.text(x, y, _label(node, show_values, show_grads, number.get(node.index)),
+                    ha="center", va="center",
                     fontsize=8, family="monospace", zorder=3,
                     bbox=dict(boxstyle="round,pad=0.4", facecolor=face, edgecolor=edge))
         t.set_gid(NODE_GID)
@@ -271,9 +298,16 @@ def draw_graph(root: Any, ax=None, *, title: str | None = None, show_values: boo
     for i, j in data.edges:
         k = seen[(i, j)] = seen.get((i, j), -1) + 1  # an input used twice: two bent arrows
         rad = 0.0 if k == 0 else 0.25 * (1 if k % 2 else -1) * ((k + 1) // 2)
+        wrong = (i, j) in bad
         ax.annotate("", xy=(0.5, 0.0), xycoords=texts[i], xytext=(0.5, 1.0), textcoords=texts[j],
-                    arrowprops=dict(arrowstyle="-|>", color="#555555", shrinkA=6, shrinkB=6,
+                    arrowprops=dict(arrowstyle="-|>", color="#c0392b" if wrong else "#555555",
+                                    linewidth=2.2 if wrong else 1.0, shrinkA=6, shrinkB=6,
                                     connectionstyle=f"arc3,rad={rad}"), zorder=2)
+        if wrong and k == 0:
+            (xi, yi), (xj, yj) = pos[i], pos[j]
+            ax.text((xi + xj) / 2, (yi + yj) / 2, f"too early: {number[j]} ran before {number[i]}",
+                    color="#c0392b", fontsize=8, ha="center", va="center", zorder=4,
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none"))
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
     ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
@@ -329,16 +363,16 @@ def assert_same_graph(torch_root: Any, student_root: Any, what: str = "graph") -
     t0 = getattr(torch_root, "grad_fn", torch_root)
     s0 = getattr(student_root, "grad_fn", student_root)
     if (t0 is None) != (s0 is None):
-        raise AssertionError(f"{what}: torch's output has grad_fn {type(t0).__name__ if t0 is not None else None}, "
-                             f"yours has {type(s0).__name__ if s0 is not None else None}")
+        raise AssertionError(f"{what}: torch's output has grad_fn {type_name(t0) if t0 is not None else None}, "
+                             f"yours has {type_name(s0) if s0 is not None else None}")
     if t0 is None:
         return
     pairs: dict[int, Any] = {}   # id(torch node) -> student node
     keep = []                    # keep torch nodes alive so ids stay unique
-    stack = [(t0, s0, type(t0).__name__)]
+    stack = [(t0, s0, type_name(t0))]
     while stack:
         t, s, path = stack.pop()
-        tn, sn = type(t).__name__, type(s).__name__
+        tn, sn = type_name(t), type_name(s)
         if _stem(tn) != _stem(sn) or not (sn.rstrip("0123456789").endswith("Backward")
                                           or sn == "AccumulateGrad"):
             raise AssertionError(f"{what}: at {path}, torch has a {tn} node, yours is a {sn} "
@@ -356,14 +390,14 @@ def assert_same_graph(torch_root: Any, student_root: Any, what: str = "graph") -
         if len(tnext) != len(snext):
             raise AssertionError(
                 f"{what}: {path}.next_functions has {len(snext)} entries, torch's has {len(tnext)}: "
-                f"{[None if e[0] is None else type(e[0]).__name__ for e in tnext]}")
+                f"{[None if e[0] is None else type_name(e[0]) for e in tnext]}")
         for k, (te, se) in enumerate(zip(tnext, snext)):
             if not (isinstance(se, tuple) and len(se) == 2):
                 raise AssertionError(f"{what}: {path}.next_functions[{k}] should be a pair "
                                      f"(node, 0) like torch's, got {se!r}")
             if (te[0] is None) != (se[0] is None):
-                exp = "None (a constant: no gradient)" if te[0] is None else type(te[0]).__name__
-                got = "None" if se[0] is None else type(se[0]).__name__
+                exp = "None (a constant: no gradient)" if te[0] is None else type_name(te[0])
+                got = "None" if se[0] is None else type_name(se[0])
                 raise AssertionError(f"{what}: {path}.next_functions[{k}] is {got}, torch has {exp}")
             if te[0] is not None:
                 stack.append((te[0], se[0], f"{path}.next_functions[{k}][0]"))

@@ -1,0 +1,164 @@
+"""Lessons that make learners think (issue 19): Try-it cells ask, checks accept and explain,
+and what the text says is what torch does.
+
+Each lesson runs once (tests/lessons.py), with every Try-it cell three ways: as shipped (it
+must say "not answered yet" and nothing else), with a wrong answer given here (it must print
+``✗`` and the explanation named here) and with its collapsed model answer (``✓``). The facts the
+lessons state are computed here by torch, and looked for in the lessons' outputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from lessons import COURSE, executed, model_answer, source_of, stdout_of, try_cells
+
+from autograder.tryit import NOT_ANSWERED, RIGHT
+from autograder.tryit import WRONG as CROSS
+
+# for every Try-it cell: a wrong answer (code replacing the answer part) and what the check
+# must say about it
+WRONG = {
+    "00": {
+        "l00-try-it": ("my_answer = 8.0", ["d(x**3)/dx at x = 2", "expected 12, got 8"]),
+    },
+    "01": {
+        "l01-try-seed": ("my_prediction = [[0.5, 1.0], [1.5, 3.0]]",
+                         ["first differing index (1, 1): expected 2, got 3"]),
+        "l01-try-2xn": ("def my_mean_square_grad(x):\n    return x / 2",
+                        ["for shape (3,)", "off by a constant factor N/4 = 0.75", "2x/N"]),
+        "l01-try-leaf": ('my_answers = {"w": (True, True), "c": (True, False), "h": (True, True), '
+                         '"k": (False, True)}',
+                         ["h: you predicted is_leaf=True", "torch says is_leaf=False"]),
+    },
+    "02": {
+        "l02-try-next": ('my_prediction = ["SinBackward0", "AddBackward0", "MulBackward0", '
+                         '"AccumulateGrad", "ExpBackward0", "AccumulateGrad"]',
+                         ["the graph's nodes are ['SinBackward0', 'AddBackward0', 'MulBackward0', "
+                          "'ExpBackward0', 'AccumulateGrad']"]),
+        "l02-try-none": ('my_has_grad = {"p": True, "q": True, "s": True, "t": False}',
+                         ["look again at ['q']"]),
+        "l02-try-retain": ("my_dy_dwx = 1 - (-1.5 * 0.5 + 0.8) ** 2",
+                           ["dy/d(wx) for y = tanh(w*x + b)", "first differing index ()"]),
+        "l02-try-breaks": ('my_gradient_flows = {"A": True, "B": True, "C": True, "D": True}',
+                           ["look again at ['B', 'D']"]),
+    },
+}
+
+STEMS = sorted(WRONG)
+
+
+def lesson(stem: str):
+    return executed(stem, WRONG[stem])
+
+
+def tries(stem: str) -> list[str]:
+    import nbformat
+
+    (path,) = COURSE.glob(f"{stem}_*.ipynb")
+    return [c.id for c in try_cells(nbformat.read(path, as_version=4))]
+
+
+def test_every_lesson_has_its_wrong_answers_listed():
+    stems = sorted(p.name[:2] for p in COURSE.glob("*.ipynb"))
+    for stem in stems:
+        ids = tries(stem)
+        assert ids, f"lesson {stem} has no Try-it cell"
+        assert sorted(WRONG.get(stem, {})) == sorted(ids), (
+            f"lesson {stem}: Try-it cells {ids}, wrong answers listed for {sorted(WRONG.get(stem, {}))}")
+
+
+def test_model_answers_are_collapsed_and_not_run():
+    import nbformat
+
+    for path in sorted(COURSE.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in try_cells(nb):
+            answer = model_answer(nb, cell.id)  # raises unless a collapsed block follows
+            ids = [c.id for c in nb.cells]
+            assert ids.index(f"{cell.id}-answer") == ids.index(cell.id) + 1, cell.id
+            # the shipped cell asks: the model answer's code is not in it
+            assert answer.strip() not in cell.source, f"{cell.id} ships its own answer"
+            assert "..." in cell.source.split("# the check")[0], f"{cell.id}: no blank to fill in"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", STEMS)
+def test_try_its_ask_accept_and_explain(stem):
+    nb = lesson(stem)
+    for cid in tries(stem):
+        shipped = stdout_of(nb, cid)
+        assert NOT_ANSWERED in shipped and RIGHT not in shipped and CROSS not in shipped, (cid, shipped)
+        right = stdout_of(nb, f"{cid}--model")
+        assert right.startswith(RIGHT), f"{cid}: the model answer is not accepted:\n{right}"
+        wrong = stdout_of(nb, f"{cid}--wrong")
+        assert wrong.startswith(CROSS), f"{cid}: a wrong answer is not caught:\n{wrong}"
+        for text in WRONG[stem][cid][1]:
+            assert text in wrong, f"{cid}: the explanation lacks {text!r}:\n{wrong}"
+
+
+# --------------------------------------------------------------------------- lesson 0
+
+
+@pytest.mark.slow
+def test_lesson0_hint_is_in_plain_words():
+    out = stdout_of(lesson("00"), "l00-message-demo")
+    (hint,) = [ln for ln in out.splitlines() if "likely cause" in ln]
+    assert "off by a constant factor 0.5" in hint
+    for jargon in ("backward", ".grad", "accumulated", "engine", "topological"):
+        assert jargon not in hint, hint
+
+
+# --------------------------------------------------------------------------- lesson 2
+
+
+@pytest.mark.slow
+def test_lesson2_inference_tensors_can_enter_autograd_but_not_be_saved():
+    with torch.inference_mode():
+        features = torch.ones(3) * 2
+    w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (features + w).sum().backward()  # the corrected fact: this works
+    with pytest.raises(RuntimeError) as err:
+        (features * w).sum().backward()
+    out = stdout_of(lesson("02"), "l02-inference")
+    assert f"features + w works, w.grad = {w.grad}" in out, out
+    assert "RuntimeError: " + str(err.value).split(". ")[0] in out, out
+    assert "cannot be saved for backward" in str(err.value)
+    assert "never enter autograd" not in source_of(lesson("02"), "l02-inference-md")
+
+
+@pytest.mark.slow
+def test_lesson2_a_graph_without_saved_tensors_runs_backward_twice():
+    w = torch.tensor(-1.5, requires_grad=True)
+    y = (w + 1).sum()
+    y.backward()
+    once = w.grad.item()
+    y.backward()  # no error: nothing was saved, nothing was freed
+    out = stdout_of(lesson("02"), "l02-twice-nosave")
+    assert f"after one backward():  {once}" in out and f"after a second one:    {w.grad.item()}" in out
+    assert w.grad.item() == 2 * once
+    # and a graph that saved tensors does fail, as the lesson's first example shows
+    y = torch.tanh(w * 0.5 + 0.8)
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+    assert "RuntimeError: Trying to backward through the graph a second time" in stdout_of(
+        lesson("02"), "l02-twice-wrong")
+
+
+@pytest.mark.slow
+def test_lesson2_silent_graph_breaks_are_what_torch_does():
+    out = stdout_of(lesson("02"), "l02-breaks")
+    w = torch.tensor([0.5, -1.2, 2.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not torch.tensor(w * 3).requires_grad and not w.argmax().requires_grad
+        assert isinstance(float((w * 3).sum()), float)
+    w.round().sum().backward()
+    assert not w.grad.any()
+    for text, kind, rg in [("(w * 3).sum().item()", "float", False), ("torch.tensor(w * 3)", "Tensor", False),
+                           ("w.argmax()", "Tensor", False), ("w.round()", "Tensor", True)]:
+        line = next(ln for ln in out.splitlines() if ln.startswith(text + " "))
+        assert f"-> {kind}" in line and f"requires_grad={rg}" in line, line
