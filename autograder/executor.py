@@ -43,7 +43,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -321,16 +320,17 @@ INCIDENTS: list[dict] = []
 CELL_SECONDS: list[tuple] = []
 
 
-def shared_zygote(slot_root: str = "", log_path: str | None = None) -> Zygote:
+def shared_zygote(slot_root: str = "", log_path: str | None = None, torch: bool = True) -> Zygote:
     """This process's zygote (one per worker process), started on first use.
 
     A pool worker first adopts the zygote the grading command started for it
     before forking the pool (:func:`prestart`), if there is one.
     """
-    key = f"{os.getpid()}:{slot_root}"
+    key = f"{os.getpid()}:{slot_root}:{torch}"
     z = _ZYGOTES.get(key)
     if z is None:
-        z = _adopt(slot_root) or Zygote(slot_root=slot_root or None, log_path=log_path)
+        z = _adopt(slot_root, torch) or Zygote(slot_root=slot_root or None, log_path=log_path,
+                                               torch=torch)
         _ZYGOTES[key] = z
     if not z.alive():
         z.start()
@@ -346,11 +346,12 @@ def shared_zygote(slot_root: str = "", log_path: str | None = None) -> Zygote:
 _PRESTARTED: dict = {"slot_root": None, "zygotes": [], "taken": None}
 
 
-def prestart(n: int, slot_root: str, log_path: str | None = None) -> list[Zygote]:
+def prestart(n: int, slot_root: str, log_path: str | None = None,
+             torch: bool = True) -> list[Zygote]:
     """Start ``n`` zygotes now, for the ``n`` pool workers this process is about to fork."""
     import multiprocessing
 
-    zs = [Zygote(slot_root=slot_root, log_path=log_path) for _ in range(n)]
+    zs = [Zygote(slot_root=slot_root, log_path=log_path, torch=torch) for _ in range(n)]
     for z in zs:
         z.start()
     # which worker takes which: the next free index, shared by the forked workers
@@ -365,7 +366,7 @@ def release_prestarted() -> None:
     The parent still reaps them (:func:`reap_prestarted`): they are its children.
     """
     for z in _PRESTARTED["zygotes"]:
-        _close_pipes(z.proc)
+        z._close_ctl()
 
 
 def reap_prestarted(timeout: float = 10.0) -> None:
@@ -385,19 +386,10 @@ def reap_prestarted(timeout: float = 10.0) -> None:
     _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
 
 
-def _close_pipes(proc) -> None:
-    for f in (getattr(proc, "stdin", None), getattr(proc, "stdout", None)):
-        try:
-            if f is not None:
-                f.close()
-        except OSError:
-            pass
-
-
-def _adopt(slot_root: str) -> Zygote | None:
+def _adopt(slot_root: str, torch: bool = True) -> Zygote | None:
     """In a pool worker: take the pre-started zygote meant for it, and let go of the others."""
     zs = _PRESTARTED["zygotes"]
-    if not zs or _PRESTARTED["slot_root"] != slot_root:
+    if not zs or _PRESTARTED["slot_root"] != slot_root or zs[0].torch != torch:
         return None
     taken = _PRESTARTED["taken"]
     with taken.get_lock():
@@ -406,7 +398,7 @@ def _adopt(slot_root: str) -> Zygote | None:
     mine = zs[k] if k < len(zs) and zs[k].proc is not None else None
     for z in zs:
         if z is not mine and z.proc is not None:
-            _close_pipes(z.proc)  # another worker's: hold none of its pipes
+            z._close_ctl()  # another worker's: hold none of its control sockets
     _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
     if mine is None:  # a worker the pool started later (one died): a zygote of its own
         return None
@@ -483,6 +475,9 @@ def _warm_execute_class():
                                                    "(LimitOutput trims further).").tag(config=True)
         slot_root = Unicode("", help="Directory for the zygotes' slot directories "
                                      "(default: the system's temporary directory).").tag(config=True)
+        course_root = Unicode("", help="The course directory, whose source/ notebooks say which "
+                                       "instructor cells run where (default: the working "
+                                       "directory).").tag(config=True)
 
         def preprocess(self, nb, resources=None, km=None):
             resources = resources if resources is not None else {}
@@ -495,21 +490,28 @@ def _warm_execute_class():
                         self.skip_cells_with_tag in cell.metadata.get("tags", []):
                     continue
                 todo.append((i, cell.source))
-            zyg = shared_zygote(self.slot_root)
+            nbg = resources.get("nbgrader") or {}
+            trusted = trusted_source(self.course_root or os.getcwd(),
+                                     nbg.get("assignment", ""), nbg.get("notebook", ""))
+            from .judge.runner import Plan, cell_role, run_notebook
+
+            roles = {i: cell_role(nb.cells[i], trusted["roles"]) for i, _ in todo}
+            zyg = shared_zygote(self.slot_root, torch=trusted["student_torch"])
             eot = dict(self.error_on_timeout or {})
             if eot:
                 eot.setdefault("output_type", "error")  # as nbclient adds it
+            plan = Plan([(i, src, roles[i]) for i, src in todo],
+                        cell_timeout=self._get_timeout(None),
+                        notebook_timeout=self.notebook_timeout or None,
+                        error_on_timeout=eot or None, max_output_chars=self.max_output_chars,
+                        student_torch=trusted["student_torch"])
             try:
-                result = zyg.run(path, todo, cell_timeout=self._get_timeout(None),
-                                 notebook_timeout=self.notebook_timeout or None,
-                                 grace=self.grace, error_on_timeout=eot or None,
-                                 max_output_chars=self.max_output_chars,
-                                 kinds={i: _cell_kind(nb.cells[i]) for i, _ in todo})
+                result = run_notebook(zyg, plan, files_dir=path)
             except ExecutorError:
                 zyg.kill()
                 raise
             apply_result(nb, todo, result)
-            nb.metadata["language_info"] = from_dict(result.get("language_info") or {})
+            nb.metadata["language_info"] = from_dict(_language_info())
             incidents = []
             err = result.get("error")
             if err:
@@ -524,7 +526,10 @@ def _warm_execute_class():
                                                     f"and was interrupted"})
             if err and err.get("cell") is not None:
                 err = incidents[0] = dict(err, grade_id=_grade_id(nb.cells[err["cell"]]))
-            incidents += _integrity_incidents(nb, result)
+            if not result.get("clean", True):
+                incidents.append({"kind": "processes", "cell": None, "grade_id": None,
+                                  "detail": "the notebook left files the sandbox could not "
+                                            "remove: its zygote was replaced"})
             if result.get("leftover"):
                 incidents.append({"kind": "processes", "cell": None, "grade_id": None,
                                   "detail": f"the notebook left {result['leftover']} process(es) "
@@ -544,39 +549,45 @@ def _warm_execute_class():
     return WarmExecute
 
 
+_TRUSTED: dict = {}
+
+
+def student_torch(course_root: str | os.PathLike, assignment: str) -> bool:
+    """Whether the student's code of ``assignment`` may use torch (source metadata says)."""
+    for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb")):
+        if not trusted_source(str(course_root), assignment, nb.stem)["student_torch"]:
+            return False
+    return True
+
+
+def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
+    """What the instructor's ``source/`` notebook says about running ``notebook``.
+
+    ``{"roles": {grade_id: role}, "student_torch": bool}`` (see
+    :mod:`autograder.judge.runner`); read from the course, never from the submission.
+    Without a source notebook: no special roles, torch available.
+    """
+    path = Path(course_root) / "source" / assignment / f"{notebook}.ipynb"
+    key = str(path)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return {"roles": {}, "student_torch": True}
+    hit = _TRUSTED.get(key)
+    if hit is None or hit[0] != mtime:
+        from .judge.runner import trusted_roles
+
+        with open(path, encoding="utf-8") as f:
+            src = json.load(f)
+        meta = (src.get("metadata") or {}).get("autograder") or {}
+        hit = (mtime, {"roles": trusted_roles(src),
+                       "student_torch": meta.get("student_torch", True) is not False})
+        _TRUSTED[key] = hit
+    return hit[1]
+
+
 def _grade_id(cell) -> str | None:
     return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-
-
-def _cell_kind(cell) -> str:
-    """"test" (graded tests), "setup" (the instructor's read-only code) or "student" (the rest).
-
-    Runs after nbgrader's OverwriteCells, which dropped the grade_id of cells the
-    gradebook does not know and restored the source of the locked ones.
-    """
-    meta = cell.get("metadata", {}).get("nbgrader") or {}
-    if not meta.get("grade_id") or meta.get("solution"):
-        return "student"
-    if meta.get("grade"):
-        return "test"
-    return "setup" if meta.get("locked") else "student"
-
-
-def _integrity_incidents(nb, result: dict) -> list[dict]:
-    """What the verdict-integrity guard (autograder.sandbox) saw, for the grading report."""
-    out = []
-    for i, got in sorted(result.get("cells", {}).items()):
-        cell = nb.cells[i]
-        changed, restored = got.get("integrity") or [], got.get("restored") or []
-        if changed:
-            out.append({"kind": "integrity", "cell": i, "grade_id": _grade_id(cell),
-                        "detail": "integrity: while this test ran, submitted code changed "
-                                  + "; ".join(changed[:4]) + " (the test gets no points)"})
-        if restored:
-            out.append({"kind": "restored", "cell": i, "grade_id": _grade_id(cell),
-                        "detail": "integrity: before this test, the grader undid what submitted "
-                                  "code had changed: " + "; ".join(restored[:4])})
-    return out
 
 
 def apply_result(nb, todo: list[tuple[int, str]], result: dict) -> None:
@@ -617,43 +628,11 @@ def __getattr__(name):  # WarmExecute is built lazily: importing this module sta
 # ============================================================================ zygote side
 
 
-def _zygote_main(slot_dir: str) -> int:
-    slot = Path(slot_dir).resolve()
-    # the protocol gets private copies of stdin/stdout; fds 0 and 1 become /dev/null so
-    # nothing printed by an import can corrupt it
-    proto_in = os.dup(0)
-    proto_out = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a student's child come back to us
-    os.environ.setdefault("IPYTHONDIR", str(slot / IPYDIR))
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")  # one pool slot per core: no oversubscription
-    t0 = time.monotonic()
-    shell = _warm_up()
-    from .sandbox import Guard
+def _warm_up(torch: bool = True):
+    """Import what every notebook imports, and build the IPython shell each child will use.
 
-    guard = Guard(shell, namespaces=(globals(),))  # what the tests rely on, before any student code
-    send = _writer(proto_out)
-    send({"ready": True, "pid": os.getpid(), "import_s": round(time.monotonic() - t0, 3)})
-    reader = _line_reader(proto_in)
-    for line in reader:
-        job = json.loads(line)
-        if job.get("op") != "run":
-            break
-        result = _run_job(shell, slot, job, proto_in, proto_out, guard=guard)
-        send(result)
-    return 0
-
-
-def _warm_up():
-    """Import what every notebook imports, and build the IPython shell each child will use."""
+    ``torch=False``: a zygote for an assignment graded without torch (none of it is imported).
+    """
     import IPython  # noqa: F401
     import numpy  # noqa: F401
     from traitlets.config import Config
@@ -678,24 +657,24 @@ def _warm_up():
     # hook with IPython: do it here, once, not in every notebook (nor in the middle of one,
     # where it looks like submitted code changing the shell).
     plt.close(plt.figure())
-    import torch  # noqa: F401
-
     import autograder  # noqa: F401
     import autograder.checks as checks
 
-    # torch imports parts of itself on first use (backward() with a gradient pulls in
-    # sympy, ~2 s): use them once here. This starts no thread (fork stays safe).
-    checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
-    checks.torch_gradients(lambda a, b: (a @ b).tanh().mean(),
-                           checks.random_inputs((2, 3), (3, 2), seed=0))
-    for mod in ("autograder.graph", "autograder.integrity", "autograder.plots"):
-        try:  # what the assignments' test cells import
+    if torch:
+        import torch as _torch  # noqa: F401
+
+        # torch imports parts of itself on first use (backward() with a gradient pulls in
+        # sympy, ~2 s): use them once here. This starts no thread (fork stays safe).
+        checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+        checks.torch_gradients(lambda a, b: (a @ b).tanh().mean(),
+                               checks.random_inputs((2, 3), (3, 2), seed=0))
+    for mod in ("autograder.graph", "autograder.testing", "autograder.plots"):
+        try:  # what the assignments' cells import
             __import__(mod)
         except ImportError:
             pass
-    # Format one traceback through the course's checks now: IPython's first traceback
-    # imports and caches stack_data, pygments and the checks' source (~0.7 s), which
-    # every child would otherwise pay again for each failing cell.
+    # Format one traceback now: IPython's first traceback imports and caches stack_data
+    # and pygments (~0.7 s), which every child would otherwise pay again.
     for code in ("from autograder.checks import assert_close\nassert_close(1.0, 2.0, 'warm-up')",
                  "def f(:\n  pass"):
         try:
@@ -704,9 +683,10 @@ def _warm_up():
             shell.showsyntaxerror()
         except Exception:
             shell.showtraceback()
-    from .sandbox import _settle_lazy_imports
+    if torch:
+        from .sandbox import _settle_lazy_imports
 
-    _settle_lazy_imports()  # torch._dynamo patches torch on first use: do it now (issue 7)
+        _settle_lazy_imports()  # torch._dynamo patches torch on first use: do it now (issue 7)
     # Everything imported so far (torch's ~100k objects) moves to the GC's permanent
     # generation: a collection in a child then scans only what the notebook made, and
     # does not write to (copy-on-write) the zygote's pages.
@@ -718,232 +698,6 @@ def _warm_up():
     if threads > 1:
         print(f"autograder zygote: warning: {threads} threads before fork", file=sys.stderr)
     return shell
-
-
-def _tapper(fd: int, cell: list):
-    """The error tap: ``tap(ename, evalue)`` writes one line to ``fd`` at once (issue 7)."""
-    send = _writer(fd)
-
-    def tap(ename: str, evalue: str) -> None:
-        send({"i": cell[0], "ename": ename, "evalue": evalue[:2000]})
-    return tap
-
-
-def _writer(fd: int, token: str | None = None):
-    write, dumps = os.write, json.dumps  # bound now: student code may replace os.write later
-
-    def send(msg: dict) -> None:
-        if token is not None:
-            msg["t"] = token  # a per-notebook secret: results written by anyone else are refused
-        data = dumps(msg, default=str).encode() + b"\n"
-        view = memoryview(data)
-        while view:
-            n = write(fd, view)
-            view = view[n:]
-    return send
-
-
-def _lines(buf: bytes) -> tuple[list[bytes], bytes]:
-    """The complete lines in ``buf`` (without their newline) and the unfinished rest."""
-    *lines, rest = buf.split(b"\n")
-    return lines, rest
-
-
-def _line_reader(fd: int):
-    buf = b""
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return
-        lines, buf = _lines(buf + chunk)
-        yield from lines
-
-
-def _run_job(shell, slot: Path, job: dict, *private_fds: int, guard=None) -> dict:
-    t0 = time.monotonic()
-    work = slot / WORK
-    token = os.urandom(16).hex()
-    r, w = os.pipe()
-    er, ew = os.pipe()  # the error tap (issue 7)
-    pid = os.fork()
-    if pid == 0:  # ------------------------------------------------------- the child
-        code = 1
-        try:
-            os.close(r)
-            os.close(er)
-            for fd in private_fds:
-                os.close(fd)
-            code = _child(shell, work, job, w, guard=guard, token=token, tap_fd=ew)
-        finally:
-            os._exit(code)
-    os.close(w)
-    os.close(ew)
-    tapped: dict[int, list] = {}
-    ebuf = b""
-
-    def read_tap() -> None:
-        nonlocal ebuf
-        while select.select([er], [], [], 0)[0]:
-            chunk = os.read(er, 1 << 16)
-            if not chunk:
-                return
-            lines, ebuf = _lines(ebuf + chunk)
-            for line in lines:
-                try:
-                    e = json.loads(line)
-                    tapped.setdefault(int(e["i"]), []).append((str(e["ename"]), str(e["evalue"])))
-                except (ValueError, KeyError, TypeError):
-                    pass
-    cells: dict[int, dict] = {}
-    error = None
-    current = None
-    started = t0
-    buf = b""
-    total = 0
-    cap = int(job.get("max_output_chars") or 10_000_000) * 4 + (1 << 20)
-    nb_limit = job.get("notebook_timeout")
-    cell_limit = job.get("cell_timeout")
-    grace = float(job.get("grace") or 5.0)
-    status = None
-    pidfd = None
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pass
-    kill_reason = None
-    eof = False
-
-    forged = []
-
-    def handle(line: bytes) -> None:
-        nonlocal current, started
-        try:
-            msg = json.loads(line)
-            if not isinstance(msg, dict) or msg.get("t") != token:
-                raise ValueError("no token")
-            if msg["ev"] == "start":
-                current, started = msg["i"], time.monotonic()
-            elif msg["ev"] == "cell":
-                cells[msg["i"]] = {"outputs": msg["outputs"], "execution_count": msg["count"],
-                                   "integrity": msg.get("integrity"),
-                                   "restored": msg.get("restored"),
-                                   "seconds": round(time.monotonic() - started, 4)}
-                current = None
-        except (ValueError, KeyError, TypeError):
-            forged.append(line[:200])
-
-    while True:
-        now = time.monotonic()
-        deadline = t0 + nb_limit if nb_limit else None
-        if current is not None and cell_limit:
-            cd = started + cell_limit + grace
-            deadline = cd if deadline is None else min(deadline, cd)
-        if deadline is not None and now >= deadline:
-            kill_reason = "timeout"
-            break
-        wait = None if deadline is None else deadline - now
-        fds = ([] if eof else [r]) + [er]
-        if pidfd is not None:
-            fds.append(pidfd)
-        else:  # no pidfd: poll for the child's exit
-            wait = 0.2 if wait is None else min(wait, 0.2)
-        ready, _, _ = select.select(fds, [], [], wait)
-        if er in ready:
-            read_tap()
-        if r in ready:
-            chunk = os.read(r, 1 << 20)
-            if not chunk:
-                eof = True
-            else:
-                total += len(chunk)
-                if total > cap:
-                    kill_reason = "output"
-                    break
-                lines, buf = _lines(buf + chunk)
-                for line in lines:
-                    handle(line)
-        if pidfd is None or pidfd in ready:
-            wpid, st = os.waitpid(pid, os.WNOHANG)
-            if wpid:
-                status = st
-                while select.select([r], [], [], 0)[0]:  # what it wrote before exiting
-                    chunk = os.read(r, 1 << 20)
-                    if not chunk:
-                        break
-                    buf += chunk
-                lines, buf = _lines(buf)
-                for line in lines:
-                    handle(line)
-                break
-    # the child is done, dead or to be killed: kill it and everything it started
-    if status is None:
-        _kill_tree(pid)
-    else:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    if status is None:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            status = 0
-    _reap_killed_group()
-    leftover = _reap_descendants()
-    read_tap()
-    os.close(er)
-    for i, errs in tapped.items():  # an error the notebook took back from its outputs returns
-        got = cells.get(i)
-        if got is None:
-            continue
-        shown = {(o.get("ename"), str(o.get("evalue", ""))[:2000]) for o in got["outputs"]
-                 if o.get("output_type") == "error"}
-        lost = [e for e in errs if (e[0], e[1][:2000]) not in shown]
-        for ename, evalue in lost:
-            got["outputs"].append(_error_output(ename, evalue))
-        if lost:
-            got["outputs"].append(_error_output(
-                "IntegrityError", "grading integrity: an error of this cell was removed from its "
-                "output by submitted code; it is restored and this cell gets no points"))
-            got["integrity"] = list(got.get("integrity") or []) + [
-                "an error was removed from the cell's output"]
-    os.close(r)
-    if pidfd is not None:
-        os.close(pidfd)
-    todo = [i for i, _ in job["cells"]]
-    if forged and todo:  # someone else wrote to the result channel: trust none of it
-        detail = ("integrity: the notebook wrote to the grader's result channel (forged "
-                  "results); no cell of this notebook gets points")
-        cells.clear()
-        current = None
-        kill_reason = "forged"
-    missing = [i for i in todo if i not in cells]
-    if missing:
-        first = missing[0] if current is None else current
-        if kill_reason == "timeout":
-            if nb_limit and time.monotonic() >= t0 + nb_limit:
-                detail = f"the notebook ran past its {nb_limit} s limit and was stopped"
-            else:
-                detail = (f"the cell ran past its {cell_limit} s limit and did not stop "
-                          f"when interrupted")
-            outs = [job.get("error_on_timeout") or _error_output("CellTimeoutError", detail)]
-            kind = "timeout"
-        elif kill_reason == "forged":
-            outs = [_error_output("IntegrityError", detail)]
-            kind = "integrity"
-        elif kill_reason == "output":
-            detail = "the cell printed too much output and was stopped"
-            outs = [_error_output("OutputLimitError", detail)]
-            kind = "output"
-        else:
-            detail = "the notebook's process " + _describe_status(status)
-            outs = [_error_output(NOT_RUN, detail + " while running this cell")]
-            kind = "died"
-        error = {"kind": kind, "cell": first, "detail": detail, "outputs": outs}
-    _clear_dir(work)
-    return {"cells": cells, "error": error, "seconds": round(time.monotonic() - t0, 4),
-            "leftover": leftover,
-            "language_info": _language_info()}
 
 
 def _describe_status(status: int | None) -> str:
@@ -1121,9 +875,6 @@ class _Sink:
 
 
 _SINK: _Sink | None = None
-#: issue 7: every error is also written at once to a second pipe (see _run_job), which
-#: student code can add to but not take back: an error it later removes from _SINK returns
-_TAP = None
 
 
 def _clean(s) -> str:
@@ -1217,8 +968,6 @@ def _shell_class():
                 value = _clean(evalue)[:_SINK.cap]
             except Exception:
                 value = "<unprintable exception>"
-            if _TAP is not None:
-                _TAP(_clean(ename), value)
             _SINK.add({"output_type": "error", "ename": _clean(ename), "evalue": value,
                        "traceback": _cap_lines([_clean(x) for x in (stb or [])[:200]], _SINK.cap)})
 
@@ -1266,110 +1015,14 @@ def _on_alarm(signum, frame):
         raise KeyboardInterrupt
 
 
-def _child(shell, work: Path, job: dict, wfd: int, guard=None, token: str | None = None,
-           tap_fd: int | None = None) -> int:
-    global _SINK, _TAP
-    from .sandbox import limit_child
-
-    os.setsid()  # own session and process group: the zygote kills the whole group after
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    limits = limit_child()  # memory, CPU time, file size (autograder.sandbox.Limits)
-    os.chdir(work)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    # what C code and subprocesses write to fds 1/2 lands in unlinked files, read per cell
-    fd_files = {}
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        tmp = tempfile.TemporaryFile(dir=work)
-        os.dup2(tmp.fileno(), fd)
-        tmp.close()
-        fd_files[name] = [fd, 0]
-    send = _writer(wfd, token)
-    tap_cell = [None]
-    if tap_fd is not None:
-        _TAP = _tapper(tap_fd, tap_cell)
-    cap = min(int(job.get("max_output_chars") or 10_000_000), limits.output_chars)
-    _SINK = _Sink(cap)
-    sys.stdout = _Stream("stdout", 1)
-    sys.stderr = _Stream("stderr", 2)
-    sys.stdin = open(os.devnull)
-    import builtins
-
-    builtins.input = _no_input
-    shell.user_ns["input"] = _no_input
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    cell_timeout = job.get("cell_timeout")
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        libc.fflush  # noqa: B018  (looked up now, before the audit hook refuses ctypes)
-    except Exception:
-        libc = None
-    kinds = {int(k): v for k, v in (job.get("kinds") or {}).items()}
-    if guard is not None:
-        guard.arm(shell, watch=(_SINK,))
-    for i, source in job["cells"]:
-        tap_cell[0] = i
-        send({"ev": "start", "i": i})
-        _SINK.reset()
-        count = shell.execution_count
-        kind = kinds.get(i, "student")
-        # A failing test cell gets a plain traceback: IPython's default ("Context") looks up
-        # each frame's module with inspect.getmodule, a scan of sys.modules (torch's ~3,000)
-        # per frame: ~30 ms per failing cell, 0.7 s for a buggy ps3. Feedback shows only a
-        # test cell's last line anyway; the student's own cells keep the full traceback.
-        shell.InteractiveTB.set_mode("Plain" if kind == "test" else "Context")
-        restored = guard.begin_cell(shell, kind) if guard is not None else []
-        _State.fired = False
-        try:
-            _State.armed = True
-            if cell_timeout:
-                signal.setitimer(signal.ITIMER_REAL, float(cell_timeout))
-            try:
-                shell.run_cell(source, store_history=True)
-            finally:
-                _State.armed = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except KeyboardInterrupt:  # the alarm struck outside the user's code
-            pass
-        except BaseException as e:  # the shell itself failed: record it like a kernel would
-            _SINK.add(_error_output(type(e).__name__, _clean(e)))
-        changed = guard.end_cell(shell, kind) if guard is not None else []
-        if changed and kind == "test":
-            _SINK.add(_error_output("IntegrityError", "grading integrity: while this test ran, "
-                                    "submitted code changed what the tests rely on ("
-                                    + "; ".join(changed[:4]) + "). This test gets no points."))
-        if libc is not None:
-            try:
-                libc.fflush(None)
-            except Exception:
-                pass
-        for name, st in fd_files.items():
-            fd, off = st
-            room = max(0, cap - _SINK.chars) + 1
-            data = os.pread(fd, min(room, 1 << 24), off)
-            end = os.lseek(fd, 0, os.SEEK_END)
-            st[1] = end
-            if data:
-                _SINK.stream(name, data.decode("utf-8", "replace"))
-        outs = _SINK.finish()
-        if _State.fired:
-            outs.append(job.get("error_on_timeout") or
-                        _error_output("CellTimeoutError", "No reply from kernel before timeout"))
-        send({"ev": "cell", "i": i, "count": count, "outputs": outs,
-              "integrity": changed, "restored": restored})
-    send({"ev": "done"})
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) == 2 and argv[0] == "zygote":
-        return _zygote_main(argv[1])
-    print("usage: python -m autograder.executor zygote SLOT_DIR", file=sys.stderr)
+    if len(argv) >= 3 and argv[0] == "zygote":
+        from .judge.sandboxed import zygote_main
+
+        return zygote_main(argv[1], int(argv[2]), torch="--no-torch" not in argv[3:])
+    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD [--no-torch]",
+          file=sys.stderr)
     return 2
 
 

@@ -264,7 +264,8 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
 
     os.chdir(course)
     # the zygote imports torch while this process imports nbgrader
-    executor.shared_zygote(slot_root, log_path=log_path)  # its stderr: the grading log
+    executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
+                           torch=executor.student_torch(course, assignment))
     Finalize(None, executor._close_zygotes, exitpriority=10)
     _share_engines()
     _cache_metadata_schema()
@@ -282,12 +283,27 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
     _Worker.capture = _Capture()
     app.log.addHandler(_Worker.capture)
     app.config.WarmExecute.slot_root = slot_root
+    app.config.WarmExecute.course_root = course
     if "add_missing_cells" not in app.config.OverwriteCells:
         # a deleted test cell (or one whose metadata was stripped) is put back and graded,
         # instead of nbgrader's silent zero; autograder.sandbox.audit_submission says so
         app.config.OverwriteCells.add_missing_cells = True
     _Worker.app = app
     _Worker.feedback = feedback
+
+
+def warm_judge() -> None:
+    """Import what test cells use (torch, the checks) in this process, once, before forking.
+
+    Test cells run in the grading workers (the judge, :mod:`autograder.judge`); importing
+    torch in each of them would cost every worker seconds at start.
+    """
+    from . import checks
+
+    checks.torch_gradients(lambda a, b: (a * b + a).tanh().mean(),
+                           checks.random_inputs((2, 3), (3,), seed=0))
+    for mod in ("autograder.graph", "autograder.testing", "autograder.judge.runner"):
+        __import__(mod)
 
 
 def grade_submission(student: str) -> SubmissionResult:
@@ -492,7 +508,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
     if slot_root:
         from . import executor
 
-        executor.prestart(jobs, slot_root, log_path=str(log_path))
+        executor.prestart(jobs, slot_root, log_path=str(log_path),
+                          torch=executor.student_torch(course, assignment))
     finished = False
     try:
         # the gradebook is created/upgraded here, once, before any worker touches it
@@ -508,6 +525,7 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                                db_url=course_db_url(course), stream=stream)
             jobs = pool.processes
         else:
+            warm_judge()  # the workers fork from here: they inherit the judge's torch
             try:
                 pool = multiprocessing.get_context("fork").Pool(
                     jobs, initializer=_worker_init,

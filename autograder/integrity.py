@@ -263,6 +263,12 @@ def check_without_torch(history: Sequence[str], cases: Sequence[tuple], *,
     """
     import torch  # noqa: F401  (the reference runs here, in the test's own process)
 
+    from .testing import ACTIVE_JUDGE
+
+    judge = ACTIVE_JUDGE.get()
+    if judge is not None:  # grading: the student's engine already runs where torch does not exist
+        _check_in_judge(judge, cases, engine, seed)
+        return
     prepared, refs = [], []
     for k, case in enumerate(cases):
         name, expr, inputs = case[0], case[1], case[2]
@@ -290,3 +296,25 @@ def check_without_torch(history: Sequence[str], cases: Sequence[tuple], *,
 
             assert_close_explained(got, exp, f"{label}: gradient of input {i}", uses,
                                    requires_grad=True, output_shape=tuple(ref.value.shape))
+
+
+def _check_in_judge(judge, cases: Sequence[tuple], engine: str, seed: int) -> None:
+    """:func:`check_without_torch` during grading, where the judge runs the tests.
+
+    The student's process was started without torch (the grader's own setting, not the
+    student's word), so the cases run there directly, through the judge's proxies.
+    """
+    from .checks import check_gradients
+
+    if judge.student_torch:
+        raise GradientMismatch("check_without_torch: this assignment's student code was "
+                               "graded with torch available; mark its source notebook "
+                               "'autograder': {'student_torch': false}")
+    cls = judge.get([engine]).get(engine)
+    if cls is None:
+        raise GradientMismatch(f"your notebook defines no {engine}")
+    for k, case in enumerate(cases):
+        name, expr, inputs = case[0], case[1], case[2]
+        check_gradients(eval(expr, {}), inputs, cls,
+                        name=f"{name} (your engine, in a Python without torch)",
+                        grad_output=case[3] if len(case) > 3 else None, seed=seed + k)

@@ -1,0 +1,343 @@
+"""The judge's side: proxies of student objects, and the channel to the student's process.
+
+A :class:`Proxy` stands for one object in the student's process (a handle).
+Whatever a test does with it (call it, read an attribute, add it to something,
+index it, convert it to numbers) becomes one request to that process, and the
+answer comes back as plain data (decoded strictly by :mod:`autograder.judge.wire`)
+or as another proxy. Two things never cross: ``==``/``!=``/``hash`` of a proxy
+are decided here, by identity (an object whose ``__eq__`` always says yes fools
+nobody), and ``type()`` of a proxy is :class:`Proxy` (tests ask
+:func:`autograder.testing.type_name`).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+import weakref
+
+from . import wire
+
+
+class SandboxGone(RuntimeError):
+    """The student's process died, stalled or broke the protocol: no more answers from it."""
+
+
+class StudentTimeout(RuntimeError):
+    """Student code called by a test ran past its time limit."""
+
+
+class Channel:
+    """Requests and answers over one socket to the student's process, with deadlines."""
+
+    def __init__(self, sock: socket.socket, *, call_timeout: float = 60.0,
+                 limits: wire.Limits = wire.LIMITS):
+        self.sock = sock
+        self.call_timeout = call_timeout
+        self.limits = limits
+        self.buf = b""
+        self.dead: str | None = None
+        self.requests = 0
+
+    def request(self, msg: dict, timeout: float | None = None) -> dict:
+        """Send ``msg``; the decoded answer object (``{"ok": ...}`` or ``{"exc": ...}``)."""
+        if self.dead:
+            raise SandboxGone(self.dead)
+        timeout = self.call_timeout if timeout is None else timeout
+        msg = dict(msg, timeout=timeout)
+        self.requests += 1
+        try:
+            self.sock.sendall(wire.dumps(msg))
+        except OSError as e:
+            self._die(f"the student's process stopped listening ({e.__class__.__name__})")
+        # the student's process interrupts itself at `timeout`; we give it a grace period
+        return self._read(time.monotonic() + timeout + 5.0, timeout)
+
+    def _read(self, deadline: float, timeout: float) -> dict:
+        fd = self.sock.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._die(f"student code ran past its {timeout:.0f} s limit and did not stop")
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                continue
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._die("the student's process ended")
+            self.buf += chunk
+            if len(self.buf) > self.limits.line_bytes and b"\n" not in self.buf:
+                self._die("the student's process sent a message over the size limit")
+        line, _, self.buf = self.buf.partition(b"\n")
+        try:
+            ans = wire.loads(line, self.limits)
+        except wire.WireError as e:
+            self._die(f"the student's process broke the protocol: {e}")
+        if ("ok" in ans) == ("exc" in ans) or len(ans) != 1:
+            self._die("the student's process broke the protocol: an answer needs 'ok' or 'exc'")
+        return ans
+
+    def _die(self, why: str):
+        self.dead = why
+        raise SandboxGone(why)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Session:
+    """One notebook's connection to the student's process, as the judge sees it."""
+
+    def __init__(self, channel: Channel, *, student_torch: bool = True):
+        self.channel = channel
+        self.student_torch = student_torch  # what the grader started, not what the student says
+        self._proxies: weakref.WeakValueDictionary[int, Proxy] = weakref.WeakValueDictionary()
+        self._strong: list = []  # proxies stay alive: `a is b` must keep working all notebook
+
+    # -- values
+    def proxy(self, hid: int) -> Proxy:
+        p = self._proxies.get(hid)
+        if p is None:
+            p = Proxy.__new__(Proxy)
+            object.__setattr__(p, "_s", self)
+            object.__setattr__(p, "_h", hid)
+            self._proxies[hid] = p
+            self._strong.append(p)
+        return p
+
+    def encode(self, value):
+        """A judge value as a wire value for the student's process (proxies become handles)."""
+        def handle(obj):
+            if isinstance(obj, Proxy) and object.__getattribute__(obj, "_s") is self:
+                return object.__getattribute__(obj, "_h")
+            raise TypeError(
+                f"a {type(obj).__name__} of the test cannot be handed to student code: only "
+                f"numbers, strings, numpy arrays, lists/tuples/dicts of these, and the student's "
+                f"own objects can (build tensors with autograder.testing.student_side('torch'))")
+        try:
+            return wire.encode(value, handle)
+        except wire.Unencodable as e:
+            raise TypeError(f"cannot hand this value to student code: {e}") from None
+
+    def decode(self, value):
+        try:
+            return wire.decode(value, self.proxy, self.channel.limits)
+        except wire.WireError as e:
+            self.channel.dead = f"the student's process broke the protocol: {e}"
+            raise SandboxGone(self.channel.dead) from None
+
+    def ask(self, op: str, timeout: float | None = None, **fields):
+        """One request; its value decoded, or the student's exception raised here."""
+        ans = self.channel.request({"op": op, **fields}, timeout)
+        if "exc" in ans:
+            info = ans["exc"]
+            if type(info) is dict and info.get("type") == "KeyboardInterrupt":
+                raise StudentTimeout(f"student code ran past its {self.channel.call_timeout:.0f} s "
+                                     f"limit (interrupted)")
+            if type(info) is dict and info.get("type") == "WireError":
+                raise SandboxGone(f"the judge's request was refused: {info.get('msg')}")
+            try:
+                raise wire.decode_exception(info)
+            except wire.WireError as e:
+                raise SandboxGone(f"the student's process broke the protocol: {e}") from None
+        return self.decode(ans["ok"])
+
+    # -- what test cells use (through autograder.testing)
+    def get(self, names: list[str]) -> dict:
+        got = self.ask("get", names=list(names))
+        if type(got) is not dict or not all(type(k) is str for k in got):
+            raise SandboxGone("the student's process broke the protocol: get")
+        return got
+
+    def import_module(self, name: str):
+        return self.ask("import", name=name)
+
+    def put(self, value):
+        return self.ask("put", v=self.encode(value))
+
+
+#: the double-underscore attributes a test may read from a student object (names, for messages)
+_REMOTE_DUNDERS = frozenset({"__name__", "__qualname__", "__module__", "__doc__"})
+
+
+def _h(p) -> tuple[Session, int]:
+    return object.__getattribute__(p, "_s"), object.__getattribute__(p, "_h")
+
+
+def _ask(p, op, **fields):
+    s, h = _h(p)
+    return s.ask(op, h=h, **fields)
+
+
+def _binop(name, reflected=False):
+    def method(self, other):
+        s, _ = _h(self)
+        a, b = (other, self) if reflected else (self, other)
+        try:
+            ea, eb = s.encode(a), s.encode(b)
+        except TypeError:
+            return NotImplemented
+        return s.ask("binop", name=name, a=ea, b=eb)
+    method.__name__ = f"__{'r' if reflected else ''}{name.rstrip('_')}__"
+    return method
+
+
+def _unop(name):
+    def method(self):
+        return _ask(self, "unop", name=name)
+    method.__name__ = f"__{name}__"
+    return method
+
+
+class Proxy:
+    """An object in the student's process, seen from the judge (see the module docstring)."""
+
+    __slots__ = ("_s", "_h", "__weakref__")
+    _autograder_proxy_ = True
+    __array_ufunc__ = None  # `array * proxy`: numpy defers to the proxy's __rmul__ (a request)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__") and name not in _REMOTE_DUNDERS:
+            raise AttributeError(name)  # Python's and numpy's protocol probes stay here
+        return _ask(self, "getattr", name=name)
+
+    def __setattr__(self, name, value):
+        s, h = _h(self)
+        s.ask("setattr", h=h, name=name, v=s.encode(value))
+
+    def __call__(self, *args, **kwargs):
+        s, h = _h(self)
+        return s.ask("call", h=h, args=s.encode(list(args)), kw=s.encode(dict(kwargs)))
+
+    # identity, decided here
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __hash__(self):
+        return hash((id(_h(self)[0]), _h(self)[1]))
+
+    def __repr__(self):
+        try:
+            return _ask(self, "repr")
+        except Exception:  # noqa: BLE001
+            return f"<student object #{_h(self)[1]}>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(str(self), spec)
+
+    def _autograder_type_name_(self) -> str:
+        name = _ask(self, "typename")
+        if type(name) is not str:
+            raise SandboxGone("the student's process broke the protocol: typename")
+        return name
+
+    def __instancecheck__(self, obj):  # isinstance(x, StudentClass)
+        s, h = _h(self)
+        return bool(s.ask("isinstance", h=h, v=s.encode(obj)))
+
+    def __bool__(self):
+        return _checked(_ask(self, "bool"), bool)
+
+    def __float__(self):
+        return _checked(_ask(self, "float"), float)
+
+    def __int__(self):
+        return _checked(_ask(self, "int"), int)
+
+    def __index__(self):
+        return _checked(_ask(self, "index"), int)
+
+    def __len__(self):
+        n = _ask(self, "len")
+        if type(n) is not int or n < 0:
+            raise SandboxGone("the student's process broke the protocol: len")
+        return n
+
+    def __iter__(self):
+        items = _ask(self, "iter")
+        if type(items) is not list:
+            raise SandboxGone("the student's process broke the protocol: iter")
+        return iter(items)
+
+    def __getitem__(self, key):
+        s, h = _h(self)
+        return s.ask("getitem", h=h, k=s.encode(key))
+
+    def __setitem__(self, key, value):
+        s, h = _h(self)
+        s.ask("setitem", h=h, k=s.encode(key), v=s.encode(value))
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+
+        arr = _ask(self, "array")
+        if type(arr) is not np.ndarray and not isinstance(arr, np.generic):
+            raise SandboxGone("the student's process broke the protocol: array")
+        arr = np.asarray(arr)
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __enter__(self):
+        return _ask_method(self, "__enter__")
+
+    def __exit__(self, etype, evalue, tb):
+        args = [etype if etype is None or wire.EXCEPTIONS.get(etype.__name__) is etype
+                else _builtin_base(etype),
+                None if evalue is None else str(evalue), None]
+        return bool(_ask_method(self, "__exit__", *args))
+
+    __add__, __radd__ = _binop("add"), _binop("add", True)
+    __sub__, __rsub__ = _binop("sub"), _binop("sub", True)
+    __mul__, __rmul__ = _binop("mul"), _binop("mul", True)
+    __truediv__, __rtruediv__ = _binop("truediv"), _binop("truediv", True)
+    __floordiv__, __rfloordiv__ = _binop("floordiv"), _binop("floordiv", True)
+    __mod__, __rmod__ = _binop("mod"), _binop("mod", True)
+    __pow__, __rpow__ = _binop("pow"), _binop("pow", True)
+    __matmul__, __rmatmul__ = _binop("matmul"), _binop("matmul", True)
+    __and__, __rand__ = _binop("and_"), _binop("and_", True)
+    __or__, __ror__ = _binop("or_"), _binop("or_", True)
+    __lt__, __le__ = _binop("lt"), _binop("le")
+    __gt__, __ge__ = _binop("gt"), _binop("ge")
+    __neg__, __pos__, __abs__, __invert__ = _unop("neg"), _unop("pos"), _unop("abs"), _unop("invert")
+
+
+def _ask_method(p, name, *args):
+    s, h = _h(p)
+    method = s.ask("getattr", h=h, name=name)
+    if not isinstance(method, Proxy):
+        raise TypeError(f"{name} of a student object is not callable")
+    return method(*args)
+
+
+def _builtin_base(cls):
+    for c in cls.__mro__:
+        if wire.EXCEPTIONS.get(c.__name__) is c:
+            return c
+    return Exception
+
+
+def _checked(value, kind):
+    if kind is float and type(value) is int:
+        return float(value)
+    if type(value) is not kind:
+        raise SandboxGone(f"the student's process broke the protocol: expected {kind.__name__}")
+    return value
+
+
+def socketpair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair of stream sockets (the judge's end, the student's end)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    os.set_inheritable(b.fileno(), False)
+    return a, b

@@ -1,0 +1,371 @@
+"""Runs one notebook for grading: student cells in the sandbox, test cells in the judge.
+
+For each code cell, in notebook order, its *role* decides where it runs:
+
+* ``student`` -- the student's answer cells, and any cell the gradebook does not
+  know: in the sandboxed process (:mod:`autograder.judge.sandboxed`);
+* ``judge`` -- nbgrader grade cells (the tests) and instructor cells marked
+  ``"autograder": {"role": "judge"}`` in ``source/`` (test set-up, pictures
+  that need torch): here, in this trusted process, in a namespace of their own;
+* ``program`` -- instructor cells that are part of the student's program
+  (ps3's set-up, the given ``add``): in the sandbox only;
+* ``both`` -- other instructor cells (imports): in both.
+
+Roles come from the instructor's ``source/`` notebook (or the defaults above),
+never from the submitted file. A test cell's outputs are written here and only
+here: its prints, its error (name, message; no code), a figure it draws.
+Before a judge cell runs, the names it uses that the judge did not define are
+looked up in the student's namespace; plain data arrives as values, everything
+else as proxies (:mod:`autograder.judge.proxy`).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import time
+from dataclasses import dataclass, field
+
+from ..testing import ACTIVE_JUDGE
+from .proxy import Channel, SandboxGone, Session, StudentTimeout
+
+ROLES = ("student", "judge", "program", "both")
+NOT_RUN = "DeadKernelError"
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def default_role(cell) -> str:
+    """The role of a cell by its nbgrader metadata alone."""
+    meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+    if not meta.get("grade_id") or meta.get("solution"):
+        return "student"
+    if meta.get("grade"):
+        return "judge"
+    return "both" if meta.get("locked") else "student"
+
+
+def cell_role(cell, trusted: dict[str, str]) -> str:
+    """``default_role``, except that locked instructor cells take their role from ``trusted``."""
+    role = default_role(cell)
+    if role == "both":
+        gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+        role = trusted.get(gid, "both")
+        if role not in ROLES or role == "student":
+            role = "both"
+    return role
+
+
+def trusted_roles(source_nb) -> dict[str, str]:
+    """grade_id -> role, from the instructor's notebook (``metadata.autograder.role``)."""
+    out = {}
+    for cell in source_nb.get("cells", []):
+        gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+        role = ((cell.get("metadata") or {}).get("autograder") or {}).get("role")
+        if gid and role in ROLES:
+            out[gid] = role
+    return out
+
+
+def _error(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue,
+            "traceback": [f"{ename}: {evalue}"]}
+
+
+# ---------------------------------------------------------------------------- the judge
+
+
+def used_names(code) -> set[str]:
+    """Every global name a code object (and the functions and classes in it) may look up."""
+    names, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+    return names
+
+
+class _Capped(io.StringIO):
+    def __init__(self, cap: int):
+        super().__init__()
+        self.cap, self.n = cap, 0
+
+    def write(self, s):
+        if self.n < self.cap:
+            super().write(s[: self.cap - self.n])
+        self.n += len(s)
+        return len(s)
+
+
+@dataclass
+class Judge:
+    """The test cells of one notebook, run in this process against one student session."""
+
+    session: Session
+    ns: dict = field(default_factory=lambda: {"__name__": "__main__", "__builtins__": builtins})
+    owned: set = field(default_factory=set)  # names the judge's own cells defined
+    student: set = field(default_factory=set)  # names looked up in the student's namespace
+    max_output_chars: int = 100_000
+    count: int = 0
+
+    def run(self, source: str, *, keep_outputs: bool = True) -> list[dict]:
+        self.count += 1
+        try:
+            tree = ast.parse(source, "<test cell>")
+        except SyntaxError as e:
+            return [_error("SyntaxError", str(e))]
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        code = compile(tree, "<test cell>", "exec")
+        last_code = compile(last, "<test cell>", "eval") if last is not None else None
+        want = used_names(code) | (used_names(last_code) if last_code else set())
+        self.student |= {n for n in want if n not in self.owned and n not in _BUILTIN_NAMES
+                         and not n.startswith("__")}
+        outputs: list[dict] = []
+        out, err = _Capped(self.max_output_chars), _Capped(self.max_output_chars)
+        token = ACTIVE_JUDGE.set(self.session)
+        result = None
+        before: dict = {}
+        try:
+            before = self._refresh()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                    _figures(outputs):
+                exec(code, self.ns)
+                if last_code is not None:
+                    result = eval(last_code, self.ns)
+        except SandboxGone as e:
+            outputs.append(_error("SandboxGone", f"student code stopped answering: {e}"))
+        except StudentTimeout as e:
+            outputs.append(_error("CellTimeoutError", str(e)))
+        except (Exception, SystemExit) as e:  # a failing test, recorded as a kernel would
+            outputs.append(_error(type(e).__name__, _text(e)))
+        finally:
+            ACTIVE_JUDGE.reset(token)
+        # names this cell (re)bound are the judge's from now on
+        for k in list(self.ns):
+            if k in ("__name__", "__builtins__"):
+                continue
+            if k not in before or self.ns[k] is not before[k]:
+                self.owned.add(k)
+                self.student.discard(k)
+        streams = [{"output_type": "stream", "name": n, "text": _cut(b, self.max_output_chars)}
+                   for n, b in (("stdout", out), ("stderr", err)) if b.getvalue()]
+        if not keep_outputs:
+            return []
+        if result is not None and type(result) in (int, float, str, bool):
+            outputs.append({"output_type": "execute_result", "execution_count": self.count,
+                            "data": {"text/plain": repr(result)}, "metadata": {}})
+        errors = [o for o in outputs if o["output_type"] == "error"]
+        others = [o for o in outputs if o["output_type"] != "error"]
+        return streams + others + errors
+
+    def _refresh(self) -> dict:
+        """Bind the student's current values of the names the judge uses but does not own."""
+        names = sorted(self.student - self.owned)
+        got = self.session.get(names) if names else {}
+        for n in names:
+            if n in got:
+                self.ns[n] = got[n]
+            else:
+                self.ns.pop(n, None)
+        return {n: self.ns[n] for n in got}
+
+
+def _text(e: BaseException) -> str:
+    try:
+        return str(e)
+    except Exception:  # noqa: BLE001
+        return "<unprintable exception>"
+
+
+def _cut(buf: _Capped, cap: int) -> str:
+    text = buf.getvalue()
+    if buf.n > cap:
+        text += "\n... output truncated by the autograder ...\n"
+    return text
+
+
+@contextlib.contextmanager
+def _figures(outputs: list):
+    """Figures a judge cell draws become PNG display outputs (as the inline backend would)."""
+    import sys
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    before = set(plt.get_fignums()) if plt else set()
+    try:
+        yield
+    finally:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            import base64
+
+            for num in plt.get_fignums():
+                if num in before:
+                    continue
+                fig = plt.figure(num)
+                buf = io.BytesIO()
+                try:
+                    fig.savefig(buf, format="png", bbox_inches="tight")
+                    outputs.append({"output_type": "display_data", "metadata": {},
+                                    "data": {"image/png": base64.b64encode(buf.getvalue()).decode(),
+                                             "text/plain": "<Figure>"}})
+                except Exception:  # noqa: BLE001
+                    pass
+                plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- one notebook
+
+
+@dataclass
+class Plan:
+    cells: list[tuple[int, str, str]]  # (index, source, role)
+    cell_timeout: float | None = 60
+    notebook_timeout: float | None = 600
+    error_on_timeout: dict | None = None
+    max_output_chars: int = 100_000
+    student_torch: bool = True
+
+
+def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
+    """Run ``plan`` with a fresh child of ``zygote``: ``{"cells", "error", "leftover", ...}``.
+
+    The result has the shape :func:`autograder.executor.apply_result` expects.
+    """
+    t0 = time.monotonic()
+    cells: dict[int, dict] = {}
+    error = None
+    sock, _pid = zygote.open_child(files_dir)
+    channel = Channel(sock, call_timeout=plan.cell_timeout or 3600)
+    session = Session(channel, student_torch=plan.student_torch)
+    judge = Judge(session, max_output_chars=plan.max_output_chars)
+    stopped = None  # why the student's process stopped answering
+    try:
+        for i, source, role in plan.cells:
+            started = time.monotonic()
+            left = None
+            if plan.notebook_timeout:
+                left = plan.notebook_timeout - (started - t0)
+                if left <= 0:
+                    stopped = stopped or ("timeout", f"the notebook ran past its "
+                                                     f"{plan.notebook_timeout} s limit")
+            if stopped:
+                error = error or {"kind": stopped[0], "cell": i, "detail": stopped[1],
+                                  "outputs": [_timeout_output(plan) if stopped[0] == "timeout"
+                                              else _error(NOT_RUN, stopped[1])]}
+                break
+            limit = min(x for x in (plan.cell_timeout, left) if x) if (plan.cell_timeout or left) \
+                else 3600
+            channel.call_timeout = limit
+            outputs: list[dict] = []
+            count = None
+            if role in ("student", "program", "both"):
+                try:
+                    ans = channel.request({"op": "cell", "i": i, "src": source,
+                                           "error_on_timeout": plan.error_on_timeout}, limit)
+                    outputs, count = _cell_answer(ans, plan.max_output_chars)
+                except SandboxGone as e:
+                    stopped = _why(zygote, e, plan)
+                    error = {"kind": stopped[0], "cell": i, "detail": stopped[1],
+                             "outputs": [_timeout_output(plan) if stopped[0] == "timeout"
+                                         else _error(NOT_RUN, f"{stopped[1]} while running "
+                                                              f"this cell")]}
+                    break
+            if role in ("judge", "both"):
+                judge_out = judge.run(source, keep_outputs=(role == "judge"))
+                if role == "judge":
+                    outputs, count = judge_out, judge.count
+                if channel.dead and not stopped:
+                    stopped = _why(zygote, SandboxGone(channel.dead), plan)
+            cells[i] = {"outputs": outputs, "execution_count": count,
+                        "seconds": round(time.monotonic() - started, 4)}
+    finally:
+        status = _close(zygote, channel)
+    if error is None and stopped and len(cells) < len(plan.cells):
+        nxt = next(i for i, _, _ in plan.cells if i not in cells)
+        error = {"kind": stopped[0], "cell": nxt, "detail": stopped[1],
+                 "outputs": [_error(NOT_RUN, stopped[1])]}
+    return {"cells": cells, "error": error, "seconds": round(time.monotonic() - t0, 4),
+            "leftover": status.get("leftover", 0), "clean": status.get("clean", True),
+            "requests": channel.requests}
+
+
+def _timeout_output(plan: Plan) -> dict:
+    return dict(plan.error_on_timeout) if plan.error_on_timeout else \
+        _error("CellTimeoutError", "the cell ran past its time limit and did not stop")
+
+
+def _why(zygote, e: SandboxGone, plan: Plan) -> tuple[str, str]:
+    text = str(e)
+    if "limit" in text and "ran past" in text:
+        return "timeout", text
+    if "size limit" in text:
+        return "output", text
+    if "protocol" in text:
+        return "integrity", text
+    return "died", text
+
+
+def _close(zygote, channel: Channel) -> dict:
+    try:
+        if not channel.dead:
+            channel.sock.sendall(b'{"op":"bye"}\n')
+    except OSError:
+        pass
+    channel.close()
+    return zygote.close_child(kill=bool(channel.dead))
+
+
+def _clean_output(o) -> dict | None:
+    """One output of a student cell, kept only if it is a well-formed nbformat output."""
+    if type(o) is not dict:
+        return None
+    kind = o.get("output_type")
+
+    def strs(v):
+        return type(v) is str or (type(v) is list and all(type(x) is str for x in v))
+    if kind == "stream":
+        if o.get("name") in ("stdout", "stderr") and type(o.get("text")) is str:
+            return {"output_type": "stream", "name": o["name"], "text": o["text"]}
+    elif kind in ("display_data", "execute_result"):
+        data, md = o.get("data"), o.get("metadata", {})
+        if type(data) is dict and all(type(k) is str and strs(v) for k, v in data.items()) \
+                and type(md) is dict:
+            out = {"output_type": kind, "data": data, "metadata": json_safe(md)}
+            if kind == "execute_result":
+                count = o.get("execution_count")
+                out["execution_count"] = count if type(count) is int else None
+            return out
+    elif kind == "error":
+        tb = o.get("traceback", [])
+        if type(o.get("ename")) is str and type(o.get("evalue")) is str and strs(tb):
+            return {"output_type": "error", "ename": o["ename"], "evalue": o["evalue"],
+                    "traceback": tb if type(tb) is list else [tb]}
+    return None
+
+
+def json_safe(md: dict) -> dict:
+    """Display metadata, kept only if it is plain JSON (it came from the student's process)."""
+    import json
+
+    try:
+        return json.loads(json.dumps(md))
+    except (TypeError, ValueError):
+        return {}
+
+
+def _cell_answer(ans: dict, cap: int) -> tuple[list[dict], int | None]:
+    """A student cell's outputs, checked: they become the notebook's outputs for that cell."""
+    if "exc" in ans:
+        info = ans["exc"] if isinstance(ans["exc"], dict) else {}
+        if info.get("type") == "KeyboardInterrupt":
+            raise SandboxGone("the cell ran past its time limit")
+        raise SandboxGone(f"the student's process broke the protocol: {str(info)[:200]}")
+    val = ans["ok"]
+    if type(val) is not dict or val.get("t") != "cell" or type(val.get("outputs")) is not list:
+        raise SandboxGone("the student's process broke the protocol: cell answer")
+    outs = [c for c in (_clean_output(o) for o in val["outputs"][:1000]) if c is not None]
+    count = val.get("count")
+    return outs, count if type(count) is int else None

@@ -1,0 +1,357 @@
+"""Inside the OS sandbox: the zygote, and the per-notebook process that serves the judge.
+
+The zygote (one per grading slot, started under bubblewrap by
+:class:`autograder.executor.Zygote`) imports numpy, IPython, matplotlib and --
+where the assignment allows it -- torch once. It talks to the grader over one
+control socket (``ctl``):
+
+    grader -> zygote   {"op": "open"}                        a notebook begins
+    zygote -> grader   {"ev": "opened", "pid": n} + a socket  (SCM_RIGHTS)
+                       ... the grader and the notebook's process talk over that socket ...
+    grader -> zygote   {"op": "kill"}                        (only if it must)
+    zygote -> grader   {"ev": "closed", "status": ..., "leftover": n, "clean": bool}
+
+For each notebook the zygote forks a child that shares nothing with any other
+student's: its own process group, rlimits, a fresh empty working directory, a
+``/tmp`` emptied after the previous notebook. The child answers requests
+(:mod:`autograder.judge.serve`): run a student cell, or do something to a
+student object for a test that runs in the judge. It never holds the control
+socket, so nothing it writes can pass for the zygote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .. import executor as X
+from . import serve, wire
+
+#: top-level modules blocked in a sandbox without torch (ps3: the engine may not use it)
+TORCH_MODULES = ("torch", "functorch", "torchgen", "torchvision", "torchaudio")
+#: writable places emptied after every notebook, besides the slot's own directories
+SCRATCH = ("/tmp", "/dev/shm")
+
+
+class NoTorch:
+    """An import blocker for a sandbox without torch (bubblewrap also hides torch's files)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in TORCH_MODULES:
+            raise ImportError(f"No module named {name!r}: torch is not available here (this "
+                              f"assignment's code is graded without torch)")
+        return None
+
+
+# ============================================================================ zygote
+
+
+def zygote_main(slot_dir: str, ctl_fd: int, torch: bool = True) -> int:
+    slot = Path(slot_dir).resolve()
+    ctl = socket.socket(fileno=ctl_fd)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)  # nothing an import prints can reach anyone
+    os.close(devnull)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    X._prctl(X.PR_SET_PDEATHSIG, signal.SIGKILL)
+    X._prctl(X.PR_SET_CHILD_SUBREAPER, 1)  # orphans of a student's child come back to us
+    X._prctl(PR_SET_DUMPABLE, 0)  # no same-user process may ptrace us or read /proc/<us>/fd
+    os.environ.setdefault("IPYTHONDIR", str(slot / X.IPYDIR))
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    if not torch:
+        sys.meta_path.insert(0, NoTorch())
+    t0 = time.monotonic()
+    shell = X._warm_up(torch=torch)
+    send = _ctl_sender(ctl)
+    send({"ev": "ready", "pid": os.getpid(), "import_s": round(time.monotonic() - t0, 3),
+          "torch": torch})
+    for msg in _ctl_reader(ctl):
+        if msg.get("op") != "open":
+            break
+        _one_notebook(shell, slot, ctl, send, msg)
+    return 0
+
+
+PR_SET_DUMPABLE = 4
+
+
+def _ctl_sender(ctl: socket.socket):
+    def send(msg: dict, fds: list[int] | None = None) -> None:
+        data = json.dumps(msg).encode() + b"\n"
+        if fds:
+            socket.send_fds(ctl, [data], fds)
+        else:
+            ctl.sendall(data)
+    return send
+
+
+def _ctl_reader(ctl: socket.socket):
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            chunk = ctl.recv(1 << 16)
+            if not chunk:
+                return
+            buf += chunk
+        line, _, buf = buf.partition(b"\n")
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(msg, dict):
+            yield msg
+
+
+def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict) -> None:
+    work = slot / X.WORK
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # ------------------------------------------------------ the child
+        code = 1
+        try:
+            ctl.close()
+            theirs.close()
+            code = _child(shell, work, job, mine)
+        finally:
+            os._exit(code)
+    mine.close()
+    send({"ev": "opened", "pid": pid}, [theirs.fileno()])
+    theirs.close()
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    status = None
+    killed = False
+    buf = b""
+    import select
+
+    while status is None:
+        fds = [ctl] + ([pidfd] if pidfd is not None else [])
+        ready, _, _ = select.select(fds, [], [], None if pidfd is not None else 0.2)
+        if ctl in ready:
+            chunk = ctl.recv(1 << 16)
+            if not chunk:  # the grader is gone: so is this notebook
+                X._kill_tree(pid)
+                killed = True
+            buf += chunk
+            while b"\n" in buf:
+                line, _, buf = buf.partition(b"\n")
+                try:
+                    op = json.loads(line).get("op")
+                except (ValueError, AttributeError):
+                    op = None
+                if op == "kill":
+                    X._kill_tree(pid)
+                    killed = True
+        wpid, st = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            status = st
+    if pidfd is not None:
+        os.close(pidfd)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    X._reap_killed_group()
+    leftover = X._reap_descendants()
+    clean = _wipe(slot)
+    send({"ev": "closed", "status": status, "killed": killed, "leftover": leftover,
+          "detail": X._describe_status(status), "clean": clean})
+
+
+def _wipe(slot: Path) -> bool:
+    """Empty every place a notebook could write, so the next student finds nothing of it.
+
+    The slot directory (all but its empty working directory), ``/tmp`` and
+    ``/dev/shm``; returns whether all of it is gone.
+    """
+    places = [slot] + [Path(d) for d in SCRATCH if os.path.isdir(d) and os.access(d, os.W_OK)]
+    for place in places:
+        for entry in list(os.scandir(place)):
+            if place == slot and entry.name == X.WORK:
+                X._clear_dir(slot / X.WORK)
+            elif not _is_slot(entry.path, slot):
+                _remove(entry.path)
+    left = [e.name for e in os.scandir(slot / X.WORK)]
+    for place in places:
+        left += [e.name for e in os.scandir(place)
+                 if not (place == slot and e.name == X.WORK) and not _is_slot(e.path, slot)]
+    return not left
+
+
+def _is_slot(path: str, slot: Path) -> bool:
+    """The slot directory itself, or a directory above it (bound into /tmp by bwrap)."""
+    p, s = os.path.realpath(path), str(slot)
+    return s == p or s.startswith(p.rstrip("/") + "/")
+
+
+def _remove(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            X._rmtree(Path(path))
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+# ============================================================================ the child
+
+
+def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
+    from ..sandbox import limit_child
+
+    os.setsid()
+    X._prctl(X.PR_SET_PDEATHSIG, signal.SIGKILL)
+    limits = limit_child()
+    os.chdir(work)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    fd_files = {}
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        tmp = tempfile.TemporaryFile(dir=work)
+        os.dup2(tmp.fileno(), fd)
+        tmp.close()
+        fd_files[name] = [fd, 0]
+    cap = min(int(job.get("max_output_chars") or 10_000_000), limits.output_chars)
+    X._SINK = X._Sink(cap)
+    sys.stdout = X._Stream("stdout", 1)
+    sys.stderr = X._Stream("stderr", 2)
+    sys.stdin = open(os.devnull)
+    import builtins
+
+    builtins.input = X._no_input
+    shell.user_ns["input"] = X._no_input
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGALRM, X._on_alarm)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+    except Exception:  # noqa: BLE001
+        libc = None
+
+    def drain() -> None:  # what C code and subprocesses wrote to fds 1 and 2
+        if libc is not None:
+            try:
+                libc.fflush(None)
+            except Exception:  # noqa: BLE001
+                pass
+        for name, st in fd_files.items():
+            fd, off = st
+            room = max(0, cap - X._SINK.chars) + 1
+            data = os.pread(fd, min(room, 1 << 24), off)
+            st[1] = os.lseek(fd, 0, os.SEEK_END)
+            if data:
+                X._SINK.stream(name, data.decode("utf-8", "replace"))
+
+    def run_cell(req: dict) -> dict:
+        count = shell.execution_count
+        shell.InteractiveTB.set_mode("Context")
+        try:
+            shell.run_cell(req["src"], store_history=True)
+        except KeyboardInterrupt:
+            pass
+        except BaseException as e:  # noqa: BLE001  (the shell itself failed)
+            X._SINK.add(X._error_output(type(e).__name__, X._clean(e)))
+        drain()
+        outs = X._SINK.finish()
+        if X._State.fired:
+            outs.append(req.get("error_on_timeout") or
+                        X._error_output("CellTimeoutError", "No reply from kernel before timeout"))
+        return {"t": "cell", "outputs": outs, "count": count}
+
+    server = serve.Server(shell.user_ns, run_cell=run_cell)
+    reader = _requests(sock)
+    for req in reader:
+        if req is None or req.get("op") == "bye":
+            break
+        X._SINK.reset()
+        X._State.fired = False
+        timeout = req.get("timeout")
+        try:
+            X._State.armed = True
+            if isinstance(timeout, (int, float)) and timeout > 0:
+                signal.setitimer(signal.ITIMER_REAL, float(timeout))
+            try:
+                ans = server.answer(req)
+            finally:
+                X._State.armed = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except KeyboardInterrupt:
+            ans = {"exc": {"type": "KeyboardInterrupt", "base": "Exception",
+                           "msg": "interrupted: ran past its time limit"}}
+        if req.get("op") != "cell":
+            drain()  # output of student code called by a test is dropped: the judge writes tests' outputs
+            X._SINK.reset()
+        try:
+            data = json.dumps(ans, default=str).encode() + b"\n"
+        except (TypeError, ValueError) as e:
+            data = wire.dumps({"exc": {"type": "WireError", "base": "ValueError",
+                                       "msg": f"answer not encodable: {e}"}})
+        sock.sendall(data)
+    return 0
+
+
+def _requests(sock: socket.socket):
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            try:
+                chunk = sock.recv(1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                yield None
+                return
+            buf += chunk
+        line, _, buf = buf.partition(b"\n")
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            yield None
+            return
+        yield msg if isinstance(msg, dict) else None
+
+
+def recv_fd(ctl: socket.socket, buf: bytearray, timeout: float) -> tuple[dict, int | None]:
+    """Grader side: one control message and the descriptor sent with it, if any."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    fd = None
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the zygote gave no answer")
+        r, _, _ = select.select([ctl], [], [], left)
+        if not r:
+            continue
+        msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 16, 4)
+        if fds:
+            for extra in fds[1:]:
+                os.close(extra)
+            if fd is not None:
+                os.close(fd)
+            fd = fds[0]
+        if not msg:
+            raise EOFError("the zygote exited")
+        buf += msg
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    return json.loads(line), fd
+
+
+__all__ = ["zygote_main", "recv_fd", "NoTorch", "TORCH_MODULES"]
