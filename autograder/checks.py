@@ -63,6 +63,12 @@ def to_array(x: Any, what: str = "value") -> np.ndarray | None:
     __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     if x is None:
         return None
+    if getattr(type(x), "_autograder_proxy_", False):  # a student object, seen from the judge
+        try:
+            x = np.asarray(x)  # its numbers, asked for and decoded strictly (autograder.judge)
+        except (TypeError, ValueError) as e:
+            raise GradientMismatch(f"{what}: expected a numpy array or a number, got an object "
+                                   f"of type {x._autograder_type_name_()!r} ({e})") from None
     try:
         import torch
 
@@ -561,7 +567,7 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
         try:
             leaves.append(engine(arr, requires_grad=r))
         except Exception as e:
-            raise GradientMismatch(f"{label}: creating a leaf {type(engine).__name__}"
+            raise GradientMismatch(f"{label}: creating a leaf {getattr(engine, '__name__', 'engine')}"
                                    f"(array, requires_grad={r}) raised {type(e).__name__}: {e}") from e
     try:
         out = fn(*leaves)
