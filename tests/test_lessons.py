@@ -45,6 +45,15 @@ WRONG = {
         "l02-try-breaks": ('my_gradient_flows = {"A": True, "B": True, "C": True, "D": True}',
                            ["look again at ['B', 'D']"]),
     },
+    "03": {
+        "l03-try-worked": ("x_val, y_val = 2.0, -0.5\nu_val = x_val * y_val\nv_val = u_val + 3\n"
+                           "dL_dv = v_val\ndL_du = dL_dv\ndL_dx = dL_du * y_val\ndL_dy = dL_du * x_val",
+                           ["dL/dx for L = (x*y + 3)^2", "expected -2, got -1"]),
+        "l03-try-topo": ('my_order = ["L", "b", "a", "c"]',
+                         ["[dL/dx, dL/dy] in the order ['L', 'b', 'a', 'c']", "off by a constant factor"]),
+        "l03-try-cost": ("my_forward_passes = 100\nmy_reverse_passes = 4",
+                         ["4 forward-mode passes (one per input)", "you said 100 and 4"]),
+    },
 }
 
 STEMS = sorted(WRONG)
@@ -162,3 +171,37 @@ def test_lesson2_silent_graph_breaks_are_what_torch_does():
                            ("w.argmax()", "Tensor", False), ("w.round()", "Tensor", True)]:
         line = next(ln for ln in out.splitlines() if ln.startswith(text + " "))
         assert f"-> {kind}" in line and f"requires_grad={rg}" in line, line
+
+
+# --------------------------------------------------------------------------- lesson 3
+
+
+@pytest.mark.slow
+def test_lesson3_wrong_order_message_says_what_the_text_says():
+    import math
+    import re
+
+    x, y = torch.tensor(0.7, dtype=torch.float64), torch.tensor(-1.3, dtype=torch.float64)
+    a = (x * y).item()
+    out = stdout_of(lesson("03"), "l03-topo-wrong")
+    # the text: x and y are both off by the same factor, b's share of dL/da over the whole
+    (ratio,) = re.findall(r"likely cause: off by a constant factor ([-\d.e]+)", out)
+    assert float(ratio) == pytest.approx(math.cos(a) / (math.cos(a) + 2 * a), rel=1e-5)
+    assert "same factor" in source_of(lesson("03"), "l03-topo-fix-md")
+
+
+@pytest.mark.slow
+def test_lesson3_numbered_picture_marks_the_too_early_edge():
+    from autograder.graph import graph_data, order_violations
+
+    x = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(-1.3, dtype=torch.float64, requires_grad=True)
+    a = x * y
+    data = graph_data(torch.sin(a) + a**2)
+    at = {n.name: n.index for n in data.nodes}
+    good = [at[n] for n in ("AddBackward0", "PowBackward0", "SinBackward0", "MulBackward0")]
+    wrong = [at[n] for n in ("AddBackward0", "SinBackward0", "MulBackward0", "PowBackward0")]
+    assert order_violations(data, good) == []
+    assert order_violations(data, wrong) == [(at["PowBackward0"], at["MulBackward0"])]
+    src = source_of(lesson("03"), "l03-topo-picture")
+    assert "order=" in src and "PowBackward0" in src
