@@ -1,0 +1,112 @@
+"""Second, independently written correct solutions get full marks (issue 13, part 2).
+
+tests/alt_solutions/<assignment>.py fills each ``# YOUR CODE HERE`` of the release
+notebook the way a student would, in a style deliberately unlike source/ (another
+topological sort, other algebraic forms of the derivatives). Graded by the course's
+own grader, every autograded cell must get full marks: a test that fails them depends
+on how the reference solution is written, not on what torch defines. For ps5 the
+student's folder also gets the second ps3 engine as minigrad.py, as ps5 allows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT
+
+from autograder import course as C
+
+ALT = ROOT / "tests" / "alt_solutions"
+PLACEHOLDER = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*(\n|$)", re.M)
+ENGINE_CELLS_SKIPPED = {"ps3-test-setup", "ps3-picture"}  # tests and the picture import torch
+
+
+def fills(assignment: str) -> dict[str, list[str]]:
+    spec = importlib.util.spec_from_file_location(f"alt_{assignment}", ALT / f"{assignment}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.FILLS
+
+
+def fill_cell(source: str, codes: list[str], where: str) -> str:
+    """``source`` with its n-th placeholder replaced by ``codes[n]``, indented like the placeholder."""
+    found = list(PLACEHOLDER.finditer(source))
+    assert len(found) == len(codes), (
+        f"{where}: the release cell has {len(found)} places to fill, the alternative solution {len(codes)}")
+    out, pos = [], 0
+    for m, code in zip(found, codes):
+        indent = m.group(1)
+        body = "".join(indent + ln if ln.strip() else ln for ln in code.rstrip("\n").splitlines(keepends=True))
+        out += [source[pos:m.start()], body, m.group(2)]
+        pos = m.end()
+    return "".join(out) + source[pos:]
+
+
+def alt_notebook(release_nb: Path, assignment: str) -> nbformat.NotebookNode:
+    """The release notebook with every answer cell filled in by the alternative solution."""
+    nb = nbformat.read(release_nb, as_version=4)
+    todo = dict(fills(assignment))
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            gid = meta["grade_id"]
+            assert gid in todo, f"{assignment}: the alternative solution does not fill {gid}"
+            cell.source = fill_cell(cell.source, todo.pop(gid), gid)
+    assert not todo, f"{assignment}: no answer cells {sorted(todo)} in {release_nb.name}"
+    return nb
+
+
+def alt_engine(release_ps3: Path) -> str:
+    """The second ps3 engine as a module (minigrad.py): ps3's code cells in order, without tests."""
+    nb = alt_notebook(release_ps3, "ps3")
+    parts = [cell.source for cell in nb.cells
+             if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade")
+             and cell.id not in ENGINE_CELLS_SKIPPED]
+    return '"""The second ps3 engine (tests/alt_solutions/ps3.py), as a student\'s minigrad.py."""\n\n' + \
+        "\n\n\n".join(parts) + "\n"
+
+
+def test_fill_cell_indents_each_answer_like_its_placeholder():
+    src = ("def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\n\n"
+           "def g(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    out = fill_cell(src, ["y = x + 1\nreturn y\n", "return 2 * x\n"], "test")
+    ns: dict = {}
+    exec(out, ns)
+    assert (ns["f"](1), ns["g"](3)) == (2, 6)
+    with pytest.raises(AssertionError, match="2 places to fill"):
+        fill_cell(src, ["return x\n"], "test")
+
+
+@pytest.mark.parametrize("assignment", ["ps3", "ps5"])
+def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
+    from autograder.grading import grade
+
+    course = C.copy_course(tmp_path / "course", *sorted({assignment, "ps3"}), root=ROOT)
+    C.nbgrader(course, "generate_assignment", assignment, "--force")
+    release_dir = course / "release" / assignment
+    files: dict = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"}
+    for nb_path in sorted(release_dir.glob("*.ipynb")):
+        files[nb_path.name] = alt_notebook(nb_path, assignment)
+    if assignment == "ps5":
+        C.nbgrader(course, "generate_assignment", "ps3", "--force")
+        files["minigrad.py"] = alt_engine(course / "release" / "ps3" / "ps3.ipynb").encode()
+    C.write_submission(course, assignment, "alt", files)
+
+    run = grade(course, assignment, feedback=False, report=False, progress=False)
+    assert [r.student for r in run.results if r.ok] == ["alt"], [r.reason for r in run.results]
+    cells = C.gradebook_scores(course, assignment)["alt"]["cells"]
+    short = {g: f"{sc}/{mx}" for g, (sc, mx) in cells.items() if sc is not None and sc < mx}
+    if short:
+        graded = nbformat.read(next((course / "autograded" / "alt" / assignment).glob("*.ipynb")), as_version=4)
+        why = []
+        for cell in graded.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in short:
+                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+                why.append(f"{gid}: " + ("; ".join(f"{e.ename}: {e.evalue}"[:600] for e in errors) or "no error"))
+        pytest.fail(f"the second correct {assignment} solution lost points in {short}:\n" + "\n".join(why))
+    assert any(sc for sc, _ in cells.values()), "nothing was graded"
