@@ -54,6 +54,17 @@ WRONG = {
         "l03-try-cost": ("my_forward_passes = 100\nmy_reverse_passes = 4",
                          ["4 forward-mode passes (one per input)", "you said 100 and 4"]),
     },
+    "04": {
+        "l04-try-vjp": ("my_vjp = [v0 * x0, v0 * x1 + v1 * np.cos(x0), v1 * 2 * x2]",
+                        ["v^T J for f at x = (1, 2, 3)", "first differing index (0,)"]),
+        "l04-try-bcast": ("my_s_grad = (G * X).sum(axis=0)",
+                          ["likely cause: missing keepdims: the same numbers as torch's",
+                           "(3,) instead of (1, 3)"]),
+        "l04-keepdim-try": ("my_grad = W - W.mean(axis=1)",
+                            ["dL/dx for L = sum(W * (x - row means of x))"]),
+        "l04-try-n1": ("def my_mse(pred, target):\n    return ((pred - target) ** 2).mean()",
+                       ["my_mse(pred (6, 1), target (6,))", "does not match"]),
+    },
 }
 
 STEMS = sorted(WRONG)
@@ -205,3 +216,34 @@ def test_lesson3_numbered_picture_marks_the_too_early_edge():
     assert order_violations(data, wrong) == [(at["PowBackward0"], at["MulBackward0"])]
     src = source_of(lesson("03"), "l03-topo-picture")
     assert "order=" in src and "PowBackward0" in src
+
+
+# --------------------------------------------------------------------------- lesson 4
+
+
+@pytest.mark.slow
+def test_lesson4_torch_func_agrees_with_autograd_functional():
+    from torch.func import grad, jacrev, vmap
+
+    def f(x):
+        return torch.stack([x[0] * x[1], torch.sin(x[0]) + x[2] ** 2])
+
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    assert torch.allclose(jacrev(f)(x), torch.autograd.functional.jacobian(f, x))
+    batch = torch.randn(5, 3, dtype=torch.float64)
+    assert vmap(jacrev(f))(batch).shape == (5, 2, 3)
+    assert grad(lambda t: (t * t).sum())(x).tolist() == (2 * x).tolist()
+    out = stdout_of(lesson("04"), "l04-func")
+    assert "jacrev(f)(x) == functional.jacobian: True" in out and "== a loop: True" in out, out
+    assert "5 Jacobians of shape (2, 3)" in out
+
+
+@pytest.mark.slow
+def test_lesson4_n1_against_n_broadcasts_to_n_by_n():
+    pred, target = torch.zeros(4, 1), torch.zeros(4)
+    assert (pred - target).shape == (4, 4)
+    out = stdout_of(lesson("04"), "l04-n1")
+    assert "pred (4, 1) - target (4,) -> (4, 4)" in out, out
+    lines = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].split() for ln in out.splitlines()[1:]}
+    assert lines["gradient, broadcast to (N, N)"] == lines["2 (pred - mean(target)) / N"], out
+    assert lines["gradient, shapes matched"] != lines["gradient, broadcast to (N, N)"], out
