@@ -65,6 +65,21 @@ WRONG = {
         "l04-try-n1": ("def my_mse(pred, target):\n    return ((pred - target) ** 2).mean()",
                        ["my_mse(pred (6, 1), target (6,))", "does not match"]),
     },
+    "05": {
+        "l05-try-fd": ("my_estimate = (g(x0 + h) - g(x0 - h)) / h",
+                       ["central difference of x^3 at x = 2", "exactly 2x torch's"]),
+        "l05-try-step": ("my_h = 1e-6", ["with h = 1e-06 the float32 estimate is off by a relative"]),
+    },
+    "06": {
+        "l06-try-sub": ("def value_sub(self, other):\n"
+                        "    o = other.data if isinstance(other, Value) else float(other)\n"
+                        "    return Value._make(self.data - o, 'SubBackward', [self, other], [1.0, 1.0])\n\n"
+                        "Value.__sub__ = value_sub",
+                        ["(x - y) * tanh(y - x*x)", "does not match torch.autograd"]),
+        "l06-try-mul": ("class MulBackward0(ArrayNode):\n    def backward(self, grad):\n"
+                        "        a, b = self.saved\n        return grad * a, grad * b",
+                        ["a * b, a (3, 4) and b (4,): gradient of a"]),
+    },
 }
 
 STEMS = sorted(WRONG)
@@ -112,9 +127,9 @@ def test_try_its_ask_accept_and_explain(stem):
         shipped = stdout_of(nb, cid)
         assert NOT_ANSWERED in shipped and RIGHT not in shipped and CROSS not in shipped, (cid, shipped)
         right = stdout_of(nb, f"{cid}--model")
-        assert right.startswith(RIGHT), f"{cid}: the model answer is not accepted:\n{right}"
+        assert RIGHT in right and CROSS not in right, f"{cid}: the model answer is not accepted:\n{right}"
         wrong = stdout_of(nb, f"{cid}--wrong")
-        assert wrong.startswith(CROSS), f"{cid}: a wrong answer is not caught:\n{wrong}"
+        assert CROSS in wrong and RIGHT not in wrong, f"{cid}: a wrong answer is not caught:\n{wrong}"
         for text in WRONG[stem][cid][1]:
             assert text in wrong, f"{cid}: the explanation lacks {text!r}:\n{wrong}"
 
@@ -247,3 +262,26 @@ def test_lesson4_n1_against_n_broadcasts_to_n_by_n():
     lines = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].split() for ln in out.splitlines()[1:]}
     assert lines["gradient, broadcast to (N, N)"] == lines["2 (pred - mean(target)) / N"], out
     assert lines["gradient, shapes matched"] != lines["gradient, broadcast to (N, N)"], out
+
+
+# --------------------------------------------------------------------------- lessons 5 and 6
+
+
+def test_no_custom_function_before_lesson7_teaches_it():
+    import nbformat
+
+    for stem in ("01", "02", "03", "04", "05", "06"):
+        (path,) = COURSE.glob(f"{stem}_*.ipynb")
+        code = "".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert "autograd.Function" not in code and "gradgradcheck(" not in code, path.name
+
+
+@pytest.mark.slow
+def test_lesson6_bridge_sums_broadcast_gradients_back():
+    import numpy as np
+
+    out = stdout_of(lesson("06"), "l06-bridge")
+    a = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    b = torch.tensor([10.0, 20.0, 30.0], requires_grad=True)
+    (a + b).sum().backward()
+    assert f"b.grad: {np.array(b.grad.tolist())}" in out, out
