@@ -102,9 +102,11 @@ class Row:
         if self.manual or self.passed:
             return ""
         if self.hidden_failed:
-            return "a hidden test failed (its code is not shown; its message is)"
+            return "a hidden test failed (its code is not shown, its message is)"
         if self.hidden_failed is False and self.has_hidden:
             return "a visible test failed"
+        if self.has_hidden:
+            return "a test failed (this cell also has hidden tests, whose code is not shown)"
         return ""
 
     @property
@@ -141,12 +143,27 @@ def clean(text: str) -> str:
     return ANSI_RE.sub("", text or "")
 
 
+CODE_SPAN_RE = re.compile(r"(`[^`]*`|\$[^$]+\$)")  # code spans, and maths (left to MathJax)
+STRONG_RE = re.compile(r"(\*\*|__)(?!\s)(.+?)(?<!\s)\1")
+EM_RE = re.compile(r"(?<![\w*])([*_])(?![\s*_])(.+?)(?<![\s*_])\1(?![\w*])")
+
+
+def _inline(md: str, code, text, maths=lambda m: m) -> str:
+    """Markdown inline text: ``code(span)`` for `code` spans, ``maths($..$)``, ``text(rest)``."""
+    out = []
+    for p in CODE_SPAN_RE.split(md):
+        if len(p) >= 2 and p[0] == p[-1] == "`":
+            out.append(code(p[1:-1]))
+        elif len(p) >= 3 and p[0] == p[-1] == "$":
+            out.append(maths(p))
+        else:
+            out.append(text(p))
+    return "".join(out)
+
+
 def plain(md: str) -> str:
     """Markdown inline text as plain text: `code`, *em* and **strong** marks dropped."""
-    s = re.sub(r"`([^`]*)`", r"\1", md)
-    s = re.sub(r"(\*\*|__)(.+?)\1", r"\2", s)
-    s = re.sub(r"(?<![\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])", r"\1", s)
-    return s
+    return _inline(md, lambda c: c, lambda t: EM_RE.sub(r"\2", STRONG_RE.sub(r"\2", t)))
 
 
 def last_heading(markdown: str) -> str | None:
@@ -225,6 +242,39 @@ def failing_line(traceback: list[str]) -> int | None:
     return last[1] if last else None
 
 
+PRINT_RE = re.compile(r"""^\s*print\(\s*(["'])((?:(?!\1).)*)\1\s*\)\s*(?:#.*)?$""")
+
+
+def visible_marker(source: str) -> str | None:
+    """The text that the visible part of a test cell prints last, when it ends in ``print("...")``.
+
+    If the cell failed after printing it, the visible checks had all passed: a hidden
+    one failed; if it failed without printing it, a visible one did.
+    """
+    if BEGIN_HIDDEN not in source:
+        return None
+    last = None
+    for line in source[: source.index(BEGIN_HIDDEN)].splitlines():
+        if line.strip() and not line.strip().startswith("#"):
+            last = line
+    m = PRINT_RE.match(last or "")
+    return m.group(2) if m and "\\" not in m.group(2) else None
+
+
+def hidden_failed(source: str, outputs: list, line: int | None) -> bool | None:
+    """Whether the check that failed is a hidden one (None: the outputs cannot tell)."""
+    if BEGIN_HIDDEN not in source:
+        return False
+    if line is not None:  # the traceback says where
+        return line in hidden_lines(source)
+    marker = visible_marker(source)
+    if marker is None:
+        return None
+    printed = "".join(o.get("text", "") for o in outputs or []
+                      if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return marker in clean(printed)
+
+
 def first_failure(outputs: list, failed: bool) -> tuple[str, list[str], int | None]:
     """``(message line, likely causes, failing line)`` of a cell's outputs."""
     for out in outputs or []:
@@ -300,10 +350,7 @@ def summarize(nb, notebook: str = "", scores: dict | None = None) -> Summary:
             row.cause = causes[0] if causes else ""
             row.more_causes = max(0, len(causes) - 1)
             if not row.passed and msg:
-                if not row.has_hidden:
-                    row.hidden_failed = False
-                elif line is not None:
-                    row.hidden_failed = line in hidden_lines(source)
+                row.hidden_failed = hidden_failed(source, cell.get("outputs", []), line)
         rows.append(row)
     return Summary(notebook, rows)
 
@@ -340,6 +387,22 @@ def summary_from_messages(notebook: str, cells, nb=None) -> Summary:
     return Summary(notebook, rows)
 
 
+def assignment_notebook(assignment: str, name: str, root: Path | None = None):
+    """The assignment's own notebook in ``source/`` (or ``release/``), for the parts' headings."""
+    import nbformat
+
+    from .course import repo_root
+
+    for where in ("source", "release"):
+        path = Path(root or repo_root()) / where / assignment / f"{name}.ipynb"
+        if path.is_file():
+            try:
+                return nbformat.read(path, as_version=4)
+            except Exception:  # noqa: BLE001  (no headings: the rows name their grade ids)
+                return None
+    return None
+
+
 # ---------------------------------------------------------------------------- rendering
 
 
@@ -349,17 +412,11 @@ def fmt(x: float | None) -> str:
 
 def inline_md(md: str) -> str:
     """Markdown inline text (a heading) as HTML: `code`, **strong**, *em*; maths left to MathJax."""
-    parts = re.split(r"(`[^`]*`)", md)
-    out = []
-    for p in parts:
-        if len(p) >= 2 and p.startswith("`") and p.endswith("`"):
-            out.append(f"<code>{html.escape(p[1:-1])}</code>")
-            continue
-        s = html.escape(p, quote=False)
-        s = re.sub(r"(\*\*|__)(.+?)\1", r"<strong>\2</strong>", s)
-        s = re.sub(r"(?<![\w*])[*_](?!\s)(.+?)(?<!\s)[*_](?![\w*])", r"<em>\1</em>", s)
-        out.append(s)
-    return "".join(out)
+    def text(t: str) -> str:
+        t = STRONG_RE.sub(r"<strong>\2</strong>", html.escape(t, quote=False))
+        return EM_RE.sub(r"<em>\2</em>", t)
+
+    return _inline(md, lambda c: f"<code>{html.escape(c)}</code>", text, html.escape)
 
 
 def overview(s: Summary) -> str:

@@ -151,21 +151,36 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
 
 
 def format_result(r: SelfGrade, file: str) -> str:
+    """The summary of the feedback page (autograder.feedback), then each failure's whole message."""
+    from . import feedback
+
     L = []
     if not r.ok:
         L.append(f"{file}: could not be graded: {r.reason}")
         L += [f"  note: {n}" for n in r.notes]
         return "\n".join(L)
-    width = max((len(c.grade_id) for c in r.cells), default=10)
+    notebooks = list(dict.fromkeys(c.notebook for c in r.cells))
+    summaries = [feedback.summary_from_messages(name, [c for c in r.cells if c.notebook == name],
+                                                feedback.assignment_notebook(r.assignment, name))
+                 for name in notebooks]
+    tests = [row for s in summaries for row in s.rows if not row.manual]
+    failed = [row for row in tests if not row.passed]
     L.append(f"{file} ({r.assignment}): {r.score:g} / {r.max_score:g} autograded points"
              + (f" (+ {r.manual_points:g} for written answers, graded by hand)"
                 if r.manual_points else ""))
-    for c in r.cells:
-        if c.manual:
-            L.append(f"  {c.grade_id:<{width}}   -  / {c.max_score:g}  written answer: graded by hand")
-            continue
-        mark = "ok" if (c.score or 0) >= c.max_score else "FAILED"
-        L.append(f"  {c.grade_id:<{width}}  {c.score or 0:>3g} / {c.max_score:g}  {mark}")
+    L.append(f"  {len(failed)} of {len(tests)} test cells did not pass" if failed else
+             f"  all {len(tests)} test cells passed")
+    for s in summaries:
+        if len(summaries) > 1:
+            L.append(f"  {s.notebook}:")
+        L += feedback.summary_text(s, indent="    " if len(summaries) > 1 else "  ")
+    details = [c for c in r.cells if not c.manual and (c.score or 0) < c.max_score and c.messages]
+    if details:
+        L.append("")
+        L.append("Messages of the checks that failed (what was checked, expected vs got, "
+                 "likely cause):")
+    for c in details:
+        L.append(f"  [{c.grade_id}]")
         for m in c.messages:
             L.append(textwrap.indent(m, " " * 6))
     for n in r.notes:

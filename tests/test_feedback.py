@@ -1,0 +1,262 @@
+"""Feedback a student can act on (issue 18), on a ps3 submission with one bug.
+
+The submission is the solution with the ``missing-unbroadcast`` edit of
+``tests/bugs_ps3.py`` (backward() forgets to unbroadcast). It is graded once, for
+real, with ``autograder grade`` (which writes feedback through the course's
+config), then its feedback is written again by stock ``nbgrader
+generate_feedback``; the tests read both pages, the gradebook, ``autograder
+selfgrade``'s output on the same notebook, and the page in headless Debian
+chromium (Playwright), at 1200 px and at a phone's 390 px:
+
+- the summary's rows: one per test cell in notebook order, their scores as in
+  the gradebook, the total; the failing part's row names the part and holds the
+  check's message line and its likely cause, and says a hidden test failed;
+- the same page from both commands;
+- hidden test code never on the page, nor expected values in the summary;
+- in the browser: that row within the first screen, no ``pre`` wider than its
+  box or the screen, maths typeset by MathJax, and not one network request.
+
+Screenshots go to ``tests/artifacts/`` (``docs/img/feedback-*.png`` are copies).
+If chromium cannot start, the browser test fails: it never skips.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT, load_bugs
+
+from autograder import course as C
+from autograder import feedback as F
+
+pytestmark = [pytest.mark.slow]
+
+A = "ps3"
+BUG = "missing-unbroadcast"
+STUDENT = f"bug-{BUG}"
+FIRST_FAILING = "ps3-mul-test"  # the first test cell the bug fails, in notebook order
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SIZES = {"desktop": (1200, 900), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The one-bug submission graded by ``autograder grade``, then feedback by stock nbgrader."""
+    from autograder.grading import grade
+
+    course = C.copy_course(tmp_path_factory.mktemp("feedback") / "course", A, root=ROOT)
+    C.nbgrader(course, "generate_assignment", A, "--force")
+    bug = next(b for b in load_bugs(A) if b.name == BUG)
+    source = course / "source" / A / f"{A}.ipynb"
+    release = course / "release" / A / f"{A}.ipynb"
+    C.write_submission(course, A, STUDENT,
+                       {release.name: C.solution_submission(release, source, bug.edits)})
+    run = grade(course, A, jobs=1, progress=False, report=False, stream=io.StringIO())
+    res = run.results[0]
+    assert res.ok and res.feedback, (res.reason, res.feedback_error)
+    page = course / "feedback" / STUDENT / A / f"{A}.html"
+    by_grade = page.read_text()
+    C.nbgrader(course, "generate_feedback", A, "--force")
+    by_nbgrader = page.read_text()
+    return {"course": course, "page": page, "by_grade": by_grade, "by_nbgrader": by_nbgrader,
+            "scores": C.gradebook_scores(course, A)[STUDENT], "source": source}
+
+
+def _test_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"
+            and (c.metadata.get("nbgrader") or {}).get("grade")
+            and not c.metadata["nbgrader"].get("solution")]
+
+
+def _summary_section(page: str) -> str:
+    m = re.search(r'<section\b[^>]*\bid="autograder-summary"[^>]*>.*?</section>', page, re.S)
+    assert m, "no summary on the feedback page"
+    return m.group(0)
+
+
+def _rows(section: str) -> list[tuple[str, str]]:
+    """``[(grade_id, the row's text)]`` of the summary, in page order."""
+    return [(gid, text) for gid, _, text in _rows_with_state(section)]
+
+
+def _rows_with_state(section: str) -> list[tuple[str, bool, str]]:
+    """``[(grade_id, passed, the row's text)]``: passed as the row's class says (ag-pass)."""
+    out = []
+    for m in re.finditer(r'<li\b([^>]*)>(.*?)</li>', section, re.S):
+        gid = re.search(r'data-grade-id="([^"]+)"', m.group(1)).group(1)
+        classes = re.search(r'class="([^"]+)"', m.group(1)).group(1).split()
+        out.append((gid, "ag-pass" in classes, _text(m.group(2))))
+    return out
+
+
+def _text(fragment: str) -> str:
+    """What a reader sees of an HTML fragment: tags gone, entities decoded, spaces folded."""
+    t = re.sub(r"<script.*?</script>|<style.*?</style>", " ", fragment, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", t))).strip()
+
+
+def test_summary_rows_in_notebook_order_with_the_gradebook_scores(graded):
+    section = _summary_section(graded["by_grade"])
+    rows = _rows(section)
+    tests = _test_cells(nbformat.read(graded["source"], as_version=4))
+    assert [gid for gid, _ in rows] == [c.metadata["nbgrader"]["grade_id"] for c in tests]
+    grades = graded["scores"]["cells"]
+    for gid, passed, text in _rows_with_state(section):
+        score, points = grades[gid]
+        assert f"{score:g} / {points:g}" in text, (gid, text)
+        assert passed == (score >= points), (gid, text)
+        assert text.split(f"{score:g} / {points:g}")[1].split()[0] == ("passed" if passed else
+                                                                       "failed"), text
+        assert "Test cell" not in text
+        assert f'href="#{gid}"' in section and f'name="{gid}"' in graded["by_grade"]
+    total = graded["scores"]["score"]
+    assert 0 < total < graded["scores"]["max_score"]
+    assert f"{total:g} / {graded['scores']['max_score']:g} points" in _text(section)
+    failed = [gid for gid, _ in rows if grades[gid][0] < grades[gid][1]]
+    assert failed[0] == FIRST_FAILING
+    assert f"{len(failed)} of {len(rows)} test cells did not pass" in _text(section)
+
+
+def test_the_failing_row_names_its_part_the_check_and_the_likely_cause(graded):
+    row = dict(_rows(_summary_section(graded["by_grade"])))[FIRST_FAILING]
+    assert "Part 5" in row and "mul" in row  # the nearest heading, and the test's own name
+    assert "failed" in row
+    assert "a hidden test failed" in row
+    assert "mul with broadcasting (3, 4) * (4,): gradient of b: does not match torch.autograd" in row
+    assert "likely cause: the gradient has the shape of the output" in row
+    assert "missing unbroadcast" in row
+    # a failure of a visible check says so too
+    broadcast = dict(_rows(_summary_section(graded["by_grade"])))["ps3-broadcast-test"]
+    assert "a visible test failed" in broadcast and "Part 11" in broadcast
+
+
+def test_autograder_grade_and_nbgrader_generate_feedback_write_the_same_page(graded):
+    assert graded["by_grade"] == graded["by_nbgrader"]
+
+
+def test_hidden_tests_stay_hidden(graded):
+    page = graded["by_grade"]
+    seen = _text(page)
+    src = nbformat.read(graded["source"], as_version=4)
+    hidden, visible = [], []
+    for cell in _test_cells(src):
+        rows = F.hidden_lines(cell.source)
+        for i, line in enumerate(cell.source.splitlines(), 1):
+            words = re.sub(r"\s+", " ", line).strip()
+            if len(words) > 30 and "HIDDEN TESTS" not in words:
+                (hidden if i in rows else visible).append(words)
+    assert hidden and visible
+    # the page's text keeps code tokens apart ("f ( x )"): compare without spaces
+    flat = seen.replace(" ", "")
+    assert all(v.replace(" ", "") in flat for v in visible), "visible test code missing"
+    shown = [h for h in hidden if h.replace(" ", "") in flat]
+    assert not shown, f"hidden test code on the feedback page: {shown[:3]}"
+    summary = _text(_summary_section(page))
+    assert "expected:" not in summary and "got:" not in summary  # the message line only
+
+
+def test_selfgrade_prints_the_same_summary(graded):
+    from autograder.selfgrade import format_result, selfgrade
+
+    course = graded["course"]
+    nb = course / "submitted" / STUDENT / A / f"{A}.ipynb"
+    r = selfgrade(nb, root=course)
+    assert r.ok, r.reason
+    text = format_result(r, "ps3.ipynb")
+    lines = text.splitlines()
+    on_page = {gid: passed for gid, passed, _ in _rows_with_state(_summary_section(graded["by_grade"]))}
+    assert sorted(on_page) == sorted(c.grade_id for c in r.cells)
+    for c in r.cells:
+        mine = next(ln for ln in lines if ln.endswith(f"[{c.grade_id}]"))
+        assert mine.split()[0] == ("ok" if on_page[c.grade_id] else "FAILED"), (mine, c.grade_id)
+    k = next(i for i, ln in enumerate(lines) if ln.endswith(f"[{FIRST_FAILING}]"))
+    assert "FAILED" in lines[k] and "Part 5" in lines[k] and "mul" in lines[k]
+    block = " ".join(ln.strip() for ln in lines[k + 1:k + 8])
+    assert "mul with broadcasting (3, 4) * (4,): gradient of b: does not match torch.autograd" in block
+    assert "likely cause: the gradient has the shape of the output" in block
+    assert f"{graded['scores']['score']:g} / {graded['scores']['max_score']:g}" in lines[0]
+
+
+def test_traceback_formats_give_the_failing_line():
+    assert F.failing_line(["Traceback", "  Cell In[16], line 14\n    check(...)\n",
+                           "  File /x/checks.py:486 in f\n"]) == 14
+    assert F.failing_line(["Input In [3], in <cell line: 7>()\n"]) == 7
+    assert F.failing_line(['  File "<cell>", line 5, in <module>\n']) == 5
+    assert F.failing_line(["GradientMismatch: no frame of the cell"]) is None
+
+
+def _browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:  # never a silent skip
+        pytest.fail(f"playwright is not installed ({e}): run bin/setup --dev")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (bin/setup --dev does)")
+    return sync_playwright
+
+
+@pytest.mark.browser
+def test_the_page_in_a_browser(graded):
+    sync_playwright = _browser()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = graded["page"].as_uri()
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS, timeout=60_000)
+        except Exception as e:
+            pytest.fail(f"headless chromium did not start: {e}")
+        try:
+            for name, (w, h) in SIZES.items():
+                ctx = browser.new_context(viewport={"width": w, "height": h})
+                ctx.set_default_timeout(90_000)
+                requests = []
+                ctx.on("request", lambda r, seen=requests: seen.append(r.url))
+                # nothing may leave the machine: anything but the page itself is refused
+                ctx.route(re.compile(r"^(?!file://).*"), lambda route: route.abort())
+                page = ctx.new_page()
+                page.goto(url)
+                page.wait_for_function("() => window.MathJax && MathJax.startup "
+                                       "&& MathJax.startup.promise")
+                page.evaluate("() => MathJax.startup.promise")
+
+                row = page.locator(f'li.ag-row[data-grade-id="{FIRST_FAILING}"]')
+                box = row.bounding_box()
+                text = row.inner_text()
+                assert "Part 5" in text and "missing unbroadcast" in text, text
+                if name == "desktop":
+                    assert box["y"] >= 0 and box["y"] + box["height"] <= h, \
+                        f"the failing part's row is not on the first screen: {box}"
+                else:  # a phone's first screen holds the title and the first rows
+                    assert page.locator("li.ag-row").first.bounding_box()["y"] < h
+
+                over = page.evaluate("""() => [...document.querySelectorAll('pre')]
+                    .filter(p => p.scrollWidth > p.clientWidth + 1
+                              || p.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                    .map(p => p.textContent.slice(0, 80))""")
+                pres = page.evaluate("() => document.querySelectorAll('pre').length")
+                assert pres > 20 and not over, f"{name}: pre elements overflow: {over[:3]}"
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= w
+
+                maths = page.evaluate("() => document.querySelectorAll('mjx-container svg').length")
+                errors = page.evaluate("() => document.querySelectorAll('mjx-merror').length")
+                assert maths >= 5 and errors == 0, (maths, errors)
+                raw = page.evaluate("() => document.body.innerText")
+                assert "\\partial" not in raw, "maths shown as TeX source"
+
+                assert requests == [url], f"network requests: {[r for r in requests if r != url]}"
+                page.screenshot(path=str(ARTIFACTS / f"feedback-{name}.png"))
+                ctx.close()
+        finally:
+            browser.close()
+    for name in SIZES:  # the README's pictures (docs/img/feedback-*.png) are copies of these
+        assert (ARTIFACTS / f"feedback-{name}.png").stat().st_size > 10_000
