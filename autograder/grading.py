@@ -316,7 +316,9 @@ def grade_submission(student: str) -> SubmissionResult:
     from .submissions import staged_submission
 
     t0 = time.monotonic()
-    with staged_submission(_Worker.app.coursedir, student) as cleaned:
+    slot_root = _Worker.app.config.WarmExecute.get("slot_root")  # removed after the run
+    with staged_submission(_Worker.app.coursedir, student, staging_dir=slot_root
+                           if isinstance(slot_root, str) and slot_root else None) as cleaned:
         if cleaned.fatal:
             return SubmissionResult(student, ok=False, reason=cleaned.fatal,
                                     incidents=cleaned.notes, seconds=time.monotonic() - t0)

@@ -344,12 +344,15 @@ def assignment_notebooks(db_url: str, assignment: str) -> list[str] | None:
 
 
 @contextmanager
-def staged_submission(coursedir, student: str, *, limits: SubmissionLimits | None = None):
+def staged_submission(coursedir, student: str, *, limits: SubmissionLimits | None = None,
+                      staging_dir: str | None = None):
     """nbgrader's ``coursedir`` reads a cleaned copy of ``student``'s submission inside the block.
 
     Yields the :class:`Cleaned` result; while it is open ``coursedir.submitted_directory``
     points at the staging copy (unless ``fatal`` is set: then nothing may be graded).
-    Afterwards the setting is restored and the copy deleted.
+    Afterwards the setting is restored and the copy deleted. ``staging_dir``: where the
+    copy is made (default: the system's temporary directory); ``autograder grade`` uses
+    its run's slot root, which it removes even when a worker was killed.
     """
     try:
         try:
@@ -357,7 +360,8 @@ def staged_submission(coursedir, student: str, *, limits: SubmissionLimits | Non
         except Exception:  # noqa: BLE001  (nbgrader will say what is wrong with the gradebook)
             names = None
         cleaned = clean_submission(coursedir.root, coursedir.assignment_id, student, names,
-                                   limits=limits, ignore=tuple(coursedir.ignore))
+                                   limits=limits, ignore=tuple(coursedir.ignore),
+                                   staging_dir=staging_dir)
     except Exception as e:  # noqa: BLE001  (fail closed: that submission only, not the batch)
         cleaned = Cleaned(fatal=f"could not check the files of submitted/{student}/"
                                 f"{coursedir.assignment_id} ({type(e).__name__}: {e}): not graded")

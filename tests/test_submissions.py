@@ -206,9 +206,9 @@ def test_too_many_bytes_are_refused_without_reading_them(tmp_path, monkeypatch):
 def test_file_names_cannot_forge_report_lines(tmp_path):
     course = _course(tmp_path)
     d = _sub(course)
-    (d / "x\n  mallory: 2/2").write_text("")
+    (d / "x\n  mallory: full marks").write_text("")
     c = clean_submission(course, "a", "bob", ["a"])
-    assert "\n" not in _details(c) and r"'x\n  mallory: 2/2'" in _details(c)
+    assert "\n" not in _details(c) and r"'x\n  mallory: full marks'" in _details(c)
     c.remove()
 
 
@@ -371,8 +371,8 @@ def _cases(course: Path) -> list[Case]:
         Case("link-notebook", link_notebook, 0, r"'subs.ipynb' is a symbolic link", failed=True),
         Case("linked-dir", linked_dir, 0, r"is a symbolic link: refused", failed=True),
         Case("fifo", fifo, POINTS, r"'pipe' is a fifo"),
-        Case("many-files", many_files, 0, r"too many files: more than 200", failed=True),
-        Case("huge-file", huge_file, 0, r"too large: more than 50 MB", failed=True),
+        Case("many-files", many_files, POINTS, r"too many files: more than 200", failed=True),
+        Case("huge-file", huge_file, POINTS, r"too large: more than 50 MB", failed=True),
         Case("junk", junk, POINTS, r"not part of the assignment.*left out|left out .*notes.txt"),
         Case("folder-notebook", folder_notebook, 0, r"is a folder, not a notebook", failed=True),
         Case("binary-notebook", binary_notebook, 0, r"not a notebook|UTF-8", failed=True),
@@ -381,7 +381,9 @@ def _cases(course: Path) -> list[Case]:
 
 
 def _grade(course: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MPLBACKEND="Agg", AUTOGRADER_TEST_SECRET=SECRET,
+    tmp = course.parent / "tmp"  # the run's own temporary directory: nothing may be left there
+    tmp.mkdir(exist_ok=True)
+    env = dict(os.environ, MPLBACKEND="Agg", AUTOGRADER_TEST_SECRET=SECRET, TMPDIR=str(tmp),
                AUTOGRADER_DB_URL=C.db_url(course),  # as a PostgreSQL URL with its password
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
     return subprocess.run([sys.executable, "-c", "import sys; from autograder.cli import main; "
@@ -486,8 +488,9 @@ def test_only_the_notebook_and_shipped_files_reach_autograded_and_feedback(batch
 
 
 def _outputs(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
     return "".join(o.get("text", "") + json.dumps(o.get("data", {}))
-                   for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", []))
+                   for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_nothing_linked_leaks_into_outputs_or_feedback(batch):
@@ -500,22 +503,39 @@ def test_nothing_linked_leaks_into_outputs_or_feedback(batch):
     for text in (feedback, outputs, other):
         assert "root:x:0:0" not in text  # /etc/passwd
         assert "SQLite format 3" not in text  # the gradebook
-        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-        assert "hidden: triple(-5)" not in text  # hidden test code
+        assert "BEGIN SOLUTION" not in text  # source/ (the solutions)
     for name in ("link-passwd", "link-source", "link-gradebook", "link-other-student"):
         printed = _outputs(course / "autograded" / name / A / f"{A}.ipynb")
         read = set(re.findall(r"^READ (\S+)", printed, re.M))
         assert read and read <= {f"{A}.ipynb", "helper.py", "timestamp.txt"}, (name, read)
 
 
+def test_student_code_cannot_read_the_hidden_tests_from_its_working_directory(batch):
+    """The notebook's working directory holds only what it may read (the shipped files).
+
+    The attacks above print every file of their working directory into their own
+    feedback: the notebook nbgrader is grading there holds the hidden tests (restored
+    from the gradebook), so it must not be in that directory.
+    """
+    course = batch["course"]
+    for name in ("link-passwd", "link-source", "link-gradebook", "link-other-student"):
+        for where in (course / "feedback" / name, course / "autograded" / name):
+            for p in sorted(where.rglob("*")):
+                if p.is_file():
+                    text = _outputs(p) if p.suffix == ".ipynb" else p.read_text(errors="replace")
+                    assert "BEGIN HIDDEN TESTS" not in text and "triple(-5) == -15" not in \
+                        text, p
+
+
 def test_no_secret_is_visible_inside_the_sandbox(batch):
     from autograder.sandbox import sandbox_status
 
     printed = _outputs(batch["course"] / "autograded" / "env-probe" / A / f"{A}.ipynb")
-    assert "SEEN self/environ" in printed, printed[:2000]  # the probe ran and read
+    seen = re.search(r"^SEEN (.*)$", printed, re.M)
+    assert seen and "self/environ" in seen.group(1), printed[:2000]  # the probe ran and read
     if not sandbox_status().ok:
         pytest.skip("without bubblewrap the grader's own /proc is visible (docs/security.md)")
-    assert " 1/environ" in printed, printed[:2000]  # bwrap's own process, pid 1 inside
+    assert "1/environ" in seen.group(1).split(), printed[:2000]  # bwrap's process: pid 1
     assert SECRET not in printed and "AUTOGRADER_DB_URL" not in printed, printed[:4000]
     assert "sqlite:///" not in printed, printed[:4000]
 
@@ -534,9 +554,5 @@ def test_regrading_gives_the_same_grades_and_keeps_manual_grades(batch):
 
 
 def test_no_staging_copies_are_left_behind(batch):
-    import tempfile
-
-    assert not list((batch["course"]).glob(".autograder-staging/*"))
-    leftovers = [p for p in Path(tempfile.gettempdir()).glob("autograder-submission-*")
-                 if p.stat().st_mtime > batch["course"].stat().st_mtime]
-    assert not leftovers, leftovers
+    assert not list(batch["course"].glob(".autograder-staging/*"))
+    assert not list((batch["course"].parent / "tmp").glob("**/autograder-submission-*"))
