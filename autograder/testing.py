@@ -29,7 +29,8 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls",
-           "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp"]
+           "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
+           "repeat", "add_chain"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -220,3 +221,37 @@ def torch_mlp(x, *params):
         if i < n - 1:
             x = x.tanh()
     return x
+
+
+
+#: the steps :func:`repeat` knows: an operator with a number, or a method without arguments
+_REPEAT_OPS = {"add": lambda x, c: x + c, "sub": lambda x, c: x - c, "mul": lambda x, c: x * c,
+               "truediv": lambda x, c: x / c, "pow": lambda x, c: x ** c}
+
+
+def repeat(x, n: int, steps):
+    """Apply ``steps`` to ``x``, ``n`` times: a deep graph, described as data.
+
+    ``steps`` is a list of ``("add" | "sub" | "mul" | "truediv" | "pow", number)`` or
+    ``(method_name,)`` pairs, e.g. ``[("mul", 0.999), ("tanh",), ("add", 0.001)]`` for
+    ``x = (x * 0.999).tanh() + 0.001``. In the judge, a student object's graph is built
+    where it lives, in one request instead of one per step; every step is still the
+    student's own operator or method.
+    """
+    steps = [tuple(s) for s in steps]
+    for s in steps:
+        if not s or not isinstance(s[0], str) or (s[0] in _REPEAT_OPS) != (len(s) == 2) \
+                or (s[0] not in _REPEAT_OPS and not s[0].isidentifier()):
+            raise ValueError(f"repeat: a step is (operator, number) or (method,), not {s!r}")
+    judge = ACTIVE_JUDGE.get()
+    if judge is not None and is_student_object(x):
+        return judge.import_module("autograder.testing").repeat(x, n, [list(s) for s in steps])
+    for _ in range(int(n)):
+        for s in steps:
+            x = _REPEAT_OPS[s[0]](x, s[1]) if len(s) == 2 else getattr(x, s[0])()
+    return x
+
+
+def add_chain(x, step: float = 0.001, n: int = 10_000):
+    """``x + step + step + ...`` (``n`` additions): a graph ``n`` nodes deep (see :func:`repeat`)."""
+    return repeat(x, n, [("add", step)])

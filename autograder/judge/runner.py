@@ -34,6 +34,7 @@ from .proxy import Channel, SandboxGone, Session, StudentTimeout
 ROLES = ("student", "judge", "program", "both")
 NOT_RUN = "DeadKernelError"
 _BUILTIN_NAMES = frozenset(dir(builtins))
+_PROFILE = bool(__import__("os").environ.get("AUTOGRADER_JUDGE_PROFILE"))
 
 
 def default_role(cell) -> str:
@@ -281,6 +282,11 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                     stopped = _why(zygote, SandboxGone(channel.dead), plan)
             cells[i] = {"outputs": outputs, "execution_count": count,
                         "seconds": round(time.monotonic() - started, 4)}
+            if _PROFILE:
+                import sys
+
+                print(f"judge profile: cell {i} {role}: {cells[i]['seconds']:.3f} s, "
+                      f"{channel.requests} requests so far", file=sys.stderr)
     finally:
         status = _close(zygote, channel)
     if error is None and stopped and len(cells) < len(plan.cells):

@@ -257,7 +257,12 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
             if data:
                 X._SINK.stream(name, data.decode("utf-8", "replace"))
 
+    def skip_fd_output() -> None:  # what code called by a test wrote to fds 1/2: dropped
+        for st in fd_files.values():
+            st[1] = os.lseek(st[0], 0, os.SEEK_END)
+
     def run_cell(req: dict) -> dict:
+        skip_fd_output()
         count = shell.execution_count
         shell.InteractiveTB.set_mode("Context")
         try:
@@ -294,8 +299,7 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
             ans = {"exc": {"type": "KeyboardInterrupt", "base": "Exception",
                            "msg": "interrupted: ran past its time limit"}}
         if req.get("op") != "cell":
-            drain()  # output of student code called by a test is dropped: the judge writes tests' outputs
-            X._SINK.reset()
+            X._SINK.reset()  # output of code a test called is dropped: the judge writes tests' outputs
         try:
             data = json.dumps(ans, default=str).encode() + b"\n"
         except (TypeError, ValueError) as e:
