@@ -8,7 +8,9 @@ notebooks, without regrading):
 - ``report.md``: scores at a glance, per-test pass rates (which test cells most
   students failed), the checks that failed most (the first line of the
   course's check messages), the diagnostic hints most often given (the
-  ``likely cause:`` lines of ``autograder.checks``), submissions that failed to
+  ``likely cause:`` lines of ``autograder.checks``), per student the test cells
+  that did not pass with their likely cause (the summary of the student's
+  feedback page, :mod:`autograder.feedback`), submissions that failed to
   grade and cells that timed out or crashed;
 - ``report.json``: the same numbers for scripts.
 """
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from .feedback import summarize
 
 HINT_RE = re.compile(r"^\s*likely cause:\s*(.+)$", re.M)
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
@@ -73,6 +77,7 @@ def collect(course: Path, assignment: str) -> dict:
     max_score = 0.0
     tests: dict[str, TestStats] = {}
     manual_pending = 0
+    cell_scores: dict[str, dict[str, dict]] = {}  # student -> notebook -> grade_id -> (score, max)
     with Gradebook(db_url(course)) as gb:
         a = gb.find_assignment(assignment)
         max_score = a.max_score
@@ -84,6 +89,8 @@ def collect(course: Path, assignment: str) -> dict:
             scores[sub.student_id] = sub.score
             for snb in sub.notebooks:
                 for g in snb.grades:
+                    cell_scores.setdefault(sub.student_id, {}).setdefault(snb.name, {})[g.name] = \
+                        (g.score, g.max_score)
                     if g.needs_manual_grade:
                         manual_pending += 1
                     t = tests.get(g.name)
@@ -101,13 +108,17 @@ def collect(course: Path, assignment: str) -> dict:
     hints: Counter = Counter()
     hint_examples: dict[str, str] = {}
     checks: Counter = Counter()
+    students: dict[str, list] = {}  # the feedback page's summary rows that did not pass
     for student in scores:
         d = course / "autograded" / student / assignment
+        students[student] = []
         for path in sorted(d.glob("*.ipynb")):
             try:
                 nb = nbformat.read(path, as_version=4)
             except Exception:
                 continue
+            own = cell_scores.get(student, {}).get(path.stem, {})
+            students[student] += summarize(nb, path.stem, own).failed
             for cell in nb.cells:
                 gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
                 if cell.cell_type != "code" or gid not in tests:
@@ -129,7 +140,8 @@ def collect(course: Path, assignment: str) -> dict:
                             hints[k] += 1
                             hint_examples.setdefault(k, h.strip())
     return {"scores": scores, "max_score": max_score, "tests": tests, "hints": hints,
-            "hint_examples": hint_examples, "checks": checks, "manual_pending": manual_pending}
+            "hint_examples": hint_examples, "checks": checks, "manual_pending": manual_pending,
+            "students": students}
 
 
 def _is_solution(nb, name: str) -> bool:
@@ -237,6 +249,21 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
             L.append(f"| {_md_escape(k)} | {n} | {_md_escape(data['hint_examples'][k][:200])} |")
     else:
         L.append("No diagnostic hint was given.")
+    L += ["", "## Per student", "",
+          "What each student's feedback page lists first: the test cells that did not pass, "
+          "with the likely cause (else the failing check's message).", ""]
+    per_student = [(st, sc) for st, sc in sorted(scores.items()) if st not in failed]
+    if per_student:
+        L += ["| student | score | did not pass |", "|---|---:|---|"]
+        for st, sc in per_student:
+            rows = data["students"].get(st, [])
+            what = "<br>".join(f"{r.part}{' · ' + r.label if r.label else ''} "
+                             f"({r.score or 0:g}/{r.points:g}): "
+                             f"{(r.cause.split(';')[0] if r.cause else r.message)[:160]}"
+                             for r in rows)
+            L.append(f"| {_md_escape(st)} | {sc:g} | {_md_escape(what) or 'everything passed'} |")
+    else:
+        L.append("No graded submissions.")
     if failed:
         L += ["", "## Submissions that could not be graded", "",
               "Their files in submitted/ are untouched; fix or ask the student, then re-run.", ""]
@@ -265,6 +292,10 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
                    "full": t.full, "partial": t.partial, "zero": t.zero,
                    "pass_rate": t.pass_rate, "messages": dict(t.messages)} for t in tests],
         "checks": dict(data["checks"]), "hints": dict(data["hints"]),
+        "students": {st: [{"grade_id": r.grade_id, "title": r.title, "score": r.score,
+                           "points": r.points, "message": r.message, "likely_cause": r.cause,
+                           "hidden_test_failed": r.hidden_failed} for r in rows]
+                     for st, rows in data["students"].items()},
         "incidents": [{"student": s, **i} for s, i in notes],
     }
     (out / "report.json").write_text(json.dumps(summary, indent=1, default=str))

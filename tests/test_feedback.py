@@ -186,6 +186,25 @@ def test_selfgrade_prints_the_same_summary(graded):
     assert f"{graded['scores']['score']:g} / {graded['scores']['max_score']:g}" in lines[0]
 
 
+def test_the_report_has_the_summary_per_student(graded):
+    import json
+
+    from autograder.report import write_report
+
+    md = write_report(graded["course"], A).read_text()
+    section = md[md.index("## Per student"):]
+    row = next(ln for ln in section.splitlines() if ln.startswith(f"| {STUDENT} |"))
+    assert f"| {graded['scores']['score']:g} |" in row
+    first = row.split("|")[3].split("<br>")[0]
+    assert "Part 5" in first and "mul (0/3)" in first and "missing unbroadcast" in first, first
+    data = json.loads((graded["course"] / "reports" / A / "report.json").read_text())
+    mine = data["students"][STUDENT]
+    assert mine[0]["grade_id"] == FIRST_FAILING and mine[0]["hidden_test_failed"] is True
+    cells = graded["scores"]["cells"]
+    assert [r["grade_id"] for r in mine] == [g for g, _ in _rows(_summary_section(
+        graded["by_grade"])) if cells[g][0] < cells[g][1]]
+
+
 def test_traceback_formats_give_the_failing_line():
     assert F.failing_line(["Traceback", "  Cell In[16], line 14\n    check(...)\n",
                            "  File /x/checks.py:486 in f\n"]) == 14
@@ -233,11 +252,10 @@ def test_the_page_in_a_browser(graded):
                 box = row.bounding_box()
                 text = row.inner_text()
                 assert "Part 5" in text and "missing unbroadcast" in text, text
-                if name == "desktop":
-                    assert box["y"] >= 0 and box["y"] + box["height"] <= h, \
-                        f"the failing part's row is not on the first screen: {box}"
-                else:  # a phone's first screen holds the title and the first rows
-                    assert page.locator("li.ag-row").first.bounding_box()["y"] < h
+                # on the first screen: all of the row on a desktop, its start on a phone
+                bottom = box["y"] + (box["height"] if name == "desktop" else 0)
+                assert box["y"] >= 0 and bottom <= h, \
+                    f"{name}: the failing part's row is not on the first screen: {box}"
 
                 over = page.evaluate("""() => [...document.querySelectorAll('pre')]
                     .filter(p => p.scrollWidth > p.clientWidth + 1
