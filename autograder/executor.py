@@ -67,11 +67,15 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
     """
     from .sandbox import wrap_zygote_argv
 
+    from .sandbox import sandbox_status
+
     argv = [sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)]
     if ctl_fd is not None:
         argv.append(str(ctl_fd))
     if not torch:
         argv.append("--no-torch")
+    if sandbox_status().ok:
+        argv.append("--private-tmp")  # /tmp and /dev/shm are the sandbox's own: wiped per notebook
     try:
         return wrap_zygote_argv(argv, slot_dir, torch=torch)
     except TypeError:  # an older sandbox module without the torch switch
@@ -1020,7 +1024,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 3 and argv[0] == "zygote":
         from .judge.sandboxed import zygote_main
 
-        return zygote_main(argv[1], int(argv[2]), torch="--no-torch" not in argv[3:])
+        return zygote_main(argv[1], int(argv[2]), torch="--no-torch" not in argv[3:],
+                           private_tmp="--private-tmp" in argv[3:])
     print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD [--no-torch]",
           file=sys.stderr)
     return 2

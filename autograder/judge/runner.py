@@ -87,6 +87,61 @@ def used_names(code) -> set[str]:
     return names
 
 
+def bound_names(source: str) -> set[str]:
+    """The names a cell binds at module level (assignments, defs, imports, loop targets ...).
+
+    The judge owns every name any of its cells binds, from the start: a test that failed
+    before it defined a helper must not find the student's object of that name instead.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    out: set[str] = set()
+
+    def targets(node):
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                out.add(n.id)
+
+    def visit(stmts):
+        for st in stmts:
+            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out.add(st.name)
+                continue
+            if isinstance(st, (ast.Import, ast.ImportFrom)):
+                for a in st.names:
+                    out.add(a.asname or a.name.split(".")[0])
+                continue
+            if isinstance(st, ast.Assign):
+                for t in st.targets:
+                    targets(t)
+            elif isinstance(st, (ast.AugAssign, ast.AnnAssign)):
+                targets(st.target)
+            elif isinstance(st, (ast.For, ast.AsyncFor)):
+                targets(st.target)
+            elif isinstance(st, (ast.With, ast.AsyncWith)):
+                for item in st.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+            elif isinstance(st, ast.Try):
+                for h in st.handlers:
+                    if h.name:
+                        out.add(h.name)
+            for n in ast.walk(st):
+                if isinstance(n, ast.NamedExpr):
+                    targets(n.target)
+            for part in ("body", "orelse", "finalbody"):
+                visit(getattr(st, part, []) or [])
+            for h in getattr(st, "handlers", []) or []:
+                visit(h.body)
+            for case in getattr(st, "cases", []) or []:
+                visit(case.body)
+
+    visit(tree.body)
+    return out
+
+
 class _Capped(io.StringIO):
     def __init__(self, cap: int):
         super().__init__()
@@ -242,6 +297,9 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     channel = Channel(sock, call_timeout=plan.cell_timeout or 3600)
     session = Session(channel, student_torch=plan.student_torch)
     judge = Judge(session, max_output_chars=plan.max_output_chars)
+    for _i, source, role in plan.cells:
+        if role in ("judge", "both"):
+            judge.owned |= bound_names(source)
     stopped = None  # why the student's process stopped answering
     try:
         for i, source, role in plan.cells:

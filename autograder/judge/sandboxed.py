@@ -52,7 +52,9 @@ class NoTorch:
 # ============================================================================ zygote
 
 
-def zygote_main(slot_dir: str, ctl_fd: int, torch: bool = True) -> int:
+def zygote_main(slot_dir: str, ctl_fd: int, torch: bool = True, private_tmp: bool = False) -> int:
+    """The zygote's life. ``private_tmp``: /tmp and /dev/shm are the sandbox's own (bubblewrap)
+    and are emptied after every notebook; never set it outside the sandbox."""
     slot = Path(slot_dir).resolve()
     ctl = socket.socket(fileno=ctl_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -78,7 +80,7 @@ def zygote_main(slot_dir: str, ctl_fd: int, torch: bool = True) -> int:
     for msg in _ctl_reader(ctl):
         if msg.get("op") != "open":
             break
-        _one_notebook(shell, slot, ctl, send, msg)
+        _one_notebook(shell, slot, ctl, send, msg, private_tmp)
     return 0
 
 
@@ -112,7 +114,8 @@ def _ctl_reader(ctl: socket.socket):
             yield msg
 
 
-def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict) -> None:
+def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict,
+                  private_tmp: bool = False) -> None:
     work = slot / X.WORK
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
@@ -165,18 +168,19 @@ def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict) -> Non
         pass
     X._reap_killed_group()
     leftover = X._reap_descendants()
-    clean = _wipe(slot)
+    clean = _wipe(slot, private_tmp)
     send({"ev": "closed", "status": status, "killed": killed, "leftover": leftover,
           "detail": X._describe_status(status), "clean": clean})
 
 
-def _wipe(slot: Path) -> bool:
+def _wipe(slot: Path, private_tmp: bool = False) -> bool:
     """Empty every place a notebook could write, so the next student finds nothing of it.
 
-    The slot directory (all but its empty working directory), ``/tmp`` and
-    ``/dev/shm``; returns whether all of it is gone.
+    The slot directory (all but its empty working directory) and, in the sandbox,
+    its private ``/tmp`` and ``/dev/shm``; returns whether all of it is gone.
     """
-    places = [slot] + [Path(d) for d in SCRATCH if os.path.isdir(d) and os.access(d, os.W_OK)]
+    scratch = SCRATCH if private_tmp else ()  # outside the sandbox /tmp is everyone's
+    places = [slot] + [Path(d) for d in scratch if os.path.isdir(d) and os.access(d, os.W_OK)]
     for place in places:
         for entry in list(os.scandir(place)):
             if place == slot and entry.name == X.WORK:
