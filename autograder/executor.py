@@ -65,9 +65,7 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
     ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
     which torch does not exist (its files hidden, its import refused).
     """
-    from .sandbox import wrap_zygote_argv
-
-    from .sandbox import sandbox_status
+    from .sandbox import sandbox_status, wrap_zygote_argv
 
     argv = [sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)]
     if ctl_fd is not None:
