@@ -80,6 +80,29 @@ WRONG = {
                         "        a, b = self.saved\n        return grad * a, grad * b",
                         ["a * b, a (3, 4) and b (4,): gradient of a"]),
     },
+    "07": {
+        "l07-try-cube": ("class Cube(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n"
+                         "        ctx.save_for_backward(x)\n        return x ** 3\n\n    @staticmethod\n"
+                         "    def backward(ctx, grad_y):\n        (x,) = ctx.saved_tensors\n"
+                         "        return grad_y * x ** 2",
+                         ["Cube: gradient of x", "off by a constant factor 0.333333"]),
+        "l07-try-hook": ("def reverse_gradient(grad):\n    return grad",
+                         ["gradient reversal: x.grad", "sign flip"]),
+        "l07-try-second": ("def second_derivative(x):\n    g = torch.autograd.grad((x * x.sin()).sum(), x)[0]\n"
+                           "    return torch.autograd.grad(g.sum(), x)[0]",
+                           ["not yet: your answer raised RuntimeError",
+                            "does not require grad and does not have a grad_fn"]),
+        "l07-try-inplace": ("def fixed(x):\n    y = x.sigmoid()\n    y.mul_(2)\n    return y.sum()",
+                            ["RuntimeError", "modified by an inplace operation"]),
+        "l07-try-errors": ("def fix_nonscalar(x):\n    y = x * x\n    y.backward(gradient=torch.ones_like(y))\n"
+                           "    return x.grad\n\n\ndef fix_twice(x):\n    y = (x.exp() * 3).sum()\n"
+                           "    y.backward(retain_graph=False)\n    y.backward()\n    return x.grad\n\n\n"
+                           "def fix_integer():\n    counts = torch.tensor([1, 2, 5], dtype=torch.float64, "
+                           "requires_grad=True)\n    (counts ** 2).sum().backward()\n    return counts",
+                           ["RuntimeError: Trying to backward through the graph a second time"]),
+        "l07-try-nan": ("def sqrt_or_zero(x):\n    return torch.where(x > 0, x.sqrt(), 0.0)",
+                        ["gradient of sqrt_or_zero", "nan"]),
+    },
 }
 
 STEMS = sorted(WRONG)
@@ -285,3 +308,54 @@ def test_lesson6_bridge_sums_broadcast_gradients_back():
     b = torch.tensor([10.0, 20.0, 30.0], requires_grad=True)
     (a + b).sum().backward()
     assert f"b.grad: {np.array(b.grad.tolist())}" in out, out
+
+
+# --------------------------------------------------------------------------- lesson 7
+
+
+@pytest.mark.slow
+def test_lesson7_unmarked_numpy_backward_is_silently_wrong_and_marked_one_raises():
+    from torch.autograd.function import once_differentiable
+
+    def make(marked):
+        def backward(ctx, grad_out):
+            (t,) = ctx.saved_tensors
+            return grad_out * torch.as_tensor(2 * t.detach().numpy())
+
+        def forward(ctx, t):
+            ctx.save_for_backward(t)
+            return t * t
+
+        return type("Sq", (torch.autograd.Function,), {
+            "forward": staticmethod(forward),
+            "backward": staticmethod(once_differentiable(backward) if marked else backward)})
+
+    def second(square):
+        x = torch.tensor([1.5, -0.5], dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(square(x).sin().sum(), x, create_graph=True)
+        g.sum().backward()
+        return x.grad
+
+    true, unmarked = second(lambda t: t * t), second(make(False).apply)
+    assert not torch.allclose(true, unmarked), "without the mark, double backward is silently wrong"
+    with pytest.raises(RuntimeError, match="once_differentiable") as err:
+        second(make(True).apply)
+    out = stdout_of(lesson("07"), "l07-once")
+    assert f"true second derivative:    {true}" in out, out
+    assert f"through numpy, unmarked:   {unmarked}" in out, out
+    assert f"RuntimeError: {err.value}" in out, out
+    assert "gradgradcheck(SquareViaNumpy): GradcheckError: Jacobian mismatch" in out, out
+    assert "**silently wrong**" in source_of(lesson("07"), "l07-once-md")
+
+
+@pytest.mark.slow
+def test_lesson7_setup_context_and_nan_through_where():
+    out = stdout_of(lesson("07"), "l07-setup-context")
+    xs = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    assert f"torch.func.grad through Exp2: {xs.exp()}" in out, out
+    assert "the old spelling under torch.func: RuntimeError: In order to use an autograd.Function" in out
+    x = torch.tensor([-1.0, 0.0, 4.0], requires_grad=True)
+    torch.where(x > 0, x.sqrt(), 0.0).sum().backward()
+    assert x.grad[:2].isnan().all() and not x.grad[2].isnan()
+    out = stdout_of(lesson("07"), "l07-nan")
+    assert f"gradient: {x.grad}" in out and "SqrtBackward0' returned nan values" in out, out
