@@ -523,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guide", action="store_true",
                     help="rewrite the kill-rate table in docs/instructor-guide.md (needs 'all')")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "mutation"), help="working directory")
+    ap.add_argument("--saved", action="store_true",
+                    help="report the last run's grades again (from --out), with the registries' "
+                         "current EQUIVALENT, without grading")
     args = ap.parse_args(argv)
 
     names = ASSIGNMENTS if args.assignment == "all" else [args.assignment]
@@ -544,17 +547,29 @@ def main(argv: list[str] | None = None) -> int:
         if not mutants:
             continue
         t0 = time.perf_counter()
-        ref, outcomes = grade_mutants(a, mutants, out, jobs=args.jobs or None)
+        if args.saved:
+            saved = json.loads((out / f"{a}.json").read_text())
+            ref, outcomes = saved["solution"], [Outcome(**o) for o in saved["outcomes"]]
+            by = {m.name: m for m in mutants}
+            missing = [o.name for o in outcomes if o.name not in by]
+            if missing or len(outcomes) != len(mutants):
+                raise SystemExit(f"{a}: the saved run graded other mutants than these "
+                                 f"(e.g. {missing[:3]}): grade again without --saved")
+            for o in outcomes:
+                o.equivalent = by[o.name].equivalent
+        else:
+            ref, outcomes = grade_mutants(a, mutants, out, jobs=args.jobs or None)
         short = sorted(g for g, (sc, mx) in ref["cells"].items() if sc is not None and sc < mx)
         if short:
             print(f"{a}: THE SOLUTION LOSES POINTS in {short}: the control is broken")
             status = 1
         print(report(a, ref, outcomes, mutants), end="")
-        print(f"  ({len(mutants) + 1} submissions graded in {time.perf_counter() - t0:.0f} s)")
         r = rates(outcomes)
         results[a] = r
-        (out / f"{a}.json").write_text(json.dumps(
-            {"rates": r, "solution": ref, "outcomes": [asdict(o) for o in outcomes]}, indent=1))
+        if not args.saved:
+            print(f"  ({len(mutants) + 1} submissions graded in {time.perf_counter() - t0:.0f} s)")
+            (out / f"{a}.json").write_text(json.dumps(
+                {"rates": r, "solution": ref, "outcomes": [asdict(o) for o in outcomes]}, indent=1))
         if r["survivors"]:
             status = 1
     if results and len(results) > 1:

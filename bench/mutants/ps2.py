@@ -42,4 +42,8 @@ MUTANTS = {
     "vjp-coupling-sign": {"ps2-vjp": [("return s * (v - v @ s)", "return s * (v + v @ s)")]},
 }
 
-EQUIVALENT = {}
+EQUIVALENT = {
+    "ast-unbroadcast-assign-statement-dropped-8a9c90": (
+        "`shape = tuple(shape)` dropped: shape is only read through len() and enumerate(), which a "
+        "tuple and a list answer alike, so the result is the same for every shape argument"),
+}

@@ -80,4 +80,18 @@ MUTANTS = {
     "no-grad-exit-turns-on": {"ps3-no-grad": [("GradMode.enabled = self.previous", "GradMode.enabled = True")]},
 }
 
-EQUIVALENT = {}
+EQUIVALENT = {
+    "hand-accumulate-assigns-first-then-adds-alias": (
+        "leaf.grad += grad accumulates in place into the leaf's own array (a copy made by the first "
+        "backward()): the same numbers; torch accumulates in place too (x.grad stays the same tensor), "
+        "and the contract promises only the values"),
+    "hand-relu-gradient-from-output": (
+        "saving relu's output instead of its input: out > 0 exactly where x > 0 (also for 0 and nan), "
+        "so the gradient is the same for every input"),
+    "ast-nodes-return-statement-dropped-b4e643": (
+        "`return None` at the end of gradient_node replaced by `pass`: a Python function returns None "
+        "there anyway"),
+    "ast-no-grad-return-statement-dropped-571ad9": (
+        "`return False` in __exit__ replaced by `pass`: __exit__ then returns None, which is false too, "
+        "so exceptions still propagate"),
+}
