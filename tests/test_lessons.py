@@ -103,6 +103,14 @@ WRONG = {
         "l07-try-nan": ("def sqrt_or_zero(x):\n    return torch.where(x > 0, x.sqrt(), 0.0)",
                         ["gradient of sqrt_or_zero", "nan"]),
     },
+    "08": {
+        "l08-try-gd": ("def gd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
+                       "            p += lr * p.grad\n            p.grad = None",
+                       ["w after 25 steps of gd_step vs torch.optim.SGD"]),
+        "l08-try-zero": ('my_loop = "C"', ["loop C: w.grad used at step 1"]),
+        "l08-try-accum": ("my_scale = 1.0",
+                          ["accumulated gradient of 0.weight", "off by a factor of N = 4"]),
+    },
 }
 
 STEMS = sorted(WRONG)
@@ -359,3 +367,28 @@ def test_lesson7_setup_context_and_nan_through_where():
     assert x.grad[:2].isnan().all() and not x.grad[2].isnan()
     out = stdout_of(lesson("07"), "l07-nan")
     assert f"gradient: {x.grad}" in out and "SqrtBackward0' returned nan values" in out, out
+
+
+# --------------------------------------------------------------------------- lesson 8
+
+
+@pytest.mark.slow
+def test_lesson8_training_loop_misconceptions_are_what_torch_does():
+    nb = lesson("08")
+    sizes = [int(ln.split(" has ")[1].split()[0]) for ln in stdout_of(nb, "l08-mis-total").splitlines()
+             if " has " in ln]
+    assert len(sizes) == 4 and sizes == sorted(sizes) and sizes[0] < sizes[-1], sizes
+    assert "with .item(): total_loss is a float" in stdout_of(nb, "l08-mis-total")
+    rnn = stdout_of(nb, "l08-mis-rnn")
+    assert "not detached: RuntimeError: Trying to backward through the graph a second time" in rnn
+    grows = eval(rnn.split("graph nodes per chunk")[1].splitlines()[0])
+    flat = eval(rnn.split("graph nodes per chunk")[2].splitlines()[0])
+    assert grows == sorted(grows) and grows[0] < grows[-1] and len(set(flat)) == 1, rnn
+    model = torch.nn.Linear(2, 1)
+    model.eval()
+    assert model(torch.ones(1, 2)).requires_grad  # eval() records the graph all the same
+    assert "after model.eval():     requires_grad = True" in stdout_of(nb, "l08-mis-eval")
+    freeze = stdout_of(nb, "l08-mis-freeze").splitlines()
+    assert "first layer unchanged: True, its .grad after 3 steps: norm" in freeze[0], freeze
+    assert "first layer unchanged: True, its .grad after 3 steps: None" in freeze[1], freeze
+    assert "lesson 1" not in source_of(nb, "l08-zero-md")
