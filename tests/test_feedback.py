@@ -205,6 +205,43 @@ def test_the_report_has_the_summary_per_student(graded):
         graded["by_grade"])) if cells[g][0] < cells[g][1]]
 
 
+def test_rows_of_a_small_notebook_titles_partial_credit_written_answers_and_stderr():
+    """summarize() on a notebook made here: every kind of row the summary has."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    def grade(cid, points, score, **more):
+        return {"nbgrader": {"grade": True, "solution": False, "grade_id": cid, "points": points,
+                             "score": score, "schema_version": 3, **more}}
+
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Set 9\n\n## Part 1: `f` and $\\partial f$ (3 points)\nText."),
+        new_code_cell("# Tests: part 1, f on zeros\nassert f(0) == 0\n### BEGIN HIDDEN TESTS\n"
+                      "assert f(1) == 1\n### END HIDDEN TESTS", metadata=grade("t-zero", 2, 1),
+                      outputs=[new_output("error", ename="AssertionError",
+                                          evalue="f(1): expected 1, got 2\n  likely cause: a x2 "
+                                                 "factor\n  likely cause: also this",
+                                          traceback=["Cell In[4], line 4\n", "AssertionError"])]),
+        new_code_cell("g()", metadata={**grade("t-own", 1, 0), "autograder": {"title": "Own title"}},
+                      outputs=[new_output("stream", name="stderr", text="boom\nmore")]),
+        new_markdown_cell("Why?", metadata=grade("written", 2, 2, solution=True)),
+    ])
+    s = F.summarize(nb, "set9")
+    zero, own, written = s.rows
+    assert (zero.part, zero.label) == ("Part 1: `f` and $\\partial f$", "f on zeros")
+    assert zero.status == "partial credit" and zero.hidden_failed is True
+    assert zero.message == "f(1): expected 1, got 2" and zero.cause == "a x2 factor"
+    assert zero.more_causes == 1
+    assert (own.part, own.label, own.hidden_failed) == ("Own title", "", False)
+    assert own.message.startswith("printed on stderr") and "boom" in own.message
+    assert written.manual and written.status == "graded by hand"
+    assert [r.grade_id for r in s.failed] == ["t-zero", "t-own"]
+    page = F.summary_html(s)
+    assert "<code>f</code> and $\\partial f$" in page  # the heading's markdown, maths for MathJax
+    assert "(3 points)" not in page and "Text." not in page
+    text = "\n".join(F.summary_text(s))
+    assert "PARTIAL" in text and "a hidden test failed" in text and "likely cause: a x2 factor" in text
+
+
 def test_traceback_formats_give_the_failing_line():
     assert F.failing_line(["Traceback", "  Cell In[16], line 14\n    check(...)\n",
                            "  File /x/checks.py:486 in f\n"]) == 14
