@@ -435,11 +435,15 @@ def _isolation(hub: H.LocalHub, page, me: H.Account, other: H.Account) -> None:
     inbound = hub.exchange / H.COURSE / "inbound"
     theirs = [d for d in inbound.iterdir() if d.name.startswith(f"{other.name}+")]
     assert theirs, f"no submission of {other.name} in the exchange"
+    # nbgrader's inbound is write-only for students (mode 2733): no listing, and each
+    # submission's name ends in 12 random characters, so knowing the student, the
+    # assignment and even the exact timestamp does not find it
+    guessed = "+".join(theirs[0].name.split("+")[:3])
     targets = {
         "other's home": str(other.home),
         "other's notebook": str(other.home / H.COURSE / A / f"{A}.ipynb"),
-        "other's submission in the exchange": str(theirs[0] / f"{A}.ipynb"),
         "exchange inbound listing": str(inbound),
+        "other's submission, all but its random part": str(inbound / guessed / f"{A}.ipynb"),
         "instructor's source": str(hub.course / "source" / A / f"{A}.ipynb"),
         "instructor's submitted": str(hub.course / "submitted" / other.name / A / f"{A}.ipynb"),
         "instructor's gradebook": str(hub.course / "gradebook.db"),
@@ -461,7 +465,9 @@ def _isolation(hub: H.LocalHub, page, me: H.Account, other: H.Account) -> None:
              "print(json.dumps(out))\n")
     proc = hub.as_user(me, "python", "-c", probe, json.dumps(targets))
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert seen == {k: "denied" for k in targets}, seen
+    want = {k: "denied" for k in targets}
+    want["other's submission, all but its random part"] = "missing"
+    assert seen == want, seen
     _step("no other account's files from the student's own processes")
 
 
