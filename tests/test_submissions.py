@@ -251,17 +251,17 @@ for name in sorted(os.listdir(".")):
 '''
 PROC_ENV = '''
 import os
-seen = []
+seen = {}
 for pid in sorted(os.listdir("/proc")):
     if pid.isdigit() or pid == "self":
         for what in ("environ", "cmdline"):
             try:
-                data = open(f"/proc/{pid}/{what}", "rb").read()
+                seen[f"{pid}/{what}"] = open(f"/proc/{pid}/{what}", "rb").read()
             except OSError:
-                continue
-            seen.append(f"{pid}/{what}")
-            print(f"PROC {pid}/{what}:", data.decode("latin-1"))
+                pass
 print("SEEN", " ".join(seen))
+for name, data in seen.items():
+    print(f"PROC {name}:", data.decode("latin-1")[:5000])
 '''
 
 
@@ -434,6 +434,7 @@ def _about(text: str, student: str) -> str:
     return "\n".join(ln for ln in text.splitlines() if re.search(rf"\b{re.escape(student)}\b", ln))
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_batch_graded_every_submission(batch):
     out = batch["first"].stdout
     print(out[-8000:], batch["first"].stderr[-3000:])
@@ -447,6 +448,7 @@ def test_batch_graded_every_submission(batch):
     assert _auto(batch["scores1"], "release") == 0
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_each_attack_scores_no_more_than_its_honest_work(batch):
     rows, bad = [], []
     for case in batch["cases"]:
@@ -458,6 +460,7 @@ def test_each_attack_scores_no_more_than_its_honest_work(batch):
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_each_attack_has_a_reason_in_the_report(batch):
     out = batch["first"].stdout
     missing = [f"{c.name}: /{c.reason}/ not in:\n{_about(out, c.name) or '(nothing)'}"
@@ -465,11 +468,13 @@ def test_each_attack_has_a_reason_in_the_report(batch):
     assert not missing, "\n".join(missing)
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_file_names_add_no_lines_to_the_report(batch):
     assert not re.search(r"^\s*FORGED", batch["first"].stdout, re.M)
     assert r"'x\n  FORGED: full marks'" in batch["first"].stdout
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_only_the_notebook_and_shipped_files_reach_autograded_and_feedback(batch):
     course = batch["course"]
     allowed = {"autograded": {f"{A}.ipynb", "helper.py", "timestamp.txt"},
@@ -493,6 +498,7 @@ def _outputs(path: Path) -> str:
                    for c in nb.cells for o in c.get("outputs", []))
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_nothing_linked_leaks_into_outputs_or_feedback(batch):
     course = batch["course"]
     feedback = "\n".join(p.read_text(errors="replace")
@@ -510,6 +516,7 @@ def test_nothing_linked_leaks_into_outputs_or_feedback(batch):
         assert read and read <= {f"{A}.ipynb", "helper.py", "timestamp.txt"}, (name, read)
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_student_code_cannot_read_the_hidden_tests_from_its_working_directory(batch):
     """The notebook's working directory holds only what it may read (the shipped files).
 
@@ -527,6 +534,7 @@ def test_student_code_cannot_read_the_hidden_tests_from_its_working_directory(ba
                         text, p
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_no_secret_is_visible_inside_the_sandbox(batch):
     from autograder.sandbox import sandbox_status
 
@@ -540,10 +548,12 @@ def test_no_secret_is_visible_inside_the_sandbox(batch):
     assert "sqlite:///" not in printed, printed[:4000]
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_submitted_files_never_change(batch):
     assert batch["before"] == batch["after"]
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_regrading_gives_the_same_grades_and_keeps_manual_grades(batch):
     assert batch["second"].returncode in (0, 1), batch["second"].stderr[-3000:]
     for s in batch["again"]:
@@ -553,6 +563,7 @@ def test_regrading_gives_the_same_grades_and_keeps_manual_grades(batch):
     assert batch["scores2"]["ok-2"]["score"] == 1, batch["scores2"]["ok-2"]
 
 
+@pytest.mark.slow  # one real `autograder grade` batch
 def test_no_staging_copies_are_left_behind(batch):
     assert not list(batch["course"].glob(".autograder-staging/*"))
     assert not list((batch["course"].parent / "tmp").glob("**/autograder-submission-*"))
