@@ -69,9 +69,21 @@ def trusted_roles(source_nb) -> dict[str, str]:
     return out
 
 
-def _error(ename: str, evalue: str) -> dict:
-    return {"output_type": "error", "ename": ename, "evalue": evalue,
-            "traceback": [f"{ename}: {evalue}"]}
+def _error(ename: str, evalue: str, line: int | None = None) -> dict:
+    tb = [f"{ename}: {evalue}"]
+    if line is not None:  # where in the test cell, not its code (hidden tests stay hidden)
+        tb.insert(0, f'File "<test cell>", line {line}')
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": tb}
+
+
+def _line_of(e: BaseException) -> int | None:
+    """The line of the test cell at which ``e`` came out of the cell's own code."""
+    line, tb = None, e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<test cell>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 # ---------------------------------------------------------------------------- the judge
@@ -196,7 +208,7 @@ class Judge:
         except StudentTimeout as e:
             outputs.append(_error("CellTimeoutError", str(e)))
         except (Exception, SystemExit) as e:  # a failing test, recorded as a kernel would
-            outputs.append(_error(type(e).__name__, _text(e)))
+            outputs.append(_error(type(e).__name__, _text(e), _line_of(e)))
         finally:
             ACTIVE_JUDGE.reset(token)
         # names this cell (re)bound are the judge's from now on
@@ -336,6 +348,9 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                 judge_out = judge.run(source, keep_outputs=(role == "judge"))
                 if role == "judge":
                     outputs, count = judge_out, judge.count
+                else:  # what this shared cell could not bind here (`from minigrad import
+                    # Variable`: the student's module) is the student's
+                    judge.owned -= {n for n in bound_names(source) if n not in judge.ns}
                 if channel.dead and not stopped:
                     stopped = _why(zygote, SandboxGone(channel.dead), plan)
             cells[i] = {"outputs": outputs, "execution_count": count,
