@@ -41,4 +41,8 @@ MUTANTS = {
     "hvp-returns-gradient": {"ps4-hvp": [("return hv.detach()", "return grad.detach()")]},
 }
 
-EQUIVALENT = {}
+EQUIVALENT = {
+    "hand-linear-bias-grad-always": (
+        "dropping `ctx.has_bias and`: when bias is None, torch sets ctx.needs_input_grad[2] to False "
+        "(a None input needs no gradient), so the bias gradient is skipped exactly when has_bias is false"),
+}

@@ -48,4 +48,22 @@ MUTANTS = {
                                        "    (lambda *a, **k: None)(logits, X, y, ax=ax_boundary,\n")]},
 }
 
-EQUIVALENT = {}
+EQUIVALENT = {
+    "hand-linear-no-transpose": (
+        "(W @ x.T).T + b is x @ W.T + b written another way: the same output and the same gradients "
+        "for every x, weight and bias (only the recorded graph differs, which ps5 does not specify)"),
+    "hand-sgd-new-array": (
+        "p.data = p.data - lr * p.grad gives p a new array with the same numbers; p stays the same leaf "
+        "Variable, so the model, its gradients and every later step are identical"),
+    "hand-sgd-zero-grad-zeros": (
+        "zero_grad() setting arrays of zeros instead of None: the next backward() adds into zeros, so every "
+        "gradient is the same; torch's zero_grad(set_to_none=False) does this, and the text allows both"),
+    "hand-predict-without-no-grad": (
+        "predict without no_grad(): the same logits and classes; the graph it records is dropped when "
+        "predict returns and no gradient changes, so nothing observable differs (no_grad only saves "
+        "memory and time here)"),
+    "ast-plot-arguments-1-and-2-swapped-3d8cc1": (
+        "plt.subplots(2, 1) instead of (1, 2): the two axes are stacked instead of side by side; the "
+        "figure shows the same loss curve and decision boundary (layout only)"),
+    "ast-plot-constant-10-11-920874": "figsize=(11, 4) instead of (10, 4): the figure's size only",
+}
