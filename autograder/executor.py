@@ -497,7 +497,7 @@ def _warm_execute_class():
                                      nbg.get("assignment", ""), nbg.get("notebook", ""))
             from .judge.runner import Plan, cell_role, run_notebook
 
-            roles = {i: cell_role(nb.cells[i], trusted["roles"]) for i, _ in todo}
+            roles = {i: cell_role(nb.cells[i], trusted) for i, _ in todo}
             zyg = shared_zygote(self.slot_root, torch=trusted["student_torch"])
             eot = dict(self.error_on_timeout or {})
             if eot:
@@ -506,7 +506,8 @@ def _warm_execute_class():
                         cell_timeout=self._get_timeout(None),
                         notebook_timeout=self.notebook_timeout or None,
                         error_on_timeout=eot or None, max_output_chars=self.max_output_chars,
-                        student_torch=trusted["student_torch"])
+                        student_torch=trusted["student_torch"],
+                        owned=frozenset(trusted["owned"]))
             try:
                 result = run_notebook(zyg, plan, files_dir=path)
             except ExecutorError:
@@ -565,25 +566,25 @@ def student_torch(course_root: str | os.PathLike, assignment: str) -> bool:
 def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
     """What the instructor's ``source/`` notebook says about running ``notebook``.
 
-    ``{"roles": {grade_id: role}, "student_torch": bool}`` (see
-    :mod:`autograder.judge.runner`); read from the course, never from the submission.
-    Without a source notebook: no special roles, torch available.
+    :func:`autograder.judge.runner.trusted_cells` plus ``student_torch``; read from the
+    course, never from the submission. Without a source notebook: no special roles,
+    torch available.
     """
     path = Path(course_root) / "source" / assignment / f"{notebook}.ipynb"
     key = str(path)
     try:
         mtime = path.stat().st_mtime
     except OSError:
-        return {"roles": {}, "student_torch": True}
+        return {"roles": {}, "by_source": {}, "owned": set(), "student_torch": True}
     hit = _TRUSTED.get(key)
     if hit is None or hit[0] != mtime:
-        from .judge.runner import trusted_roles
+        from .judge.runner import trusted_cells
 
         with open(path, encoding="utf-8") as f:
             src = json.load(f)
         meta = (src.get("metadata") or {}).get("autograder") or {}
-        hit = (mtime, {"roles": trusted_roles(src),
-                       "student_torch": meta.get("student_torch", True) is not False})
+        hit = (mtime, dict(trusted_cells(src),
+                           student_torch=meta.get("student_torch", True) is not False))
         _TRUSTED[key] = hit
     return hit[1]
 

@@ -47,26 +47,60 @@ def default_role(cell) -> str:
     return "both" if meta.get("locked") else "student"
 
 
-def cell_role(cell, trusted: dict[str, str]) -> str:
-    """``default_role``, except that locked instructor cells take their role from ``trusted``."""
+def cell_role(cell, trusted: dict) -> str:
+    """Where a cell runs, from its nbgrader metadata and the instructor's ``trusted`` notebook.
+
+    ``trusted`` is :func:`trusted_cells` of the ``source/`` notebook. A locked instructor
+    cell takes its role from there; a cell whose metadata was stripped but whose code is
+    exactly an instructor cell's is that cell (so a test's set-up still runs in the judge).
+    """
     role = default_role(cell)
     if role == "both":
         gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
-        role = trusted.get(gid, "both")
-        if role not in ROLES or role == "student":
-            role = "both"
-    return role
+        role = trusted.get("roles", {}).get(gid, "both")
+    elif role == "student":
+        role = trusted.get("by_source", {}).get(_norm(cell.get("source", "")), "student")
+    return role if role in ROLES else "both"
 
 
-def trusted_roles(source_nb) -> dict[str, str]:
-    """grade_id -> role, from the instructor's notebook (``metadata.autograder.role``)."""
-    out = {}
+def _norm(source) -> str:
+    if isinstance(source, list):
+        source = "".join(source)
+    return "\n".join(line.rstrip() for line in str(source).strip().splitlines())
+
+
+def trusted_cells(source_nb) -> dict:
+    """What the instructor's notebook says about its cells (never read from a submission).
+
+    ``roles``: grade_id -> role of each locked instructor code cell
+    (``metadata.autograder.role``, default ``both``); ``by_source``: the same, keyed by the
+    cell's code; ``owned``: every name a test or a judge-side instructor cell binds -- the
+    judge never looks those up in the student's namespace, whatever the submission did to
+    its cells.
+    """
+    roles, by_source, owned = {}, {}, set()
     for cell in source_nb.get("cells", []):
-        gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
-        role = ((cell.get("metadata") or {}).get("autograder") or {}).get("role")
-        if gid and role in ROLES:
-            out[gid] = role
-    return out
+        if cell.get("cell_type") != "code":
+            continue
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        gid, src = meta.get("grade_id"), "".join(cell.get("source") or "")
+        if meta.get("grade") and not meta.get("solution"):
+            owned |= bound_names(_strip_markers(src))
+            continue
+        if not (gid and meta.get("locked") and not meta.get("solution")):
+            continue
+        role = ((cell.get("metadata") or {}).get("autograder") or {}).get("role", "both")
+        role = role if role in ("judge", "program", "both") else "both"
+        roles[gid] = role
+        by_source[_norm(src)] = role
+        if role in ("judge", "both"):
+            owned |= bound_names(src)
+    return {"roles": roles, "by_source": by_source, "owned": owned}
+
+
+def _strip_markers(src: str) -> str:
+    return "\n".join(line for line in src.splitlines()
+                     if line.strip() not in ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
 
 
 def _error(ename: str, evalue: str, line: int | None = None) -> dict:
@@ -295,6 +329,7 @@ class Plan:
     error_on_timeout: dict | None = None
     max_output_chars: int = 100_000
     student_torch: bool = True
+    owned: frozenset = frozenset()  # names the judge owns from the start (trusted_cells)
 
 
 def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
@@ -309,6 +344,7 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     channel = Channel(sock, call_timeout=plan.cell_timeout or 3600)
     session = Session(channel, student_torch=plan.student_torch)
     judge = Judge(session, max_output_chars=plan.max_output_chars)
+    judge.owned |= set(plan.owned)
     for _i, source, role in plan.cells:
         if role in ("judge", "both"):
             judge.owned |= bound_names(source)
