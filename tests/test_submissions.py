@@ -353,6 +353,12 @@ def _cases(course: Path) -> list[Case]:
     def binary_notebook(d):
         (d / f"{A}.ipynb").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
 
+    def wrong_name(d):
+        nbformat.write(solved(), d / "Subs final (1).ipynb")
+
+    def invalid_json(d):
+        (d / f"{A}.ipynb").write_bytes(b'{"cells": [{"cell_type": "code", "source": "x = ')
+
     def env_probe(d):
         put(d, solved(PROC_ENV, wrong=True))
 
@@ -376,6 +382,9 @@ def _cases(course: Path) -> list[Case]:
         Case("junk", junk, POINTS, r"not part of the assignment.*left out|left out .*notes.txt"),
         Case("folder-notebook", folder_notebook, 0, r"is a folder, not a notebook", failed=True),
         Case("binary-notebook", binary_notebook, 0, r"not a notebook|UTF-8", failed=True),
+        Case("wrong-name", wrong_name, POINTS,
+             r"'Subs final \(1\)\.ipynb' is not part of the assignment.*renamed", failed=True),
+        Case("invalid-json", invalid_json, 0, r"invalid JSON", failed=True),
         Case("env-probe", env_probe, 0, None),
     ]
 
