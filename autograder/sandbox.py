@@ -1,34 +1,24 @@
-"""The grading sandbox: what student code can reach, how long it may run, whether its verdicts hold.
+"""The grading sandbox: what student code can reach and how long it may run.
 
-Design §6; the security model in plain words is ``docs/security.md``. Three layers:
+The security model in plain words is ``docs/security.md``; the processes are drawn
+in ``docs/architecture.md``. Verdicts are safe because tests never run in the
+student's process (:mod:`autograder.judge`); this module keeps that process small:
 
 1. **The OS sandbox** (:func:`wrap_zygote_argv`). Each grading slot's zygote runs
-   under bubblewrap (``bwrap``): read-only binds of only what Python needs (the
-   system's ``/usr``, a few files of ``/etc``, the interpreter, the virtual
-   environment, the ``autograder`` package), its slot directory read-write (the
-   only writable place besides a private ``/tmp``), no network and no other
-   namespace shared with the host (``--unshare-all``), its own pid namespace,
-   no capabilities, and it dies with the grader. The course directory,
-   ``source/``, the gradebook and the other submissions are simply not there.
-   Without bwrap the grader says so loudly (stderr and the report) and still
-   applies layers 2 and 3.
-2. **Limits** (:func:`limit_child`, :class:`Limits`). The forked child that runs
-   one notebook gets rlimits on address space, CPU time, file size and core
-   dumps; the zygote enforces the wall time per cell and per notebook and the
-   output volume, and kills every process the notebook left behind (it is a
+   under bubblewrap (``bwrap``), started with an empty environment
+   (:func:`zygote_env`): read-only binds of only what Python needs (the system's
+   ``/usr``, a few files of ``/etc``, the interpreter, the virtual environment, the
+   ``autograder`` package), its slot directory read-write (the only writable place
+   besides a private ``/tmp``), no network and no other namespace shared with the
+   host (``--unshare-all``), its own pid namespace, no capabilities, and it dies
+   with the grader. The course directory, ``source/``, the gradebook and the other
+   submissions are simply not there; for an assignment graded without torch,
+   neither is torch. Without bwrap the grader says so loudly (stderr and the report).
+2. **Limits** (:func:`limit_child`, :class:`Limits`). The forked process that runs
+   one notebook gets rlimits on address space, CPU time, file size and core dumps;
+   wall time per request and per notebook is enforced from both sides, output is
+   capped, and every process the notebook left behind is killed (the zygote is a
    subreaper, so even double-forked daemons come back to it).
-3. **Verdict integrity** (:class:`Guard`). Student code and the tests share one
-   Python process, as in stock nbgrader. Before any student code runs, the
-   zygote records what the tests rely on (numpy, torch, ``autograder``,
-   builtins, IPython's shell and the executor). Before each test cell the
-   child puts back whatever a submission changed there and re-binds the names
-   the instructor's cells defined (``np``, ``check_gradients`` ...); after each
-   test cell it checks again and fails the cell, with a message, if student
-   code changed them while the test ran. An audit hook (PEP 578, which cannot be
-   removed once installed) refuses the introspection that would reach the
-   grader's own state from student code (frames, ``gc`` walks, ``ctypes``,
-   tracing, ``/proc/*/mem``), and the result channel to the zygote carries a
-   per-notebook secret, so forged results are detected.
 
 Bad input (:func:`audit_submission`, run by ``autograder grade`` before nbgrader):
 a file that is not a notebook, invalid JSON, an unknown nbformat or nbgrader
@@ -42,20 +32,16 @@ neighbours are gone too.
 from __future__ import annotations
 
 import functools
-import operator
 import os
-import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "Guard",
     "Limits",
     "bwrap_argv",
     "limit_child",
@@ -367,385 +353,9 @@ def describe_signal(sig: int, limits: Limits | None = None) -> str:
         return f"was killed by signal {sig}"
 
 
-# ============================================================================ 3. verdict integrity
-
-#: modules whose callables the tests rely on; checked entry by entry
-GUARDED_MODULES = (
-    "builtins", "math", "operator", "functools", "json", "sys", "gc", "os", "io",
-    "numpy", "numpy.linalg", "numpy.random", "numpy.testing", "numpy._core.numeric",
-    "numpy._core.fromnumeric", "numpy._core.multiarray", "numpy._core.umath",
-    "torch", "torch.autograd", "torch.autograd.grad_mode", "torch.nn.functional",
-    "torch.testing", "torch._tensor",
-    "autograder", "autograder.checks", "autograder.sandbox", "autograder.executor",
-    "IPython", "IPython.core.interactiveshell", "IPython.core.displayhook",
-    "IPython.core.displaypub", "IPython.core.compilerop", "IPython.core.ultratb",
-    "IPython.core.events", "IPython.core.inputtransformer2", "threading", "_thread",
-)
-#: names in ``sys`` that IPython and the executor legitimately change
-SYS_VOLATILE = {"stdout", "stderr", "stdin", "displayhook", "excepthook", "ps1", "ps2", "ps3",
-                "last_type", "last_value", "last_traceback", "last_exc", "path_importer_cache",
-                "modules", "path", "meta_path", "path_hooks", "argv", "flags"}
-#: shared mutable hooks whose contents must not change under student code
-_SHARED_LISTS = (("gc", "callbacks"), ("sys", "meta_path"), ("sys", "path_hooks"))
-STUDENT_PREFIX = "<student-cell-"  # filename of code compiled from a student's cell
-_FRAME_ATTRS = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
-_DENY_ANYWHERE_ON_STACK = {
-    "sys._current_frames", "sys.settrace", "sys.setprofile", "sys.addaudithook",
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "code.__new__",
-    "function.__new__", "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata",
-    "ctypes.cdata/buffer", "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at",
-    "ctypes.call_function", "ctypes.set_errno", "ctypes.get_errno",
-    "cpython.PyInterpreterState_Clear", "cpython.run_command",
-}
-_PROC_MEM = re.compile(r"^/proc/[^/]+/(task/[^/]+/)?(mem|map_files.*|pagemap)$")
+# ============================================================================ 3. warm-up
 
 
-def _is_callable_like(v) -> bool:
-    return callable(v) or isinstance(v, types.ModuleType)
-
-
-def _mutable_class(c) -> bool:
-    return isinstance(c, type) and not (c.__flags__ & (1 << 8))  # Py_TPFLAGS_IMMUTABLETYPE
-
-
-def _qual(owner, name: str) -> str:
-    if isinstance(owner, types.ModuleType):
-        return f"{owner.__name__}.{name}"
-    return f"{getattr(owner, '__module__', '?')}.{getattr(owner, '__qualname__', owner)}.{name}"
-
-
-class Guard:
-    """What the tests rely on, recorded in the zygote before any student code runs.
-
-    In the child: :meth:`arm` installs the audit hook and the cell-name scheme,
-    :meth:`begin_cell` restores what a submission changed (and re-binds the
-    instructor's names in the user namespace) before a test cell,
-    :meth:`end_cell` reports what changed while a test cell ran.
-    """
-
-    def __init__(self, shell=None, modules: tuple[str, ...] = GUARDED_MODULES,
-                 namespaces: tuple[dict, ...] = ()):
-        """``namespaces``: module dicts to guard as well (the executor's own globals)."""
-        _settle_lazy_imports()
-        self._modules: list[tuple[types.ModuleType, dict]] = []
-        self._classes: list[tuple[type, dict, frozenset]] = []
-        self._funcs: dict[int, tuple] = {}
-        self._sysmods: dict[str, types.ModuleType] = {}
-        self._modtypes: dict[str, type] = {}
-        self._watched: list[tuple[object, type, dict]] = []
-        self._signals: dict[int, object] = {}
-        self._lists: list[tuple[str, list, list]] = []
-        self._shell = shell
-        seen_cls: set[int] = set()
-        for name in modules:
-            mod = sys.modules.get(name)
-            if mod is None:
-                continue
-            self._sysmods[name] = mod
-            self._modtypes[name] = type(mod)
-            entries = {k: v for k, v in vars(mod).items()
-                       if _is_callable_like(v) and not (name == "sys" and k in SYS_VOLATILE)}
-            self._modules.append((mod, entries))
-            for v in entries.values():
-                self._note_func(v)
-                if _mutable_class(v) and id(v) not in seen_cls and \
-                        str(getattr(v, "__module__", "")).split(".")[0] in (
-                            "autograder", "torch", "numpy", "IPython", "builtins"):
-                    seen_cls.add(id(v))
-                    self._note_class(v)
-        self._namespaces = []
-        for ns in namespaces:
-            self._namespaces.append((ns, {k: v for k, v in ns.items() if _is_callable_like(v)}))
-            for v in ns.values():
-                if _mutable_class(v) and id(v) not in seen_cls:
-                    seen_cls.add(id(v))
-                    self._note_class(v)
-        if shell is not None:
-            for klass in type(shell).__mro__:
-                if _mutable_class(klass) and id(klass) not in seen_cls:
-                    seen_cls.add(id(klass))
-                    self._note_class(klass)
-            self._shell_attrs = {k: v for k, v in vars(shell).items() if callable(v)}
-            for obj in (shell.compile, shell.displayhook, shell.display_pub):
-                klass = type(obj)
-                if _mutable_class(klass) and id(klass) not in seen_cls:
-                    seen_cls.add(id(klass))
-                    self._note_class(klass)
-        for modname, attr in _SHARED_LISTS:
-            lst = getattr(sys.modules[modname], attr)
-            self._lists.append((f"{modname}.{attr}", lst, list(lst)))
-        self._trusted_ns: dict[str, object] = {}
-        self._student_counts: set[int] = set()
-        self._secret = os.urandom(8).hex()
-
-    def _note_func(self, f) -> None:
-        # code objects of the grader's own functions; the audit hook refuses to student code
-        # any change of __code__/__defaults__ of the others (reading them all per cell is slow)
-        if isinstance(f, types.FunctionType) and \
-                str(getattr(f, "__module__", "")).startswith("autograder"):
-            self._funcs[id(f)] = (f, f.__code__, f.__defaults__, f.__kwdefaults__)
-
-    def _note_class(self, c: type) -> None:
-        entries = {}
-        for k, v in vars(c).items():
-            if k in ("__dict__", "__weakref__", "__doc__", "__annotations__"):
-                continue
-            raw = v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
-            if callable(raw) or isinstance(v, (property, staticmethod, classmethod)):
-                entries[k] = v
-                self._note_func(raw)
-        self._classes.append((c, entries, frozenset(c.__dict__)))
-
-    # ------------------------------------------------------------------ comparisons
-
-    def changes(self, restore: bool = False) -> list[str]:
-        """What differs from the record (and, with ``restore``, put it back)."""
-        out: list[str] = []
-        for name, mod in self._sysmods.items():
-            if sys.modules.get(name) is not mod:
-                out.append(f"sys.modules[{name!r}] was replaced")
-                if restore:
-                    sys.modules[name] = mod
-            if type(mod) is not self._modtypes[name]:
-                out.append(f"the class of the module {name} was changed")
-                if restore:
-                    try:
-                        mod.__class__ = self._modtypes[name]
-                    except TypeError:
-                        pass
-        for mod, entries in [*self._modules, *self._namespaces]:
-            d = mod if isinstance(mod, dict) else vars(mod)
-            if all(map(operator.is_, map(d.get, entries), entries.values())):
-                continue  # the common case, checked at C speed
-            for k, v in entries.items():
-                if d.get(k, _MISSING) is not v:
-                    where = f"the grader's {k}" if isinstance(mod, dict) else _qual(mod, k)
-                    out.append(f"{where} was {'deleted' if k not in d else 'replaced'}")
-                    if restore:
-                        d[k] = v
-        for c, entries, keys in self._classes:
-            d = c.__dict__
-            if len(d) != len(keys):  # an added attribute that hides an inherited one?
-                for k in [k for k in d if k not in keys and not k.startswith("_abc_")
-                          and any(k in vars(b) for b in c.__mro__[1:])]:
-                    out.append(f"{_qual(c, k)} was added over the inherited one")
-                    if restore:
-                        try:
-                            delattr(c, k)
-                        except (TypeError, AttributeError):
-                            pass
-            if all(map(operator.is_, map(d.get, entries), entries.values())):
-                continue
-            for k, v in entries.items():
-                if d.get(k, _MISSING) is not v:
-                    out.append(f"{_qual(c, k)} was {'deleted' if k not in d else 'replaced'}")
-                    if restore:
-                        try:
-                            setattr(c, k, v)
-                        except (TypeError, AttributeError):
-                            pass
-        for f, code, defaults, kwdefaults in self._funcs.values():
-            if f.__code__ is not code or f.__defaults__ is not defaults or \
-                    f.__kwdefaults__ is not kwdefaults:
-                out.append(f"the code of {getattr(f, '__module__', '?')}.{f.__qualname__} "
-                           f"was changed")
-                if restore:
-                    f.__code__, f.__defaults__, f.__kwdefaults__ = code, defaults, kwdefaults
-        for name, lst, items in self._lists:
-            if len(lst) != len(items) or any(a is not b for a, b in zip(lst, items)):
-                out.append(f"{name} was changed")
-                if restore:
-                    lst[:] = items
-        for obj, klass, attrs in self._watched:
-            if type(obj) is not klass:
-                out.append(f"the grader's {klass.__name__} object was changed")
-                if restore:
-                    try:
-                        obj.__class__ = klass
-                    except TypeError:
-                        pass
-            d = vars(obj)
-            for k in [k for k, v in d.items() if callable(v) and attrs.get(k, _MISSING) is not v]:
-                out.append(f"the grader's {klass.__name__}.{k} was replaced")
-                if restore:
-                    if k in attrs:
-                        d[k] = attrs[k]
-                    else:
-                        del d[k]
-        if self._signals:
-            import signal
-
-            for sig, handler in self._signals.items():
-                try:
-                    now = signal.getsignal(sig)
-                except (ValueError, OSError):
-                    continue
-                if now is not handler:
-                    out.append(f"the handler of {signal.Signals(sig).name} was changed")
-                    if restore:
-                        try:
-                            signal.signal(sig, handler)
-                        except (ValueError, OSError, TypeError):
-                            pass
-            for timer in (signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
-                if signal.getitimer(timer) != (0.0, 0.0):
-                    out.append("an interval timer was started")
-                    if restore:
-                        signal.setitimer(timer, 0)
-        for name, holder, key, items in getattr(self, "_hook_items", ()):
-            now = getattr(holder, key) if key else holder
-            if len(now) != len(items) or any(a is not b for a, b in zip(now, items)):
-                out.append(f"IPython's {name} was changed")
-                if restore:
-                    if key and isinstance(now, tuple):
-                        setattr(holder, key, items)
-                    else:
-                        now[:] = items
-        if self._shell is not None:
-            d = vars(self._shell)
-            for k, v in self._shell_attrs.items():
-                if d.get(k, _MISSING) is not v:
-                    out.append(f"the IPython shell's {k} was replaced")
-                    if restore:
-                        d[k] = v
-            for k, v in d.items():
-                if k not in self._shell_attrs and callable(v) and hasattr(type(self._shell), k):
-                    out.append(f"the IPython shell's {k} was overridden")
-                    if restore:
-                        del d[k]
-                        break
-        return out
-
-    # ------------------------------------------------------------------ the child
-
-    def arm(self, shell, watch: tuple = ()) -> None:
-        """In the forked child, before any cell: name cells by kind and install the audit hook.
-
-        Student cells compile to ``<student-cell-N>``, the instructor's to a
-        name with a secret in it that student code cannot make up. ``watch``:
-        the executor's own objects (its output sink) whose methods must not be
-        replaced.
-        """
-        secret, student_counts = self._secret, self._student_counts
-        compiler = shell.compile
-        orig = type(compiler).get_code_name
-
-        def get_code_name(raw_code, transformed_code, number):
-            if number in student_counts:
-                return f"{STUDENT_PREFIX}{number}>"
-            return f"<cell-{secret}-{orig(compiler, raw_code, transformed_code, number)[1:]}"
-
-        compiler.get_code_name = get_code_name
-        _refuse_student_threads()
-        # the executor set up the child (sys.stdout, builtins.input ...): that is the record now
-        self._modules = [(mod, {k: vars(mod).get(k, v) for k, v in entries.items()})
-                         for mod, entries in self._modules]
-        # the executor's globals, all of them (its output sink, its error tap ...)
-        self._namespaces = [(ns, {k: v for k, v in ns.items() if not k.startswith("__")})
-                            for ns, _ in self._namespaces]
-        self._shell_attrs = {k: v for k, v in vars(shell).items() if callable(v)}
-        self._compiler_attrs = {k: v for k, v in vars(compiler).items() if callable(v)}
-        self._initial_ns = dict(shell.user_ns)
-        for obj in (*watch, shell.displayhook, shell.display_pub):
-            if hasattr(obj, "__dict__"):
-                self._watched.append((obj, type(obj), dict(vars(obj))))
-        import signal
-
-        for sig in signal.valid_signals():
-            try:
-                self._signals[sig] = signal.getsignal(sig)
-            except (ValueError, OSError):
-                pass
-        self._builtins_ref = shell.user_ns.get("__builtins__")
-        self._hooks = _shell_hooks(shell)
-        self._hook_items = [(name, holder, key, tuple(getattr(holder, key) if key else holder))
-                            for name, holder, key in self._hooks]
-        _install_audit_hook()
-
-    def begin_cell(self, shell, kind: str) -> list[str]:
-        """Call before running a cell of ``kind``; returns what was restored before a test cell."""
-        count = shell.execution_count
-        if kind == "student":
-            self._student_counts.add(count)
-            return []
-        fixed = self._restore_compiler(shell)
-        if kind == "test":
-            fixed += self.changes(restore=True)
-            ns = shell.user_ns
-            for k, v in self._trusted_ns.items():
-                if ns.get(k, _MISSING) is not v:
-                    fixed.append(f"the name {k!r} (defined by the assignment) was rebound")
-                    ns[k] = v
-            if ns.get("__builtins__") is not self._builtins_ref:
-                fixed.append("__builtins__ was replaced")
-                ns["__builtins__"] = self._builtins_ref
-            import builtins
-
-            for k in [k for k, v in ns.items() if k in vars(builtins) and not k.startswith("_")
-                      and callable(v) and v is not vars(builtins)[k]
-                      and k not in self._trusted_ns
-                      and self._initial_ns.get(k, _MISSING) is not v]:
-                fixed.append(f"the built-in {k!r} was shadowed")
-                del ns[k]
-        self._ns_before = dict(shell.user_ns)
-        return fixed
-
-    def end_cell(self, shell, kind: str) -> list[str]:
-        """Call after a cell; returns what student code changed while a test cell ran."""
-        if kind == "student":
-            return []
-        problems = self._restore_compiler(shell)
-        ns, before = shell.user_ns, getattr(self, "_ns_before", {})
-        for k, v in ns.items():  # names the instructor's cell (re)bound: modules, functions, classes
-            if before.get(k, _MISSING) is not v and not k.startswith("_") and \
-                    (isinstance(v, types.ModuleType) or callable(v)):
-                self._trusted_ns[k] = v
-        if kind == "test":
-            import gc
-
-            gc.collect()  # run pending finalizers of student objects now, before the check
-            problems += self.changes(restore=True)
-        return problems
-
-    def _restore_compiler(self, shell) -> list[str]:
-        d = vars(shell.compile)
-        bad = [k for k, v in self._compiler_attrs.items() if d.get(k, _MISSING) is not v]
-        for k in bad:
-            d[k] = self._compiler_attrs[k]
-        return [f"IPython's compiler ({k}) was changed" for k in bad]
-
-
-_MISSING = object()
-
-
-def _shell_hooks(shell) -> list[tuple[str, object, str | None]]:
-    """IPython's hook lists through which code could rewrite or silence the next cells.
-
-    (name, holder, attribute) with attribute None when ``holder`` is the list itself:
-    AST and input transformers (they could delete a test's asserts), custom
-    exception handlers (they could swallow its failure), event callbacks
-    (``post_run_cell`` runs after a failure was recorded).
-    """
-    out: list[tuple[str, object, str | None]] = [
-        ("ast_transformers", shell, "ast_transformers"),
-        ("input_transformers_post", shell, "input_transformers_post"),
-        ("custom_exceptions", shell, "custom_exceptions"),
-    ]
-    mgr = getattr(shell, "input_transformer_manager", None)
-    for attr in ("cleanup_transforms", "line_transforms", "token_transformers"):
-        if isinstance(getattr(mgr, attr, None), list):
-            out.append((f"input transformers ({attr})", mgr, attr))
-    events = getattr(getattr(shell, "events", None), "callbacks", {})
-    for ev, lst in events.items():
-        if isinstance(lst, list):
-            out.append((f"{ev!r} event callbacks", lst, None))
-    return [(n, h, k) for n, h, k in out
-            if isinstance(getattr(h, k) if k else h, (list, tuple))]
-
-
-#: modules that change torch's namespace when first imported (torch._dynamo wraps
-#: torch.manual_seed when an optimizer is first built): imported before the record, so
-#: that honest code importing them later does not look like tampering (and pays nothing)
 LAZY_PATCHERS = ("torch._dynamo", "torch.optim")
 
 
@@ -759,109 +369,6 @@ def _settle_lazy_imports() -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001  (an optional speed-up and de-noising)
             pass
-
-
-def _student_frame(frame, depth: int | None) -> bool:
-    """Whether one of the ``depth`` innermost Python frames (all, if None) is student code."""
-    n = 0
-    while frame is not None and (depth is None or n < depth):
-        fn = frame.f_code.co_filename
-        if fn.startswith(STUDENT_PREFIX) or (fn.startswith("<") and not fn.startswith("<cell-")
-                                             and not fn.startswith("<frozen")):
-            return True
-        frame = frame.f_back
-        n += 1
-    return False
-
-
-def _refuse_student_threads() -> None:
-    """Threads started by student code could change what a test uses between two checks.
-
-    ``_thread.start_new_thread`` (which ``threading`` uses) refuses when student code is on
-    the stack; libraries cope (tqdm, for one, turns its monitor thread off).
-    """
-    import _thread
-    import threading
-
-    orig = _thread.start_new_thread
-    getframe = sys._getframe
-
-    def start_new_thread(function, args, kwargs=None):
-        if _student_frame(getframe(1), None):
-            raise RuntimeError("grading sandbox: submitted code may not start threads while "
-                               "it is graded")
-        return orig(function, args, kwargs or {})
-
-    _thread.start_new_thread = _thread.start_new = start_new_thread
-    threading._start_new_thread = start_new_thread
-
-
-def _frame_leakers() -> frozenset:
-    """Code of the standard helpers that return frame objects to their caller."""
-    import inspect
-    import traceback
-
-    out = set()
-    for f in (inspect.currentframe, inspect.stack, inspect.trace, inspect.getouterframes,
-              inspect.getinnerframes, traceback.walk_stack, traceback.walk_tb):
-        code = getattr(f, "__code__", None)
-        if code is not None:
-            out.add(code)
-    return frozenset(out)
-
-
-def _install_audit_hook() -> None:
-    """Refuse, to student code, what would reach the grader's own state (cannot be undone)."""
-    import sys as _sys
-
-    getframe = _sys._getframe
-    busy = [False]
-    deny_stack = frozenset(_DENY_ANYWHERE_ON_STACK)
-    frame_attrs = frozenset(_FRAME_ATTRS)
-    proc_mem = _PROC_MEM
-    leakers = _frame_leakers()
-
-    def hook(event, args):
-        if busy[0]:
-            return
-        if event == "open":
-            path = args[0]
-            if isinstance(path, (str, bytes)) and proc_mem.match(os.fsdecode(path)):
-                raise PermissionError(f"grading sandbox: opening {os.fsdecode(path)} is not allowed")
-            return
-        if event in deny_stack:
-            depth = None
-        elif event == "sys._getframe" or (event == "object.__getattr__" and len(args) > 1
-                                           and args[1] in frame_attrs):
-            depth = "frames"
-        elif event == "object.__setattr__" and len(args) > 1 and isinstance(args[0], types.FunctionType) \
-                and args[1] in ("__code__", "__defaults__", "__kwdefaults__", "__globals__"):
-            depth = None
-            if args[0].__code__.co_filename.startswith(STUDENT_PREFIX):
-                return  # a student may change their own functions
-        elif event == "compile" and len(args) > 1 and isinstance(args[1], str) and \
-                not args[1].startswith("<"):
-            depth = 2  # student code compiling code that claims to live in a real file
-        else:
-            return
-        busy[0] = True
-        try:
-            caller = getframe(1)
-            if depth == "frames":
-                # a frame object handed to student code: asked for by it, or by one of the
-                # helpers that return frames (inspect.currentframe ...) on its behalf;
-                # libraries that only look at frames (warnings, logging, matplotlib) may
-                student = _student_frame(caller, 1) or (
-                    caller is not None and caller.f_code in leakers
-                    and _student_frame(caller.f_back, 2))
-            else:
-                student = _student_frame(caller, depth)
-        finally:
-            busy[0] = False
-        if student:
-            raise PermissionError(f"grading sandbox: {event} is not allowed in submitted code")
-
-    _sys.addaudithook(hook)
 
 
 # ============================================================================ bad input
