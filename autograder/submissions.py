@@ -164,11 +164,12 @@ def _staging_root(course: Path, staging_dir: str | None) -> Path:
 def clean_submission(course: str | os.PathLike, assignment: str, student: str,
                      notebooks: list[str] | None, *, limits: SubmissionLimits | None = None,
                      ignore=DEFAULT_IGNORE, declared: set[str] | None = None,
-                     staging_dir: str | None = None) -> Cleaned:
+                     staging_dir: str | None = None, submitted: str = "submitted") -> Cleaned:
     """A cleaned staging copy of ``submitted/<student>/<assignment>`` (see the module docstring).
 
     ``notebooks``: the assignment's notebook names without ``.ipynb`` (from the gradebook);
-    None takes every top-level ``*.ipynb``. The original is only read.
+    None takes every top-level ``*.ipynb``. ``submitted``: nbgrader's submitted directory
+    (the instructor's: it may be a link, what is below it may not). The original is only read.
     """
     course = Path(course)
     lim = limits or SubmissionLimits.from_env()
@@ -179,18 +180,18 @@ def clean_submission(course: str | os.PathLike, assignment: str, student: str,
         out.notes.append({"kind": "file", "notebook": notebook, "grade_id": None,
                           "detail": detail})
 
-    where = f"submitted/{student}/{assignment}"
+    where = f"{submitted}/{student}/{assignment}"
     fds: dict[str, int] = {}  # open directories by relative path ("": the submission)
     opened: list[int] = []  # every fd to close
     try:
         # the student's and the assignment's directories: real directories, never links
         try:
-            parent = os.open(course / "submitted", _O_DIR)
+            parent = os.open(course / submitted, _O_DIR & ~os.O_NOFOLLOW)
             opened.append(parent)
             for i, part in enumerate((student, assignment)):
                 st = os.stat(part, dir_fd=parent, follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
-                    out.fatal = (f"{'submitted/' + student if i == 0 else where} is a symbolic "
+                    out.fatal = (f"{where if i else f'{submitted}/{student}'} is a symbolic "
                                  f"link: refused, links are never followed (not graded)")
                     return out
                 if not stat.S_ISDIR(st.st_mode):
@@ -205,7 +206,6 @@ def clean_submission(course: str | os.PathLike, assignment: str, student: str,
 
         # 1. scan: names and lstat only, stopping at the limits
         regular: dict[str, os.stat_result] = {}
-        refused: list[str] = []
         stack = [""]
         while stack:
             rel_dir = stack.pop()
@@ -229,7 +229,6 @@ def clean_submission(course: str | os.PathLike, assignment: str, student: str,
                             target = "?"
                         note(f"{_show(rel)} is a symbolic link (to {_show(target)}): refused, "
                              f"links are never followed", _nb_of(rel, notebooks))
-                        refused.append(rel)
                     elif stat.S_ISDIR(mode):
                         if not rel_dir and _is_notebook_name(entry.name, notebooks):
                             note(f"{_show(rel)} is a folder, not a notebook file: refused",
@@ -255,7 +254,6 @@ def clean_submission(course: str | os.PathLike, assignment: str, student: str,
                         what = _KINDS.get(stat.S_IFMT(mode), "special file")
                         note(f"{_show(rel)} is a {what}: refused, only regular files are taken",
                              _nb_of(rel, notebooks))
-                        refused.append(rel)
 
         # 2. what the assignment consists of
         take, strays, stray_nbs = [], [], []
@@ -361,7 +359,8 @@ def staged_submission(coursedir, student: str, *, limits: SubmissionLimits | Non
             names = None
         cleaned = clean_submission(coursedir.root, coursedir.assignment_id, student, names,
                                    limits=limits, ignore=tuple(coursedir.ignore),
-                                   staging_dir=staging_dir)
+                                   staging_dir=staging_dir,
+                                   submitted=coursedir.submitted_directory)
     except Exception as e:  # noqa: BLE001  (fail closed: that submission only, not the batch)
         cleaned = Cleaned(fatal=f"could not check the files of submitted/{student}/"
                                 f"{coursedir.assignment_id} ({type(e).__name__}: {e}): not graded")

@@ -164,6 +164,17 @@ def test_a_linked_notebook_or_folder_is_refused(tmp_path):
     c.remove()
 
 
+def test_the_instructors_submitted_directory_may_be_a_link(tmp_path):
+    course = _course(tmp_path)
+    shared = tmp_path / "shared-volume"
+    (shared / "bob" / "a").mkdir(parents=True)
+    (shared / "bob" / "a" / "a.ipynb").write_text('{"cells": []}')
+    (course / "collected").symlink_to(shared)
+    c = clean_submission(course, "a", "bob", ["a"], submitted="collected")
+    assert c.fatal is None and c.taken == ["a.ipynb"], c.fatal
+    c.remove()
+
+
 def test_too_many_files_are_refused_after_reading_only_the_limit(tmp_path):
     course = _course(tmp_path)
     d = _sub(course)
