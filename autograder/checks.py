@@ -458,13 +458,13 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | Seque
 
     Shape first, then values (``|got - expected| <= atol + rtol*|expected|``).
     ``what`` names the check in the message, e.g. ``"x.grad for mean(x*x)"``.
-    ``context`` (see :func:`diagnose`) defaults to what ``got`` is: numbers, lists
-    and numpy arrays were computed by hand ("numpy"), anything else is a tensor's
-    or a ``Variable``'s gradient ("autograd").
+    ``context`` (see :func:`diagnose`) defaults to "autograd" when ``what`` names a
+    ``.grad`` or a ``backward()``, else to what ``got`` is: numbers, lists and numpy
+    arrays were computed by hand ("numpy"), anything else is a tensor's gradient.
     """
     __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     if context is None:
-        context = _context_of(got)
+        context = _context_of(got, what)
     exp = to_array(expected, f"{what} (expected)")
     g = to_array(got, what)
     if g is None and exp is None:
@@ -497,8 +497,14 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | Seque
     raise GradientMismatch("\n".join(lines))
 
 
-def _context_of(got: Any) -> str | None:
-    """"numpy" for a result computed by hand, "autograd" for a tensor or a Variable."""
+def _context_of(got: Any, what: str = "") -> str | None:
+    """"numpy" for a result computed by hand, "autograd" for the .grad of a tensor or a Variable.
+
+    A check named after a ``.grad`` or a ``backward()`` is about autograd, whatever the
+    array's type (an engine's ``Variable.grad`` is a numpy array).
+    """
+    if ".grad" in what or "backward" in what:
+        return "autograd"
     if got is None:
         return None
     if isinstance(got, (np.ndarray, np.generic, numbers.Number, list, tuple)):

@@ -123,3 +123,14 @@ def test_no_diagnosis_says_what_differs_and_no_more():
     assert hint == "off by a constant factor 0.75: every entry is torch's times 0.75."
     other = expected + np.array([0.0, 0.3, 0.0, 0.0])  # not a pattern: no likely cause at all
     assert hints_of(message_of(other, expected)) == []
+
+
+def test_an_engines_grad_is_autograd_context_although_it_is_a_numpy_array():
+    # ps3/ps5: a Variable's .grad is a numpy array; the check's name says it is a .grad
+    (x,) = random_inputs((3,), seed=7)
+    expected = torch_gradients(lambda t: (t * t).sum(), [x]).grads[0]
+    msg = message_of(2 * expected, expected)  # named "gradient": computed by hand
+    assert "backward()" not in msg
+    with pytest.raises(GradientMismatch) as e:
+        assert_grad_close(2 * expected, expected, "SGD.zero_grad(), then one more backward(): weight.grad")
+    assert "backward() called twice without zeroing .grad" in str(e.value)
