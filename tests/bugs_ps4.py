@@ -17,4 +17,18 @@ BUGS = [
         edits={"ps4-hvp": [("(grad,) = torch.autograd.grad(f(x), x, create_graph=True)",
                             "(grad,) = torch.autograd.grad(f(x), x)")]},
         expect=["does not require grad and does not have a grad_fn"]),
+    # the rules that are checked where the student's code runs (autograder.testing's
+    # torch_calls and calls_to through student_side): they must still catch the shortcut
+    Bug("lse-calls-torch-logsumexp",
+        edits={"ps4-logsumexp": [("out = m.squeeze(-1) + (x - m).exp().sum(dim=-1).log()",
+                                  "out = torch.logsumexp(x, dim=-1)")]},
+        expect=["LogSumExp.forward calls torch.logsumexp"]),
+    Bug("hvp-uses-autograd-functional",
+        edits={"ps4-hvp": [("x = x.detach().requires_grad_()",
+                            "return torch.autograd.functional.hvp(f, x, v)[1]")]},
+        expect=["hvp calls torch.autograd.functional.hvp"]),
+    # the hook scales the gradient in place: the tensor it was given changes
+    Bug("clip-hook-in-place",
+        edits={"ps4-clip-hook": [("return grad * scale", "return grad.mul_(scale)")]},
+        expect=["the hook changed its argument in place"]),
 ]

@@ -15,4 +15,8 @@ BUGS = [
     Bug("linear-without-bias",
         edits={"ps5-linear": [("return x @ self.weight.T + self.bias", "return x @ self.weight.T")]},
         expect=["Linear(3, 4) on x of shape (5, 3): output"]),
+    # SGD keeps the iterable it was given: a one-pass iterator is used up by the first step()
+    Bug("sgd-keeps-an-iterator",
+        edits={"ps5-sgd": [("self.params = list(params)", "self.params = params")]},
+        expect=["SGD.step() did nothing the second time"]),
 ]
