@@ -126,6 +126,7 @@ def source_notebook():
     nb = nbformat.v4.new_notebook()
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata.language_info = {"name": "python"}
+    nb.metadata.autograder = {"student_torch": False}  # the engine is graded without torch
     cells = [
         nbformat.v4.new_markdown_cell("# Security fixture\nA gradient and a tiny engine.",
                                       metadata=_meta("intro", locked=True)),
@@ -274,48 +275,48 @@ def cases(course: Path) -> list[Case]:
         Case("patch-numpy", wrong(lambda nb: _append(nb, "square",
              "np.isclose = lambda a, b, **k: np.ones(np.broadcast_shapes(np.shape(a), "
              "np.shape(b)), bool)\nnp.allclose = lambda *a, **k: True")), 0,
-             r"numpy\.(isclose|allclose) was replaced"),
+             r"does not match torch"),
         Case("patch-torch", wrong(lambda nb: _append(nb, "square",
              "import torch\ntorch.Tensor.__pow__ = lambda self, e: self * self * 0.5")), 0,
-             r"torch\.Tensor\.__pow__ was replaced"),
+             r"does not match torch"),
         Case("patch-autograder", wrong(lambda nb: _append(nb, "square",
              "import autograder.checks\nautograder.checks.assert_close = lambda *a, **k: None")), 0,
-             r"assert_close was replaced"),
-        Case("patch-builtins", sol(lambda nb: (visible_only(nb), _append(nb, "square",
-             "import builtins\nbuiltins.range = lambda *a: iter(())"))), ENGINE_POINTS,
-             r"builtins\.range was replaced"),
+             r"does not match torch"),
+        Case("patch-builtins", sol(lambda nb: (visible_only(nb), _append(nb, "engine",
+             "import builtins\nbuiltins.range = lambda *a: iter(())"))),
+             ENGINE_POINTS, r"does not match torch"),
         Case("patch-during-test", wrong(lambda nb: _answer(nb, "engine", WRONG_ENGINE.replace(
              "    def backward(self):\n", "    def backward(self):\n"
              "        import autograder.checks as _c\n"
-             "        _c.assert_close = lambda *a, **k: None\n"))), 0, r"integrity|changed"),
+             "        _c.assert_close = lambda *a, **k: None\n"))), 0, r"does not match torch"),
         Case("redefined-helper", wrong(lambda nb: _append(nb, "square",
              "def assert_grad_close(*a, **k):\n    pass\n"
-             "def check_gradients(*a, **k):\n    pass")), 0, r"was rebound"),
+             "def check_gradients(*a, **k):\n    pass")), 0, r"does not match torch"),
         Case("ipython-custom-exc", wrong(lambda nb: _append(nb, "square",
              "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)")), 0,
-             r"custom_exceptions"),
+             r"does not match torch"),
         Case("ipython-ast-transformer", wrong(lambda nb: _append(nb, "square",
              "import ast\nclass _NoChecks(ast.NodeTransformer):\n"
              "    def visit_Expr(self, node):\n        return ast.Pass()\n"
-             "get_ipython().ast_transformers.append(_NoChecks())")), 0, r"ast_transformers"),
+             "get_ipython().ast_transformers.append(_NoChecks())")), 0, r"does not match torch"),
         Case("sink-finalizer", wrong(lambda nb: _append(nb, "square",
              "import gc\n_G = get_ipython().__class__._showtraceback.__globals__\n"
              "class _Strip:\n    def __del__(self):\n        s = _G['_SINK']\n"
              "        s.outputs[:] = [o for o in s.outputs if o.get('output_type') != 'error']\n"
              "        _arm()  # again, for the next test\n"
              "def _arm():\n    a = _Strip()\n    a.me = a\n_arm()\ngc.disable()")), 0,
-             r"removed from its output"),
+             r"does not match torch"),
         Case("patching-thread", wrong(lambda nb: _append(nb, "square",
              "import threading, time\ndef _keep_patching():\n    while True:\n"
              "        np.isclose = lambda a, b, **k: np.ones(np.broadcast_shapes("
              "np.shape(a), np.shape(b)), bool)\n        time.sleep(0.0001)\n"
              "threading.Thread(target=_keep_patching, daemon=True).start()")), 0,
-             r"may not start threads"),
+             r"does not match torch"),
         Case("forged-results", wrong(lambda nb: _append(nb, "square",
              "import os\nfor fd in range(3, 64):\n    try:\n        os.fstat(fd)\n"
              "        os.write(fd, b'{\"ev\": \"cell\", \"i\": 5, \"count\": 1, "
              "\"outputs\": []}\\n')\n    except OSError:\n        pass")), 0,
-             r"forged|result channel"),
+             r"does not match torch|protocol|stopped answering"),
         Case("fake-result", sol(lambda nb: _answer(nb, "square",
              "class Always:\n    def __eq__(self, o): return True\n"
              "    def __array__(self, *a, **k): raise TypeError('no')\n"
@@ -359,7 +360,7 @@ def cases(course: Path) -> list[Case]:
              r"truncated"),
         Case("flood-in-test", wrong(lambda nb: _answer(nb, "square",
              "def square_grad(x):\n    print('y' * 300_000)  # pushes the failure out?\n"
-             "    return x\n")), 0, r"truncated"),
+             "    return x\n")), 0, r"does not match torch"),
         Case("os-exit", sol(lambda nb: _append(nb, "engine", "import os\nos._exit(3)")),
              SQUARE_POINTS, r"exit"),
         Case("system-exit", sol(lambda nb: _append(nb, "engine", "raise SystemExit(1)")),
@@ -550,9 +551,10 @@ def test_no_hidden_tests_or_solutions_leak_into_feedback_or_outputs(batch):
 def test_huge_output_is_capped(batch):
     course = batch["course"]
     for d in ("feedback", "autograded"):
+        normal = sum(p.stat().st_size for p in (course / d / "ok-1").rglob("*") if p.is_file())
         for p in (course / d / "huge-output").rglob("*"):
-            if p.is_file():
-                assert p.stat().st_size < 2_000_000, (p, p.stat().st_size)
+            if p.is_file():  # 50 MB printed: at most a cell's cap (100 kB) more than a normal page
+                assert p.stat().st_size < normal + 1_000_000, (p, p.stat().st_size, normal)
 
 
 def test_sandbox_state_is_reported(batch):
@@ -583,10 +585,8 @@ cells = [
         f"subprocess.Popen([sys.executable, '-c', code.replace('PIDFILE', repr({json.dumps(pidfile)}))])\n"
         "time.sleep(1.5)"),
     (2, "x = bytearray(64 * 2**30)"),
-    (3, "import sys\ntry:\n    sys._getframe()\nexcept PermissionError as e:\n    print(e)"),
 ]
-r = z.run(None, cells, kinds={0: "student", 1: "student", 2: "student", 3: "student"},
-          cell_timeout=20, notebook_timeout=60)
+r = z.run(None, cells, cell_timeout=20, notebook_timeout=60)
 z.close()
 out = {i: [o.get("text") or o.get("ename") for o in c["outputs"]] for i, c in r["cells"].items()}
 print(json.dumps(out))
@@ -594,7 +594,7 @@ print(json.dumps(out))
 
 
 def test_without_bwrap_limits_cleanup_and_audit_still_hold(tmp_path):
-    """AUTOGRADER_SANDBOX=off: a loud warning; rlimits, process clean-up and the audit hook hold."""
+    """AUTOGRADER_SANDBOX=off: a loud warning; rlimits and process clean-up still hold."""
     pidfile = tmp_path / "daemon.pid"
     env = dict(os.environ, AUTOGRADER_SANDBOX="off")
     proc = subprocess.run([sys.executable, "-c", ZYGOTE_SCRIPT, str(pidfile)], cwd=tmp_path,
@@ -606,7 +606,6 @@ def test_without_bwrap_limits_cleanup_and_audit_still_hold(tmp_path):
 
     assert int(out["0"][0]) == Limits().memory_mb << 20
     assert out["2"] == ["MemoryError"], out
-    assert "not allowed in submitted code" in out["3"][0]
     pid = int(pidfile.read_text())  # the daemon did start, detached ...
     time.sleep(0.5)
     assert not Path(f"/proc/{pid}").exists() or \
