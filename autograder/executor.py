@@ -213,9 +213,10 @@ class Zygote:
         self._wait_ready()
         work = self.slot_dir / WORK
         _clear_dir(work)
-        if files_dir is not None:
+        if files_dir is not None:  # the assignment's files; never a notebook: the one being
+            # graded holds the hidden tests, restored from the gradebook
             shutil.copytree(files_dir, work, symlinks=True, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb"))
         self._send({"op": "open"})
         msg, fd = self._read_msg(60)
         if msg.get("ev") != "opened" or fd is None:
