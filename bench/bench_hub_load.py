@@ -30,7 +30,6 @@ import csv
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -224,8 +223,7 @@ def main(argv=None) -> int:
     prefix = args.prefix or f"l{H.secrets.token_hex(2)}-"
     inst, students = H.make_accounts(prefix, [f"s{i:03d}" for i in range(1, args.students + 1)],
                                      instructor="prof")
-    base = Path(tempfile.mkdtemp(prefix="hub-load-"))
-    base.chmod(0o755)
+    base = H.workdir("load-")
     hub = H.LocalHub(inst, students, state=base / "hub", exchange=base / "exchange")
     try:
         t = time.monotonic()

@@ -38,7 +38,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -106,8 +105,7 @@ def hub():
     prefix = f"t{secrets.token_hex(2)}-"
     inst, students = H.make_accounts(
         prefix, ["alice", "bob", *(f"s{i}" for i in range(1, 6))], instructor="prof")
-    base = Path(tempfile.mkdtemp(prefix="autograd-hub-test-"))
-    base.chmod(0o755)
+    base = H.workdir("test-")
     h = H.LocalHub(inst, students, state=base / "hub", exchange=base / "exchange")
     try:
         h.prepare((A,))

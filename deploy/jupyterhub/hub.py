@@ -55,10 +55,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def env_stamp() -> str:
-    """What the course environment must have been built from (setup-env's stamp)."""
-    return subprocess.run([str(HERE / "setup-env"), "--print-stamp"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+def workdir(prefix: str) -> Path:
+    """A fresh directory for a hub's state and exchange that every account can reach.
+
+    Not under /tmp: the hub's users must traverse every parent directory (a /tmp of mode
+    0700, as some machines and sandboxes have, would hide the exchange from them).
+    ``AUTOGRADER_HUB_WORKDIR`` (default /srv/autograd-course) is where they go.
+    """
+    top = Path(os.environ.get("AUTOGRADER_HUB_WORKDIR", "/srv/autograd-course"))
+    top.mkdir(parents=True, exist_ok=True)
+    top.chmod(0o755)
+    for p in (top, *top.parents):
+        if not p.stat().st_mode & 0o001:
+            raise RuntimeError(f"{p} is not searchable by other users (mode "
+                               f"{p.stat().st_mode & 0o7777:o}): the hub's accounts could not "
+                               f"reach {top}; set AUTOGRADER_HUB_WORKDIR elsewhere")
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=top))
+    base.chmod(0o755)
+    return base
 
 
 def problems(env: Path | None = None) -> list[str]:
@@ -347,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if trouble:
         print("bin/course hub cannot start:\n  " + "\n  ".join(trouble), file=sys.stderr)
         return 1
-    base = Path(tempfile.mkdtemp(prefix="autograd-course-hub-"))
-    os.chmod(base, 0o755)
+    base = workdir("demo-")
     instructor, students = make_accounts(
         args.prefix, [f"student{i}" for i in range(1, args.students + 1)])
     hub = LocalHub(instructor, students, state=base / "hub", exchange=base / "exchange",
