@@ -473,9 +473,11 @@ def report(assignment: str, ref: dict, outcomes: list[Outcome], mutants: list[Mu
     buf = io.StringIO()
     hk, hn = r["by_kind"]["hand"]
     ak, an = r["by_kind"]["ast"]
+    auto = [(sc, mx) for sc, mx in ref["cells"].values() if sc is not None]
     print(f"{assignment}: {r['killed']}/{r['counted']} killed ({100 * r['rate']:.1f}%): "
-          f"hand-written {hk}/{hn}, AST {ak}/{an}; {r['equivalent']} marked equivalent; "
-          f"the solution scores {ref['auto_score']:g}/{ref['max_score']:g}", file=buf)
+          f"hand-written {hk}/{hn}, AST {ak}/{an}; {r['equivalent']} marked equivalent; the solution "
+          f"scores {sum(sc for sc, _ in auto):g}/{sum(mx for _, mx in auto):g} in the autograded cells",
+          file=buf)
     for o in outcomes:
         if o.equivalent and not o.killed:
             print(f"  equivalent {o.name}: {o.equivalent}", file=buf)
