@@ -13,6 +13,10 @@ import sys
 from .course import repo_root
 
 FIRST_LESSON = "course/00_getting_started.ipynb"
+#: nbgrader's Validate route served by the course's warm executor, off the event loop
+#: (autograder/validate.py, issue 17); nbgrader's own handler for it is turned off
+SERVER_EXTENSIONS = {"autograder.validate": True,
+                     "nbgrader.server_extensions.validate_assignment": False}
 
 
 def lab_command(port: int | None = None, extra: list[str] | None = None, *, token: str | None = None,
@@ -20,6 +24,8 @@ def lab_command(port: int | None = None, extra: list[str] | None = None, *, toke
     root = repo_root()
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
            "--ServerApp.ip=127.0.0.1", f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}"]
+    cmd += [f"--ServerApp.jpserver_extensions={name}={on}"
+            for name, on in SERVER_EXTENSIONS.items()]
     if port is not None:  # otherwise Jupyter's default, 8888 (or the next free one)
         cmd.append(f"--ServerApp.port={port}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
