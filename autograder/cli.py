@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
-_PLUGINS = ("autograder.grading", "autograder.selfgrade")
+_PLUGINS = ("autograder.grading", "autograder.selfgrade", "autograder.validate")
 
 
 def register(name: str, help: str, add_args: Callable, run: Callable) -> None:
