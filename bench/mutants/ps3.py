@@ -56,6 +56,9 @@ MUTANTS = {
     "sigmoid-forgets-one-minus": {"ps3-unary": [("return (grad * s * (1 - s),)", "return (grad * s,)")]},
     "sigmoid-overflows": {"ps3-unary": [("out = 1.0 / (1.0 + np.exp(-self.data))",
                                         "out = np.exp(self.data) / (1.0 + np.exp(self.data))")]},
+    "tanh-from-exp": {"ps3-unary": [("    out = np.tanh(self.data)\n    return make_result(out, TanhBackward0",
+                                     "    out = (np.exp(self.data) - np.exp(-self.data)) / (np.exp(self.data) + np.exp(-self.data))\n"
+                                     "    return make_result(out, TanhBackward0")]},
     "relu-gradient-one-at-zero": {"ps3-unary": [("return (grad * (x > 0),)", "return (grad * (x >= 0),)")]},
     "relu-gradient-from-output": {"ps3-unary": [("return make_result(np.maximum(self.data, 0.0), ReluBackward0, self, saved=(self.data,))",
                                                  "out = np.maximum(self.data, 0.0)\n    return make_result(out, ReluBackward0, self, saved=(out,))")]},
