@@ -81,6 +81,7 @@ def test_fill_cell_indents_each_answer_like_its_placeholder():
         fill_cell(src, ["return x\n"], "test")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ["ps3", "ps5"])
 def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
     from autograder.grading import grade

@@ -64,6 +64,7 @@ def test_candidates_cover_every_operator_family():
             "arguments", "condition", "assign", "return"} <= ops, ops
 
 
+@pytest.mark.slow
 def test_harness_kills_planted_bugs_and_spares_the_solution(tmp_path):
     wanted = ["hand-mean-square-no-mean", "hand-chain-follows-last-input", "hand-train-grad-not-copied",
               "hand-train-update-through-data"]
