@@ -40,12 +40,21 @@ class Channel:
         self.buf = b""
         self.dead: str | None = None
         self.requests = 0
+        #: when the test cell now running must end (monotonic), if any: each request gets
+        #: only what is left, so many calls each under the limit cannot stretch a cell
+        self.deadline: float | None = None
 
     def request(self, msg: dict, timeout: float | None = None) -> dict:
         """Send ``msg``; the decoded answer object (``{"ok": ...}`` or ``{"exc": ...}``)."""
         if self.dead:
             raise SandboxGone(self.dead)
         timeout = self.call_timeout if timeout is None else timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise StudentTimeout(f"the test cell ran past its {self.call_timeout:.0f} s "
+                                     f"limit (student code called by the test was too slow)")
+            timeout = min(timeout, left)
         msg = dict(msg, timeout=timeout)
         self.requests += 1
         try:

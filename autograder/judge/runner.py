@@ -123,12 +123,25 @@ def _line_of(e: BaseException) -> int | None:
 # ---------------------------------------------------------------------------- the judge
 
 
+#: byte-code operations that look a name up in (or bind it to) the module's namespace
+_GLOBAL_OPS = frozenset({"LOAD_NAME", "LOAD_GLOBAL", "LOAD_FROM_DICT_OR_GLOBALS", "STORE_NAME",
+                         "STORE_GLOBAL", "DELETE_NAME", "DELETE_GLOBAL"})
+
+
 def used_names(code) -> set[str]:
-    """Every global name a code object (and the functions and classes in it) may look up."""
+    """Every global name a code object (and the functions and classes in it) may look up.
+
+    Only names looked up as globals: attribute and module names (``ref.grads``,
+    ``import numpy``) are not, so the names the judge asks the student's process for
+    say nothing of hidden test code beyond the student's own names it uses.
+    """
+    import dis
+
     names, stack = set(), [code]
     while stack:
         c = stack.pop()
-        names.update(c.co_names)
+        names.update(ins.argval for ins in dis.get_instructions(c)
+                     if ins.opname in _GLOBAL_OPS and type(ins.argval) is str)
         stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
     return names
 
@@ -275,11 +288,18 @@ class Judge:
         return {n: self.ns[n] for n in got}
 
 
+#: characters of a failing test's message kept (it may quote what student code sent)
+ERROR_CHARS = 20_000
+
+
 def _text(e: BaseException) -> str:
     try:
-        return str(e)
+        text = str(e)
     except Exception:  # noqa: BLE001
         return "<unprintable exception>"
+    if len(text) > ERROR_CHARS:
+        text = text[:ERROR_CHARS] + "\n... message truncated by the autograder ..."
+    return text
 
 
 def _cut(buf: _Capped, cap: int) -> str:
@@ -372,7 +392,7 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                 try:
                     ans = channel.request({"op": "cell", "i": i, "src": source,
                                            "error_on_timeout": plan.error_on_timeout}, limit)
-                    outputs, count = _cell_answer(ans, plan.max_output_chars)
+                    outputs, count = _cell_answer(ans, _output_cap(plan))
                 except SandboxGone as e:
                     stopped = _why(zygote, e, plan)
                     error = {"kind": stopped[0], "cell": i, "detail": stopped[1],
@@ -381,7 +401,11 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                                                               f"this cell")]}
                     break
             if role in ("judge", "both"):
-                judge_out = judge.run(source, keep_outputs=(role == "judge"))
+                channel.deadline = started + limit  # the whole test cell, not each call
+                try:
+                    judge_out = judge.run(source, keep_outputs=(role == "judge"))
+                finally:
+                    channel.deadline = None
                 if role == "judge":
                     outputs, count = judge_out, judge.count
                 else:  # what this shared cell could not bind here (`from minigrad import
@@ -483,4 +507,43 @@ def _cell_answer(ans: dict, cap: int) -> tuple[list[dict], int | None]:
         raise SandboxGone("the student's process broke the protocol: cell answer")
     outs = [c for c in (_clean_output(o) for o in val["outputs"][:1000]) if c is not None]
     count = val.get("count")
-    return outs, count if type(count) is int else None
+    return _capped_outputs(outs, cap), count if type(count) is int else None
+
+
+def _output_cap(plan: Plan) -> int:
+    """Characters a student cell's outputs may hold (what the child itself keeps)."""
+    from ..sandbox import Limits
+
+    return min(plan.max_output_chars, Limits.from_env().output_chars)
+
+
+def _size(o: dict) -> int:
+    if o["output_type"] == "stream":
+        return len(o["text"])
+    if o["output_type"] == "error":
+        return len(o["evalue"]) + sum(len(t) for t in o["traceback"])
+    return sum(len(v) if type(v) is str else sum(map(len, v)) for v in o["data"].values())
+
+
+def _capped_outputs(outs: list[dict], cap: int) -> list[dict]:
+    """At most ``cap`` characters of a student cell's outputs (the student's process may
+    send its own, bypassing the child's output cap): the rest is cut, with a note."""
+    kept, used, cut = [], 0, False
+    for o in outs:
+        n = _size(o)
+        if not cut and used + n <= cap:
+            kept.append(o)
+            used += n
+            continue
+        room = 0 if cut else max(0, cap - used)
+        if o["output_type"] == "stream" and room:
+            kept.append(dict(o, text=o["text"][:room]))
+        elif o["output_type"] == "error":  # kept, short: the cell's failure must show
+            short = max(room, 2000)
+            kept.append(dict(o, evalue=o["evalue"][:short],
+                             traceback=[t[:short] for t in o["traceback"][:20]]))
+        if not cut:
+            kept.append({"output_type": "stream", "name": "stdout",
+                         "text": "\n... output truncated by the autograder ...\n"})
+        used, cut = cap, True
+    return kept
