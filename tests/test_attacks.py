@@ -768,8 +768,7 @@ def _grade(course: Path, *extra: str) -> subprocess.CompletedProcess:
                           env=env)
 
 
-SELFGRADED = ("ok-1", "wrong", "peek-namespace", "always-equal", "wire-fake-pass",
-              "torch-bypass-blocker", "slow-drip")
+SELFGRADED = ("ok-1", "peek-namespace", "wire-fake-pass", "torch-bypass-blocker")
 
 SELFGRADE_SCRIPT = r'''
 import json, sys
