@@ -12,7 +12,8 @@ import sys
 from typing import Callable
 
 _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
-_PLUGINS = ("autograder.grading", "autograder.selfgrade", "autograder.validate")
+_PLUGINS = ("autograder.grading", "autograder.selfgrade", "autograder.validate",
+            "autograder.gen_minigrad")
 
 
 def register(name: str, help: str, add_args: Callable, run: Callable) -> None:

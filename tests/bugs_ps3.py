@@ -5,22 +5,13 @@ full marks, and its feedback must contain every ``expect`` text (the failing che
 the hint that names the cause). tests/test_ps3.py runs the same edits in-process, faster.
 """
 
-from conftest import Bug
+from conftest import ROOT, Bug
 
-ITERATIVE_TOPO = '''    stack = [(root, False)]  # an explicit stack, not recursion: 10,000-node graphs must work
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)  # post-order: everything below it is already in `order`
-            continue
-        if node in visited:
-            continue  # reached before along another path: list it once
-        visited.add(node)
-        stack.append((node, True))
-        for child, _ in node.next_functions:
-            if child is not None:
-                stack.append((child, False))
-'''
+from autograder.gen_minigrad import excerpt
+
+# the anchor is cut from ps3's solution (one copy of the engine: autograder/gen_minigrad.py)
+ITERATIVE_TOPO = excerpt("ps3-backward", "stack = [(root, False)]", "stack.append((child, False))",
+                         root=ROOT)
 
 RECURSIVE_TOPO = '''
     def visit(node):  # recursion: Python stops at about 1,000 levels

@@ -5,18 +5,19 @@ which is why ps5 is released only after ps3 is due (docs/assignments.md).
 You may replace it with your own ps3 engine: save your engine's cells as
 minigrad.py in this folder, keeping the names `Variable` and `no_grad`.
 
-Contract (design section 4): Variable(data, requires_grad=False) with .data
-(float64 numpy), .grad, .grad_fn, .requires_grad, .is_leaf, .shape,
+Contract (docs/design.md, "The engine contract"): Variable(data, requires_grad=False)
+with .data (float64 numpy), .grad, .grad_fn, .requires_grad, .is_leaf, .shape,
 .backward(gradient=None); + - * / ** @ and unary -, with numpy broadcasting;
 .sum/.mean(dim=None, keepdim=False), .exp .log .tanh .sigmoid .relu
 .reshape .T; no_grad().
+
+Generated from source/ps3/ps3.ipynb by `autograder gen-minigrad`: do not edit.
 """
 
 import numpy as np
 
+
 # ---- ps3 cell ps3-setup
-
-
 class GradMode:
     """Is the engine recording graphs? `no_grad()` (part 9) switches it off for a while."""
 
