@@ -16,6 +16,34 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+# Test files whose tests are spread over the xdist workers one parameter at a time: each of
+# test_assignments.py's assignments shares its graded batch only with its own tests.
+SPLIT_BY_PARAMETER = {"tests/test_assignments.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (bin/test), except that SPLIT_BY_PARAMETER's files split by parameter.
+
+    A file's tests stay on one worker, so its module-scoped batch is built once; the five
+    graded assignments of test_assignments.py go to both workers. (xdist's own
+    ``--dist loadgroup`` does not group under pytest 9: it renames items by an attribute
+    pytest no longer reads.)
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path, _, rest = nodeid.partition("::")
+            if path in SPLIT_BY_PARAMETER and rest.endswith("]") and "[" in rest:
+                return f"{path}[{rest[rest.index('[') + 1:-1]}]"
+            return path
+
+    return Scheduling(config, log)
+
+
 def assignments() -> list[str]:
     return sorted(p.name for p in (ROOT / "source").iterdir()
                   if p.is_dir() and any(p.glob("*.ipynb")))
@@ -57,8 +85,10 @@ class GradedBatch:
         return "\n".join(f.read_text() for f in files)
 
 
-def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
-    """Real nbgrader: generate, submit (solution, release, one-bug fixtures), autograde, feedback."""
+def build_batch(tmp: Path, assignment: str) -> Path:
+    """A private course with ``assignment`` generated (real ``nbgrader generate_assignment``)
+    and its submissions: the solution, the unmodified release and one per bug fixture
+    (``bug-<name>``). Returns the course directory."""
     course = C.copy_course(tmp / "course", assignment, root=ROOT)
     C.nbgrader(course, "generate_assignment", assignment, "--force")
     release = sorted((course / "release" / assignment).glob("*.ipynb"))
@@ -74,8 +104,7 @@ def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
     C.write_submission(course, assignment, "solution",
                        files_for({p.name: C.solution_submission(p, sources[p.name]) for p in release}))
     C.write_submission(course, assignment, "release", files_for({p.name: p for p in release}))
-    bugs = load_bugs(assignment)
-    for bug in bugs:
+    for bug in load_bugs(assignment):
         nbs = {}
         remaining = dict(bug.edits)
         for p in release:
@@ -87,9 +116,28 @@ def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
             nbs[p.name] = C.solution_submission(p, sources[p.name], mine)
         assert not remaining, f"bug {bug.name}: no answer cells {sorted(remaining)}"
         C.write_submission(course, assignment, f"bug-{bug.name}", files_for(nbs))
-    C.nbgrader(course, "autograde", assignment, "--force")
-    C.nbgrader(course, "generate_feedback", assignment, "--force")
-    return GradedBatch(course, assignment, C.gradebook_scores(course, assignment), bugs)
+    return course
+
+
+def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
+    """The batch of :func:`build_batch` graded by the project's own grader, with feedback.
+
+    ``autograder.grading.grade`` runs nbgrader's Autograde converter with the test cells in
+    the judge (docs/architecture.md); tests/test_grading.py proves it scores like stock
+    ``nbgrader autograde`` on one assignment, so the other batches need not pay for stock.
+    """
+    import io
+
+    from autograder.grading import grade
+
+    course = build_batch(tmp, assignment)
+    progress = io.StringIO()
+    run = grade(course, assignment, report=False, stream=progress)
+    assert not run.failures, (f"{assignment}: not graded: "
+                              + "; ".join(f"{r.student}: {r.reason}" for r in run.failures)
+                              + "\n" + progress.getvalue()[-3000:])
+    return GradedBatch(course, assignment, C.gradebook_scores(course, assignment),
+                       load_bugs(assignment))
 
 
 @pytest.fixture(scope="session")

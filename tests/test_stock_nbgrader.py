@@ -1,0 +1,36 @@
+"""The one comparison with stock ``nbgrader autograde``: the same scores, cell by cell.
+
+The suite's graded batches (tests/conftest.py's ``graded``) are graded by the project's
+own grader, ``autograder.grading.grade``, where test cells run in the judge and student
+cells in the sandboxed student's process (docs/architecture.md). Stock nbgrader runs
+every cell in one kernel. Here both grade the same submissions of one real assignment,
+the solution, the unmodified release and every bug fixture, and must agree on every
+cell. One assignment is enough to keep the suite fast; this file is a scheduling unit of
+its own (bin/test), so its slow stock run overlaps the other tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import build_batch
+
+from autograder import course as C
+
+A = "ps1"  # the shortest real assignment; its tests use the judge's proxies and student_side
+
+
+@pytest.mark.slow
+def test_same_scores_as_stock_nbgrader(graded, tmp_path):
+    course = build_batch(tmp_path, A)
+    C.nbgrader(course, "autograde", A, "--force")
+    stock = C.gradebook_scores(course, A)
+    ours = graded(A).scores
+    assert sorted(ours) == sorted(stock)
+    assert len(ours) >= 3, sorted(ours)  # the solution, the release and the bug fixtures
+    cells = lambda scores, s: {k: tuple(v) for k, v in scores[s]["cells"].items()}  # noqa: E731
+    differ = {s: (cells(ours, s), cells(stock, s)) for s in ours
+              if cells(ours, s) != cells(stock, s)}
+    assert not differ, f"autograder vs stock nbgrader: {differ}"
+    # a comparison that could pass on empty or all-zero grades proves nothing
+    assert ours["solution"]["auto_score"] > 0
+    assert ours["release"]["auto_score"] == 0
