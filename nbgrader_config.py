@@ -42,7 +42,7 @@ c.LimitOutput.max_traceback = 100
 # whether a hidden check failed) puts a summary on top of the page: per graded cell its
 # part, points, pass/fail, and for a failure the check's message line and likely cause.
 # FeedbackExporter renders it in nbgrader's feedback template, with messages that wrap and
-# MathJax inlined from an installed package (no network). Issue 18; autograder/feedback.py.
+# MathJax inlined from an installed package (no network): autograder/feedback.py.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.nbgrader_plugins.FeedbackSummary",

@@ -1,6 +1,6 @@
 """Compare a student's values and gradients with torch.autograd's.
 
-Every check in the course goes through this module (design §5): the expected
+Every check in the course goes through this module (docs/design.md, the grading contract): the expected
 numbers are computed by torch.autograd in float64 on the same inputs, never
 typed into a test. A failing check raises :class:`GradientMismatch`, an
 ``AssertionError`` whose message says what was checked, expected vs got (shape,
@@ -249,7 +249,7 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *,
              output_shape: tuple | None = None, use_grads: Sequence[np.ndarray] = (),
              rtol: float = RTOL, atol: float = ATOL, requires_grad: bool | None = None,
              per_call: Sequence[np.ndarray] = (), context: str | None = None) -> list[str]:
-    """Likely causes of a gradient mismatch, from its signature (design §5).
+    """Likely causes of a gradient mismatch, from its signature (docs/design.md, the grading contract).
 
     A hint is given only when its diagnosis fits: where none does, the message
     says what differs (expected, got, a constant ratio) and no more.

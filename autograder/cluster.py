@@ -1,6 +1,6 @@
 """``autograder grade <assignment> --scheduler ADDRESS``: the same grading on a Dask cluster.
 
-Design §7, beyond one machine. :func:`autograder.grading.grade` normally grades
+Grading beyond one machine (docs/design.md, speed and scale). :func:`autograder.grading.grade` normally grades
 with a ``multiprocessing`` pool: each worker process runs ``_worker_init`` once
 (the nbgrader app and a warm zygote) and then ``grade_submission(student)`` per
 student. :class:`ClusterPool` is the part of that pool's interface ``grade()``

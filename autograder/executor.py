@@ -1,4 +1,4 @@
-"""Warm, forked notebook execution for nbgrader's autograder (design §7).
+"""Warm, forked notebook execution for nbgrader's autograder (docs/architecture.md).
 
 Stock ``nbgrader autograde`` starts a Jupyter kernel per notebook, imports torch
 in it and shuts it down again: about 98% of its 2.3 s per notebook. Here a
@@ -31,7 +31,7 @@ crash, out of memory), the child is killed, the cell gets an error output
 saying so and the cells after it get a "not run" error (no points), while the
 cells before it keep their outputs.
 
-Sandboxing (issue 7): the zygote is started with ``zygote_argv(slot_dir)``
+Sandboxing (docs/security.md): the zygote is started with ``zygote_argv(slot_dir)``
 only, talks to its parent only over its stdin/stdout pipes, needs read access
 to the Python environment (venv, stdlib, the ``autograder`` package) and
 read-write access to ``slot_dir`` only; it never sees the course directory or
@@ -60,7 +60,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
                 torch: bool = True) -> list[str]:
-    """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox (issue 7).
+    """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox.
 
     ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
     which torch does not exist (its files hidden, its import refused).
@@ -690,7 +690,7 @@ def _warm_up(torch: bool = True):
     if torch:
         from .sandbox import _settle_lazy_imports
 
-        _settle_lazy_imports()  # torch._dynamo patches torch on first use: do it now (issue 7)
+        _settle_lazy_imports()  # torch._dynamo patches torch on first use: do it now
     # Everything imported so far (torch's ~100k objects) moves to the GC's permanent
     # generation: a collection in a child then scans only what the notebook made, and
     # does not write to (copy-on-write) the zygote's pages.

@@ -1,4 +1,4 @@
-"""Feedback a student can act on (issue 18): what failed and why, on top of the page.
+"""Feedback a student can act on: what failed and why, on top of the page.
 
 nbgrader's feedback page starts with a list of links that all read "Test cell";
 the check's message and its likely cause sit far down, under their cell. This
@@ -569,7 +569,7 @@ FEEDBACK_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 {%- set extra -%}
 <meta name="viewport" content="width=device-width, initial-scale=1" />
 <style type="text/css">
-/* messages wrap: no output line is cut off or needs scrolling sideways (issue 18) */
+/* messages wrap: no output line is cut off or needs scrolling sideways */
 pre, div.output_area pre, div.output_text pre, .highlight pre {
   white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; overflow-x: visible;
 }

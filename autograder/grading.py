@@ -1,6 +1,6 @@
 """``autograder grade <assignment>``: from submitted/ to grades, feedback and a report.
 
-One command for the instructor (design §5-§7, issue 6):
+One command for the instructor (docs/instructor-guide.md; the processes: docs/architecture.md):
 
 1. autograde every submission in ``submitted/*/<assignment>/`` with nbgrader's own
    ``Autograde`` converter (sanitising, tests restored from the gradebook,
@@ -115,7 +115,7 @@ def _warm(preprocessors: list) -> list:
 
 
 def _robust(preprocessors: list) -> list:
-    """nbgrader's OverwriteCells replaced by one that survives stripped metadata (issue 7)."""
+    """nbgrader's OverwriteCells replaced by one that survives stripped metadata."""
     from nbgrader.preprocessors import OverwriteCells
 
     from .sandbox import robust_overwrite_cells_class
@@ -311,7 +311,7 @@ def grade_submission(student: str) -> SubmissionResult:
 
     nbgrader reads a cleaned staging copy of the submission, never the original:
     only regular files, only the assignment's notebooks and the files it ships,
-    within the size limits (:mod:`autograder.submissions`, issue 12).
+    within the size limits (:mod:`autograder.submissions`).
     """
     from .submissions import staged_submission
 
@@ -340,7 +340,7 @@ def _grade_staged(student: str, cleaned, t0: float) -> SubmissionResult:
     cd.notebook_id = "*"
     res = SubmissionResult(student, ok=True)
     exc = None
-    from .sandbox import audit_submission  # bad files and edited cells, in words (issue 7)
+    from .sandbox import audit_submission  # bad files and edited cells, in words
 
     try:
         fatal, notes = audit_submission(cd.root, cd.assignment_id, student, cd.db_url,

@@ -1,4 +1,4 @@
-"""Does the student's engine work without torch? (design §4: "the engine does not use torch at all")
+"""Does the student's engine work without torch? (docs/design.md, the engine contract: "the engine does not use torch at all")
 
 An engine that quietly hands its work to ``torch.autograd`` would pass every
 comparison with torch. :func:`check_without_torch` rebuilds the engine in a

@@ -14,7 +14,7 @@ from .course import repo_root
 
 FIRST_LESSON = "course/00_getting_started.ipynb"
 #: nbgrader's Validate route served by the course's warm executor, off the event loop
-#: (autograder/validate.py, issue 17); nbgrader's own handler for it is turned off
+#: (autograder/validate.py); nbgrader's own handler for it is turned off
 SERVER_EXTENSIONS = {"autograder.validate": True,
                      "nbgrader.server_extensions.validate_assignment": False}
 

@@ -223,7 +223,7 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
         nbs = max(run.notebooks, 1)
         L.append(f"- autograding: {run.notebooks} notebooks in {run.autograde_seconds:.1f} s "
                  f"on {run.jobs} workers ({run.autograde_seconds / nbs:.3f} s per notebook)")
-        from .sandbox import sandbox_status, unsandboxed_warning  # issue 7: say it loudly
+        from .sandbox import sandbox_status, unsandboxed_warning  # say it loudly
 
         st = sandbox_status()
         L.append(f"- sandbox: {st.reason}" if st.ok else f"- **{unsandboxed_warning(st.reason)}**")

@@ -1,6 +1,6 @@
 """``autograder selfgrade <notebook>``: grade your own notebook, hidden tests included.
 
-For self-study learners (design §1, issue 6). The notebook is graded exactly as
+For self-study learners (docs/design.md, who uses it). The notebook is graded exactly as
 the instructor's ``autograder grade`` would grade it (same nbgrader pipeline,
 same hidden tests, taken from ``source/`` of this repository), in a temporary
 private copy of the course, so the real gradebook, ``release/`` and your

@@ -1,4 +1,4 @@
-"""Submissions cleaned before nbgrader touches them (issue 12, item 3; design §6).
+"""Submissions cleaned before nbgrader touches them (docs/security.md).
 
 nbgrader reads ``submitted/<student>/<assignment>/`` itself: it globs the
 notebooks, opens them, and copies every other file into ``autograded/`` (and

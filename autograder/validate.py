@@ -1,4 +1,4 @@
-"""Validate a notebook through a warm executor, off the Jupyter server's event loop (issue 17).
+"""Validate a notebook through a warm executor, off the Jupyter server's event loop.
 
 nbgrader's Validate button posts to ``/assignments/validate``; nbgrader's handler
 runs the whole validation -- a new kernel that imports torch, every cell -- on the

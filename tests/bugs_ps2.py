@@ -1,4 +1,4 @@
-"""One-bug fixtures for ps2: the solution with one typical mistake each (design §5 signatures)."""
+"""One-bug fixtures for ps2: the solution with one typical mistake each (the signatures of autograder/checks.py)."""
 
 from conftest import Bug
 

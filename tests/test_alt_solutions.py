@@ -1,4 +1,4 @@
-"""Second, independently written correct solutions get full marks (issue 13, part 2).
+"""Second, independently written correct solutions get full marks.
 
 tests/alt_solutions/<assignment>.py fills each ``# YOUR CODE HERE`` of the release
 notebook the way a student would, in a style deliberately unlike source/ (another

@@ -1,4 +1,4 @@
-"""Attacks on the judge design (issue 12, item 7): a second, independent attack suite.
+"""Attacks on the judge design (docs/architecture.md): a second, independent attack suite.
 
 One small assignment (``atk``: a hand-computed gradient, a tiny engine graded in a
 sandbox WITHOUT torch, and a function that returns a string) is defined here,

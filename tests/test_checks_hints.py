@@ -1,4 +1,4 @@
-"""Hints that never mislead (issue 19, item 11): each is given only where its diagnosis fits.
+"""Hints that never mislead: each is given only where its diagnosis fits.
 
 As in test_checks.py, every expected gradient comes from torch, and each wrong one is
 made the way the mistake makes it (the beginner's formula, run on the same input).

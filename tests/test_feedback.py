@@ -1,4 +1,4 @@
-"""Feedback a student can act on (issue 18), on a ps3 submission with one bug.
+"""Feedback a student can act on, on a ps3 submission with one bug.
 
 The submission is the solution with the ``missing-unbroadcast`` edit of
 ``tests/bugs_ps3.py`` (backward() forgets to unbroadcast). It is graded once, for

@@ -1,4 +1,4 @@
-"""Lessons that make learners think (issue 19): Try-it cells ask, checks accept and explain,
+"""Lessons that make learners think: Try-it cells ask, checks accept and explain,
 and what the text says is what torch does.
 
 Each lesson runs once (tests/lessons.py), with every Try-it cell three ways: as shipped (it

@@ -1,4 +1,4 @@
-"""Submissions cleaned before nbgrader touches them; no secret inside the sandbox (issue 12, items 3-4).
+"""Submissions cleaned before nbgrader touches them; no secret inside the sandbox (docs/security.md).
 
 Two parts:
 

@@ -1,4 +1,4 @@
-"""The trusted judge: test cells run here, the student's code in the sandbox (issue 12).
+"""The trusted judge: test cells run here, the student's code in the sandbox (docs/architecture.md).
 
 * :mod:`.wire` -- the strict codec for everything that crosses between the two;
 * :mod:`.proxy` -- the judge's side: proxies of student objects, the channel;

@@ -1,7 +1,7 @@
 """Hand-written one-bug mutants of ps3's engine, for bench/mutation.py (format: mutants/ps1.py).
 
 Held out from tests/bugs_ps3.py (those are the fixtures whose hints the suite proves);
-the three that scored full marks in issue 13 are here: relu's gradient at 0, an
+the three that scored full marks when the harness first ran are here: relu's gradient at 0, an
 exception swallowed by no_grad(), and backward(gradient) of the wrong shape.
 """
 
