@@ -4,9 +4,10 @@ Shaped like the course's assignments (an answer cell of about 60 lines: a tiny
 reverse-mode engine; three test cells checking it against torch.autograd
 through ``autograder``, visible checks first and hidden checks holding most
 points; one manually graded written answer), so that it costs what a real
-assignment costs: a torch import, a few checks. Used while the real ps3 does
-not exist, and by tests/test_grading.py, which must not depend on unfinished
-assignments.
+assignment costs: a torch import, a few checks. Used by tests/test_grading.py,
+whose tests of the grading command (progress, failures, CSV, report, re-runs,
+self-grading) should not change whenever a course assignment does, and by
+``bench/bench_grading.py --assignment synth`` for a quick benchmark.
 """
 
 from __future__ import annotations
