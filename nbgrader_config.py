@@ -50,6 +50,9 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.GenerateFeedback.exporter_class = "autograder.nbgrader_plugins.FeedbackExporter"
+# A student's own HTML, Markdown or JavaScript outputs are cleaned in the feedback page
+# (nbconvert's bleach filter): no <style> or <script> can hide the summary or fake a score.
+c.HTMLExporter.sanitize_html = True
 
 # The formgrader's "Current configuration" panel prints the Jupyter server's whole config,
 # secrets included (a token or password given as an option): keep it off.

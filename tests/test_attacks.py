@@ -945,12 +945,8 @@ def test_spying_on_requests_sees_inputs_but_no_expected_values(batch):
             "an expected value crossed into the student's process"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a student cell's text/html output is rendered raw in its feedback page (nbgrader's "
-    "HTMLExporter, sanitize_html off): <style>/<script> can hide the real summary and show "
-    "a fake score to a human reader; the gradebook is not fooled. Fix: "
-    "c.HTMLExporter.sanitize_html = True (or strip student HTML) in the feedback converter"))
 def test_student_html_cannot_restyle_feedback(batch):
+    """A student's text/html output is cleaned in its feedback page (sanitize_html)."""
     files = sorted((batch["course"] / "feedback" / "html-fakes-feedback" / A).glob("*.html"))
     assert files
     text = files[0].read_text(errors="replace")

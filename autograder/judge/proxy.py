@@ -20,6 +20,9 @@ import weakref
 
 from . import wire
 
+#: the largest len() a student object may claim (any real array or list is far smaller)
+MAX_LEN = 100_000_000
+
 
 class SandboxGone(RuntimeError):
     """The student's process died, stalled or broke the protocol: no more answers from it."""
@@ -37,7 +40,7 @@ class Channel:
         self.sock = sock
         self.call_timeout = call_timeout
         self.limits = limits
-        self.buf = b""
+        self.buf = bytearray()
         self.dead: str | None = None
         self.requests = 0
         #: when the test cell now running must end (monotonic), if any: each request gets
@@ -66,7 +69,9 @@ class Channel:
 
     def _read(self, deadline: float, timeout: float) -> dict:
         fd = self.sock.fileno()
-        while b"\n" not in self.buf:
+        buf, scanned = self.buf, 0  # a bytearray; only new bytes are searched for the newline
+        end = buf.find(b"\n")
+        while end < 0:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._die(f"student code ran past its {timeout:.0f} s limit and did not stop")
@@ -79,10 +84,13 @@ class Channel:
                 chunk = b""
             if not chunk:
                 self._die("the student's process ended")
-            self.buf += chunk
-            if len(self.buf) > self.limits.line_bytes and b"\n" not in self.buf:
+            scanned = len(buf)
+            buf += chunk
+            end = buf.find(b"\n", scanned)
+            if end < 0 and len(buf) > self.limits.line_bytes:
                 self._die("the student's process sent a message over the size limit")
-        line, _, self.buf = self.buf.partition(b"\n")
+        line = bytes(buf[:end])
+        del buf[:end + 1]
         try:
             ans = wire.loads(line, self.limits)
         except wire.WireError as e:
@@ -273,6 +281,8 @@ class Proxy:
         n = _ask(self, "len")
         if type(n) is not int or n < 0:
             raise SandboxGone("the student's process broke the protocol: len")
+        if n > MAX_LEN:  # a test looping over range(len(x)) must not be made to run forever
+            raise OverflowError(f"len() of a student object is {n}: more than {MAX_LEN}")
         return n
 
     def __iter__(self):

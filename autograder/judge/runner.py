@@ -269,7 +269,8 @@ class Judge:
                    for n, b in (("stdout", out), ("stderr", err)) if b.getvalue()]
         if not keep_outputs:
             return []
-        if result is not None and type(result) in (int, float, str, bool):
+        # a number as the cell's last value is nbgrader's partial credit; a string never is
+        if result is not None and type(result) in (int, float):
             outputs.append({"output_type": "execute_result", "execution_count": self.count,
                             "data": {"text/plain": repr(result)}, "metadata": {}})
         errors = [o for o in outputs if o["output_type"] == "error"]
