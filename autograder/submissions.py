@@ -24,7 +24,9 @@ nbgrader's ``submitted_directory`` at it, so nbgrader never sees the original:
   a note in the report, and never opened;
 - only what the assignment consists of is copied: its notebooks (the names the
   gradebook knows), the files ``release/<assignment>/`` ships (``source/`` too,
-  e.g. ps5's ``minigrad.py``) and nbgrader's ``timestamp.txt``. Anything else
+  e.g. ps5's ``minigrad.py``) and nbgrader's ``timestamp.txt`` and
+  ``submission_secret.txt`` (``nbgrader release_feedback`` needs it in
+  ``feedback/``: it names the student's released feedback). Anything else
   is left out with a note, so it never reaches ``autograded/`` or
   ``feedback/``;
 - the original files are only read, never changed, so re-grading gives the
@@ -51,6 +53,9 @@ __all__ = ["Cleaned", "SubmissionLimits", "clean_submission", "declared_files",
 
 #: nbgrader's own file in a submission (the time it was collected: late penalties)
 TIMESTAMP = "timestamp.txt"
+#: nbgrader's per-submission secret (``nbgrader submit``): ``release_feedback`` reads it
+#: from ``feedback/<student>/<assignment>/`` to name the feedback only that student fetches
+SUBMISSION_SECRET = "submission_secret.txt"
 TIMESTAMP_MAX = 4096
 #: names nbgrader ignores anyway (CourseDirectory.ignore's defaults): left out silently
 DEFAULT_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
@@ -262,7 +267,7 @@ def clean_submission(course: str | os.PathLike, assignment: str, student: str,
                 take.append(rel)
             elif rel in declared:
                 take.append(rel)
-            elif rel == TIMESTAMP and st.st_size <= TIMESTAMP_MAX:
+            elif rel in (TIMESTAMP, SUBMISSION_SECRET) and st.st_size <= TIMESTAMP_MAX:
                 take.append(rel)
             elif "/" not in rel and rel.endswith(".ipynb"):
                 stray_nbs.append(rel)
