@@ -26,7 +26,9 @@ tests/test_hub.py runs :func:`run_load` on 5 students (correctness, not time).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import os
 import shutil
 import statistics
 import sys
@@ -89,6 +91,35 @@ def _inbound(hub: H.LocalHub) -> dict[str, list[str]]:
         if assignment == A:
             out.setdefault(student, []).append(stamp)
     return out
+
+
+@contextlib.contextmanager
+def _course_config_env(hub: H.LocalHub):
+    """Read the instructor's course config here (as root) with the hub's exchange.
+
+    The course's nbgrader_config.py makes the exchange directory it is given
+    (AUTOGRADER_EXCHANGE): with the hub's, reading it creates nothing in the course.
+    """
+    before = os.environ.get("AUTOGRADER_EXCHANGE")
+    os.environ["AUTOGRADER_EXCHANGE"] = str(hub.exchange)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["AUTOGRADER_EXCHANGE"]
+        else:
+            os.environ["AUTOGRADER_EXCHANGE"] = before
+
+
+def gradebook_url(hub: H.LocalHub) -> str:
+    with _course_config_env(hub):
+        return C.db_url(hub.course)
+
+
+def gradebook_scores(hub: H.LocalHub) -> dict:
+    """``autograder.course.gradebook_scores`` of the instructor's course."""
+    with _course_config_env(hub):
+        return C.gradebook_scores(hub.course, A)
 
 
 def run_load(hub: H.LocalHub, students: list[H.Account], log=print) -> dict:
@@ -163,7 +194,7 @@ def run_load(hub: H.LocalHub, students: list[H.Account], log=print) -> dict:
 
     full = None
     rows = {}
-    with Gradebook(C.db_url(course)) as gb:
+    with Gradebook(gradebook_url(hub)) as gb:
         for s in students:
             sub = gb.find_submission(A, s.name)
             cells = {g.name: (g.auto_score, g.max_score) for nb in sub.notebooks for g in nb.grades
@@ -178,8 +209,7 @@ def run_load(hub: H.LocalHub, students: list[H.Account], log=print) -> dict:
         stamp = _parse_stamp(latest[s.name])
         graded_at = r["timestamp"].replace(tzinfo=timezone.utc)
         assert graded_at == stamp, (s.name, graded_at, stamp)
-        assert r["duedate"].replace(tzinfo=timezone.utc) == due.replace(microsecond=due.microsecond), (
-            s.name, r["duedate"], due)
+        assert r["duedate"].replace(tzinfo=timezone.utc) == due, (s.name, r["duedate"], due)
         if s in late:
             # the correct version, late: full raw marks, all taken off as the penalty
             assert r["seconds_late"] > 0, (s.name, r)

@@ -72,6 +72,15 @@ WRITTEN = {"alice": "`.detach()` shares the version counter, so autograd raises 
                     "in-place change; `.data` hides it and the gradient can be silently wrong.",
            "bob": "`.data` skips autograd's checks; `.detach()` keeps them."}
 _T0 = time.monotonic()
+SCROLL_TO_MESSAGE = """(body, text) => {
+    const walk = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walk.nextNode()) && !node.data.includes(text)) {}
+    if (!node) return;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    body.scrollTop += range.getBoundingClientRect().top - body.getBoundingClientRect().top - 40;
+}"""
 
 
 def _step(what: str) -> None:
@@ -305,6 +314,7 @@ def test_class_loop_in_the_browser(hub, browser):
         if wrong:
             assert "d mean(x*x)/dx for the 2x2 example: does not match torch.autograd" in result, result
             assert "likely cause" in result, result
+            dialog.locator(".jp-Dialog-body").evaluate(SCROLL_TO_MESSAGE, "does not match torch.autograd")
             _shot(page, "student-validate-bug")
         else:
             assert "Success! Your notebook passes all the tests." in result, result
@@ -339,7 +349,7 @@ def test_class_loop_in_the_browser(hub, browser):
                        extra=hub.role_environ(inst))
     (ARTIFACTS / "hub-grade.log").write_text(proc.stdout + proc.stderr)
     _step("instructor graded with bin/course grade ps1")
-    scores = C.gradebook_scores(hub.course, A)
+    scores = bench_hub_load.gradebook_scores(hub)
     assert set(scores) == {alice.name, bob.name}, scores
     release_nb = nbformat.read(hub.course / "release" / A / f"{A}.ipynb", as_version=4)
     code_points = sum(c.metadata["nbgrader"].get("points", 0) for c in release_nb.cells
@@ -350,7 +360,7 @@ def test_class_loop_in_the_browser(hub, browser):
         "ps1-grad-mean-square-test"][1], scores[bob.name]
 
     # the Formgrader's gradebook shows both
-    _formgrader(ipage, hub, f"manage_submissions/{A}")
+    ipage.goto(f"{hub.url}/user/{inst.name}/formgrader/manage_submissions/{A}")
     for s in (alice, bob):
         sc = scores[s.name]
         sub = ipage.locator("tr", has_text=s.name)
