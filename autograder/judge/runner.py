@@ -223,6 +223,9 @@ class Judge:
     student: set = field(default_factory=set)  # names looked up in the student's namespace
     max_output_chars: int = 100_000
     count: int = 0
+    #: seconds a judge cell may run, its own work included (a test looping over a size
+    #: the student chose must not hold the grading worker forever); None: no limit
+    time_limit: float | None = None
 
     def run(self, source: str, *, keep_outputs: bool = True) -> list[dict]:
         self.count += 1
@@ -246,7 +249,7 @@ class Judge:
         try:
             before = self._refresh()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                    _figures(outputs):
+                    _figures(outputs), _watchdog(self.time_limit):
                 exec(code, self.ns)
                 if last_code is not None:
                     result = eval(last_code, self.ns)
@@ -308,6 +311,31 @@ def _cut(buf: _Capped, cap: int) -> str:
     if buf.n > cap:
         text += "\n... output truncated by the autograder ...\n"
     return text
+
+
+class JudgeTimeout(Exception):
+    """A judge cell ran past its time limit (its own work, not only the student's calls)."""
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float | None):
+    """Interrupt the judge's own work after ``seconds`` (main thread only: signals)."""
+    import signal
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum, frame):
+        raise JudgeTimeout(f"the test cell ran past its {seconds:.0f} s limit")
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 @contextlib.contextmanager
@@ -403,6 +431,7 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                     break
             if role in ("judge", "both"):
                 channel.deadline = started + limit  # the whole test cell, not each call
+                judge.time_limit = limit + 10  # and the judge's own work, with some slack
                 try:
                     judge_out = judge.run(source, keep_outputs=(role == "judge"))
                 finally:
