@@ -675,13 +675,6 @@ OP_PROBES: dict[str, tuple[str, Callable, tuple, bool]] = {
 }
 
 
-def _stem(name: str) -> str:
-    """``MulBackward0`` -> ``Mul``."""
-    import re
-
-    return re.sub(r"Backward\d*$", "", name)
-
-
 def engine_hints(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
                  requires_grad: Sequence[bool] | None = None,
                  grad_output: np.ndarray | None = None) -> list[str]:
@@ -755,14 +748,14 @@ def _trace_hints(fn, inputs, engine, requires_grad, grad_output) -> list[str]:
 def _op_hints(fn, inputs, engine) -> list[str]:
     import torch
 
-    from .graph import graph_data
+    from .graph import graph_data, op_name
 
     leaves = [torch.tensor(to_array(a, "input"), dtype=torch.float64, requires_grad=True)
               for a in inputs]
     out = fn(*leaves)
     stems = []
     for node in graph_data(out).nodes:
-        st = _stem(node.name)
+        st = op_name(node.name)
         if st in OP_PROBES and OP_PROBES[st][0] not in [OP_PROBES[s][0] for s in stems]:
             stems.append(st)
     if len(stems) < 2:  # a single op: the check's own name already says which

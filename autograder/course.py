@@ -155,6 +155,27 @@ def write_submission(course: Path, assignment: str, student: str, notebooks: dic
     return d
 
 
+def write_solution_submissions(course: Path, assignment: str, edits: dict[str, dict]) -> None:
+    """One submission per ``{student: edits}``, as a student would hand it in: the released
+    notebooks with every answer cell filled from the solution and that student's ``edits``
+    (``{grade_id: [(old, new), ...]}``, see :func:`solution_submission`) planted, each in the
+    notebook that holds its cell, plus the release's other files (modules, data)."""
+    release_dir = Path(course) / "release" / assignment
+    release = sorted(release_dir.glob("*.ipynb"))
+    sources = {p.name: p for p in assignment_notebooks(course, assignment)}
+    extras = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"}
+    ids = {p.name: {c.metadata.get("nbgrader", {}).get("grade_id")
+                    for c in solution_submission(p, sources[p.name]).cells} for p in release}
+    for student, mine in edits.items():
+        unknown = set(mine) - set().union(*ids.values())
+        if unknown:
+            raise ValueError(f"{student}: no answer cells {sorted(unknown)}")
+        nbs = {p.name: solution_submission(p, sources[p.name],
+                                           {k: v for k, v in mine.items() if k in ids[p.name]})
+               for p in release}
+        write_submission(course, assignment, student, {**nbs, **extras})
+
+
 def gradebook_scores(course: Path, assignment: str) -> dict[str, dict]:
     """``{student: {"score", "max_score", "cells": {grade_id: (auto_score, max)}}}`` from the gradebook."""
     from nbgrader.api import Gradebook

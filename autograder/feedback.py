@@ -186,14 +186,23 @@ def metadata_title(cell) -> str | None:
     return title.strip() if isinstance(title, str) and title.strip() else None
 
 
-def strip_hidden(source: str) -> str:
-    """The visible part of a test cell's source (hidden regions removed)."""
+def strip_hidden(source: str, note: str | None = None, begin: str = BEGIN_HIDDEN,
+                 end: str = END_HIDDEN) -> str:
+    """The visible part of a test cell's source: each hidden-test region (markers included)
+    removed, or replaced by the line ``note`` at the indentation of its BEGIN marker.
+
+    The one place that knows the regions' syntax: feedback (here and
+    :class:`autograder.nbgrader_plugins.StripHiddenTests`) and the audit of edited cells
+    (:mod:`autograder.sandbox`) use it.
+    """
     out, hiding = [], False
     for line in source.splitlines():
-        if BEGIN_HIDDEN in line:
+        if begin in line:
             hiding = True
+            if note is not None:
+                out.append(line[: line.index(begin)] + note)
             continue
-        if END_HIDDEN in line:
+        if end in line:
             hiding = False
             continue
         if not hiding:

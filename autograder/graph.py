@@ -125,6 +125,56 @@ def _node_name(obj: Any) -> str:
     return name.rsplit("::", 1)[-1]  # torch's "torch::autograd::AccumulateGrad"
 
 
+def walk(start: Any, next_nodes=None) -> tuple[list[Any], list[tuple[int, int]], list[int]]:
+    """Every node reachable from ``start`` along ``next_nodes`` (default: the non-None entries
+    of ``next_functions``), each once, without recursion (a 10,000-node chain is fine).
+
+    Returns ``(nodes, edges, order)``: the nodes numbered in the order first reached from
+    ``start`` (breadth first); one edge ``(i, j)`` per use, in ``next_functions`` order (a
+    node used twice has two); and a topological order of the indices, each node before
+    every node it passes gradients to (the order backward() runs them). The one graph walk
+    of the package: :func:`graph_data` and :func:`autograder.plots.value_graph` use it.
+    """
+    next_nodes = next_nodes or _next
+    index: dict[int, int] = {}
+    nodes: list[Any] = []  # keeps every object alive, so ids stay unique
+    edges: list[tuple[int, int]] = []
+
+    def visit(o):
+        if id(o) not in index:
+            index[id(o)] = len(nodes)
+            nodes.append(o)
+            return True
+        return False
+
+    visit(start)
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for o in frontier:
+            i = index[id(o)]
+            for child in next_nodes(o):
+                if visit(child):
+                    nxt.append(child)
+                edges.append((i, index[id(child)]))
+        frontier = nxt
+    children: list[list[int]] = [[] for _ in nodes]
+    for i, j in edges:
+        children[i].append(j)
+    post, seen, stack = [], set(), [(0, False)]
+    while stack:  # depth first, post-order: everything below a node is listed before it
+        i, expanded = stack.pop()
+        if expanded:
+            post.append(i)
+            continue
+        if i in seen:
+            continue
+        seen.add(i)
+        stack.append((i, True))
+        stack.extend((j, False) for j in children[i])
+    return nodes, edges, post[::-1]
+
+
 def graph_data(root: Any) -> GraphData:
     """The backward graph that ends at ``root`` (a tensor, a ``Variable`` or a ``grad_fn``).
 
@@ -147,46 +197,12 @@ def graph_data(root: Any) -> GraphData:
                              root)
             return GraphData([node], [])
 
-    # walk: first reach order (BFS from the output); keep every object alive so ids stay unique
-    index: dict[int, int] = {}
-    objs: list[Any] = []
-    edges: list[tuple[int, int]] = []
-
-    def visit(o):
-        if id(o) not in index:
-            index[id(o)] = len(objs)
-            objs.append(o)
-            return True
-        return False
-
-    visit(start)
-    frontier = [start]
-    while frontier:
-        nxt = []
-        for o in frontier:
-            i = index[id(o)]
-            for child in _next(o):
-                if visit(child):
-                    nxt.append(child)
-                edges.append((i, index[id(child)]))
-        frontier = nxt
-
-    # depth = longest path from the output: relax edges in a topological order
-    n = len(objs)
-    children: list[list[int]] = [[] for _ in range(n)]
-    indeg = [0] * n
-    for i, j in edges:
-        children[i].append(j)
-        indeg[j] += 1
-    depth = [0] * n
-    ready = [i for i in range(n) if indeg[i] == 0]
-    while ready:
-        i = ready.pop()
-        for j in children[i]:
-            depth[j] = max(depth[j], depth[i] + 1)
-            indeg[j] -= 1
-            if indeg[j] == 0:
-                ready.append(j)
+    objs, edges, order = walk(start)
+    # depth = longest path from the output: relax the edges in the topological order
+    position = {i: k for k, i in enumerate(order)}
+    depth = [0] * len(objs)
+    for i, j in sorted(edges, key=lambda e: position[e[0]]):
+        depth[j] = max(depth[j], depth[i] + 1)
 
     nodes = []
     for i, o in enumerate(objs):
@@ -345,10 +361,11 @@ def draw_side_by_side(torch_root: Any, student_root: Any,
 # --------------------------------------------------------------------------- comparing graphs
 
 
-def _stem(name: str) -> str:
+def op_name(name: str) -> str:
+    """The operation a grad_fn class stands for: ``MulBackward0`` -> ``Mul`` (any other name as is)."""
     import re
 
-    return re.sub(r"\d+$", "", name)
+    return re.sub(r"Backward\d*$", "", name)
 
 
 def assert_same_graph(torch_root: Any, student_root: Any, what: str = "graph") -> None:
@@ -373,10 +390,10 @@ def assert_same_graph(torch_root: Any, student_root: Any, what: str = "graph") -
     while stack:
         t, s, path = stack.pop()
         tn, sn = type_name(t), type_name(s)
-        if _stem(tn) != _stem(sn) or not (sn.rstrip("0123456789").endswith("Backward")
-                                          or sn == "AccumulateGrad"):
+        if op_name(tn) != op_name(sn) or not (sn.rstrip("0123456789").endswith("Backward")
+                                              or sn == "AccumulateGrad"):
             raise AssertionError(f"{what}: at {path}, torch has a {tn} node, yours is a {sn} "
-                                 f"(expected a class named like torch's: {_stem(tn)}...)")
+                                 f"(expected a class named like torch's: {tn.rstrip('0123456789')}...)")
         if id(t) in pairs:
             if pairs[id(t)] is not s:
                 raise AssertionError(f"{what}: at {path}, torch reaches the same {tn} node again, "

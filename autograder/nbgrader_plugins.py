@@ -40,15 +40,6 @@ class HideHiddenTests(NbGraderPreprocessor):
 def strip_hidden(source: str, begin: str = "### BEGIN HIDDEN TESTS",
                  end: str = "### END HIDDEN TESTS") -> str:
     """Replace every hidden-test region of ``source`` by a one-line note."""
-    out, hiding = [], False
-    for line in source.splitlines():
-        if begin in line:
-            hiding = True
-            out.append(line[: line.index(begin)] + HIDDEN_NOTE)
-            continue
-        if end in line:
-            hiding = False
-            continue
-        if not hiding:
-            out.append(line)
-    return "\n".join(out)
+    from .feedback import strip_hidden as strip
+
+    return strip(source, HIDDEN_NOTE, begin, end)

@@ -225,24 +225,14 @@ def value_graph(named: Mapping[str, Any], output: str | None = None) -> ValueGra
 
     def flows_into(child: str, seed):
         """Run child's grad_fn chain down to the named parents: one gradient per use."""
+        from .graph import walk
+
         root = named[child].grad_fn
-        order, seen = [], set()
-        stack = [(root, False)]
-        while stack:  # iterative DFS, postorder, stopping at named nodes
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for nf, _ in node.next_functions:
-                if nf is not None and parent_name(nf) is None:
-                    stack.append((nf, False))
+        nodes, _, order = walk(root, lambda node: [  # stopping at named nodes
+            nf for nf, _ in node.next_functions if nf is not None and parent_name(nf) is None])
         pending = {id(root): seed}
         found: list[tuple[str, Any]] = []
-        for node in reversed(order):  # reverse postorder: every node after all its users
+        for node in (nodes[i] for i in order):  # every node after all its users
             g = pending.pop(id(node), None)
             if g is None:
                 continue

@@ -491,15 +491,9 @@ def audit_submission(course: str | os.PathLike, assignment: str, student: str,
 
 def _visible(source: str) -> str:
     """A cell's source as released: hidden test regions removed, trailing space ignored."""
-    out, hiding = [], False
-    for line in (source or "").splitlines():
-        if "### BEGIN HIDDEN TESTS" in line:
-            hiding = True
-        elif "### END HIDDEN TESTS" in line:
-            hiding = False
-        elif not hiding:
-            out.append(line.rstrip())
-    return "\n".join(out).strip()
+    from .feedback import strip_hidden
+
+    return "\n".join(line.rstrip() for line in strip_hidden(source or "").splitlines()).strip()
 
 
 def _audit_cells(gb, assignment, n, nbk, course, note, compute_checksum, json) -> None:

@@ -407,20 +407,8 @@ def build(dest: Path, assignment: str, mutants: list[Mutant], root: Path = ROOT)
         shutil.rmtree(dest)
     course = C.copy_course(dest, assignment, root=root)
     C.nbgrader(course, "generate_assignment", assignment, "--force")
-    release_dir = course / "release" / assignment
-    release = sorted(release_dir.glob("*.ipynb"))
-    sources = {p.name: p for p in C.assignment_notebooks(course, assignment)}
-    extras = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"}
-    ids = {p.name: {c.metadata.get("nbgrader", {}).get("grade_id")
-                    for c in C.solution_submission(p, sources[p.name]).cells} for p in release}
-    for student, edits in [("solution", {})] + [(m.name, m.edits) for m in mutants]:
-        unknown = set(edits) - set().union(*ids.values())
-        if unknown:
-            raise ValueError(f"mutant {student}: no answer cells {sorted(unknown)}")
-        nbs = {p.name: C.solution_submission(p, sources[p.name],
-                                             {k: v for k, v in edits.items() if k in ids[p.name]})
-               for p in release}
-        C.write_submission(course, assignment, student, {**nbs, **extras})
+    C.write_solution_submissions(course, assignment,
+                                 {"solution": {}, **{m.name: m.edits for m in mutants}})
     return course
 
 

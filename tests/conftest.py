@@ -91,31 +91,11 @@ def build_batch(tmp: Path, assignment: str) -> Path:
     (``bug-<name>``). Returns the course directory."""
     course = C.copy_course(tmp / "course", assignment, root=ROOT)
     C.nbgrader(course, "generate_assignment", assignment, "--force")
-    release = sorted((course / "release" / assignment).glob("*.ipynb"))
-    sources = {p.name: p for p in C.assignment_notebooks(course, assignment)}
-    # the student receives the extra files of the release too (modules, data)
-    def files_for(nbs):
-        out = dict(nbs)
-        for extra in (course / "release" / assignment).iterdir():
-            if extra.is_file() and extra.suffix != ".ipynb":
-                out[extra.name] = extra
-        return out
-
-    C.write_submission(course, assignment, "solution",
-                       files_for({p.name: C.solution_submission(p, sources[p.name]) for p in release}))
-    C.write_submission(course, assignment, "release", files_for({p.name: p for p in release}))
-    for bug in load_bugs(assignment):
-        nbs = {}
-        remaining = dict(bug.edits)
-        for p in release:
-            ids = {c.metadata.get("nbgrader", {}).get("grade_id")
-                   for c in C.solution_submission(p, sources[p.name]).cells}
-            mine = {k: v for k, v in remaining.items() if k in ids}
-            for k in mine:
-                remaining.pop(k)
-            nbs[p.name] = C.solution_submission(p, sources[p.name], mine)
-        assert not remaining, f"bug {bug.name}: no answer cells {sorted(remaining)}"
-        C.write_submission(course, assignment, f"bug-{bug.name}", files_for(nbs))
+    release_dir = course / "release" / assignment
+    C.write_submission(course, assignment, "release",  # as handed out, with its other files
+                       {p.name: p for p in release_dir.iterdir() if p.is_file()})
+    C.write_solution_submissions(course, assignment, {
+        "solution": {}, **{f"bug-{bug.name}": bug.edits for bug in load_bugs(assignment)}})
     return course
 
 
