@@ -428,8 +428,8 @@ def grade_mutants(assignment: str, mutants: list[Mutant], out: Path, jobs: int |
     outcomes = []
     for m in mutants:
         s = scores.get(m.name)
-        if s is None or m.name in reasons:
-            outcomes.append(Outcome(m.name, m.kind, True, None, [], reasons.get(m.name, "not graded"),
+        if s is None or m.name in reasons:  # the grader failed: inconclusive, neither killed nor survived
+            outcomes.append(Outcome(m.name, m.kind, False, None, [], reasons.get(m.name, "not graded"),
                                     m.equivalent))
             continue
         lost = sorted(g for g, (sc, _mx) in s["cells"].items()
@@ -442,16 +442,17 @@ def grade_mutants(assignment: str, mutants: list[Mutant], out: Path, jobs: int |
 
 
 def rates(outcomes: list[Outcome]) -> dict:
-    counted = [o for o in outcomes if not (o.equivalent and not o.killed)]
+    ungraded = [o.name for o in outcomes if o.error]
+    counted = [o for o in outcomes if not o.error and not (o.equivalent and not o.killed)]
     killed = sum(o.killed for o in counted)
     by_kind = {}
     for kind in ("hand", "ast"):
         ks = [o for o in counted if o.kind == kind]
         by_kind[kind] = (sum(o.killed for o in ks), len(ks))
-    return {"mutants": len(outcomes), "equivalent": len(outcomes) - len(counted),
+    return {"mutants": len(outcomes), "equivalent": len(outcomes) - len(counted) - len(ungraded),
             "killed": killed, "counted": len(counted),
             "rate": killed / len(counted) if counted else 1.0, "by_kind": by_kind,
-            "survivors": [o.name for o in counted if not o.killed]}
+            "survivors": [o.name for o in counted if not o.killed], "ungraded": ungraded}
 
 
 def report(assignment: str, ref: dict, outcomes: list[Outcome], mutants: list[Mutant],
@@ -463,7 +464,8 @@ def report(assignment: str, ref: dict, outcomes: list[Outcome], mutants: list[Mu
     ak, an = r["by_kind"]["ast"]
     auto = [(sc, mx) for sc, mx in ref["cells"].values() if sc is not None]
     print(f"{assignment}: {r['killed']}/{r['counted']} killed ({100 * r['rate']:.1f}%): "
-          f"hand-written {hk}/{hn}, AST {ak}/{an}; {r['equivalent']} marked equivalent; the solution "
+          f"hand-written {hk}/{hn}, AST {ak}/{an}; {r['equivalent']} marked equivalent"
+          f"{'; %d NOT GRADED' % len(r['ungraded']) if r['ungraded'] else ''}; the solution "
           f"scores {sum(sc for sc, _ in auto):g}/{sum(mx for _, mx in auto):g} in the autograded cells",
           file=buf)
     for o in outcomes:
@@ -473,6 +475,10 @@ def report(assignment: str, ref: dict, outcomes: list[Outcome], mutants: list[Mu
         if o.equivalent and o.killed:
             print(f"  NOTE {o.name} is marked equivalent but was killed (cells {o.lost}): "
                   f"remove it from EQUIVALENT", file=buf)
+    for o in outcomes:
+        if o.error:
+            print(f"  NOT GRADED {o.name} (the grader failed, not the tests; grade again): {o.error}",
+                  file=buf)
     for name in r["survivors"]:
         print(f"\n  SURVIVOR {name} (full marks):", file=buf)
         print("    " + diff(assignment, by[name], root).replace("\n", "\n    ").rstrip(), file=buf)
@@ -560,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ({len(mutants) + 1} submissions graded in {time.perf_counter() - t0:.0f} s)")
             (out / f"{a}.json").write_text(json.dumps(
                 {"rates": r, "solution": ref, "outcomes": [asdict(o) for o in outcomes]}, indent=1))
-        if r["survivors"]:
+        if r["survivors"] or r["ungraded"]:
             status = 1
     if results and len(results) > 1:
         print()
@@ -568,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.guide:
         if args.assignment != "all" or args.only or args.ast != DEFAULT_AST or args.seed != DEFAULT_SEED:
             ap.error("--guide needs 'all' with the default --ast and --seed, and no --only")
+        bad = [a for a, r in results.items() if r["ungraded"]]
+        if bad:
+            raise SystemExit(f"not writing the table: mutants of {', '.join(bad)} could not be graded")
         update_guide(table(results))
         print(f"\nwrote the table into {GUIDE.relative_to(ROOT)}")
     return status
