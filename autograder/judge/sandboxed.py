@@ -77,8 +77,8 @@ def zygote_main(slot_dir: str, ctl_fd: int, torch: bool = True, private_tmp: boo
     send = _ctl_sender(ctl)
     send({"ev": "ready", "pid": os.getpid(), "import_s": round(time.monotonic() - t0, 3),
           "torch": torch})
-    for msg in _ctl_reader(ctl):
-        if msg.get("op") != "open":
+    for msg in _json_lines(ctl, 1 << 16):
+        if msg is None or msg.get("op") != "open":
             break
         _one_notebook(shell, slot, ctl, send, msg, private_tmp)
     return 0
@@ -97,21 +97,33 @@ def _ctl_sender(ctl: socket.socket):
     return send
 
 
-def _ctl_reader(ctl: socket.socket):
-    buf = b""
+def _json_lines(sock: socket.socket, chunk: int = 1 << 20):
+    """The JSON objects arriving on ``sock``, one per line; ``None`` once for anything else
+    (the end of the stream, a broken line, a value that is not an object), then it stops."""
+    buf = bytearray()
     while True:
-        while b"\n" not in buf:
-            chunk = ctl.recv(1 << 16)
-            if not chunk:
+        end = buf.find(b"\n")
+        while end < 0:
+            try:
+                data = sock.recv(chunk)
+            except OSError:
+                data = b""
+            if not data:
+                yield None
                 return
-            buf += chunk
-        line, _, buf = buf.partition(b"\n")
+            start = len(buf)
+            buf += data
+            end = buf.find(b"\n", start)
+        line = bytes(buf[:end])
+        del buf[:end + 1]
         try:
             msg = json.loads(line)
         except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            yield None
             return
-        if isinstance(msg, dict):
-            yield msg
+        yield msg
 
 
 def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict,
@@ -283,8 +295,7 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
         return {"t": "cell", "outputs": outs, "count": count}
 
     server = serve.Server(shell.user_ns, run_cell=run_cell)
-    reader = _requests(sock)
-    for req in reader:
+    for req in _json_lines(sock):
         if req is None or req.get("op") == "bye":
             break
         X._SINK.reset()
@@ -311,27 +322,6 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
                                        "msg": f"answer not encodable: {e}"}})
         sock.sendall(data)
     return 0
-
-
-def _requests(sock: socket.socket):
-    buf = b""
-    while True:
-        while b"\n" not in buf:
-            try:
-                chunk = sock.recv(1 << 20)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                yield None
-                return
-            buf += chunk
-        line, _, buf = buf.partition(b"\n")
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            yield None
-            return
-        yield msg if isinstance(msg, dict) else None
 
 
 def recv_fd(ctl: socket.socket, buf: bytearray, timeout: float) -> tuple[dict, int | None]:
