@@ -316,13 +316,6 @@ def _clear_dir(path: Path) -> None:
 
 _ZYGOTES: dict[str, Zygote] = {}
 
-#: what went wrong while running notebooks in this process (timeouts, dead processes):
-#: WarmExecute appends, the grading command reads and clears it per submission
-INCIDENTS: list[dict] = []
-#: (notebook, grade_id or "cell N", seconds) of every executed cell, read the same way
-CELL_SECONDS: list[tuple] = []
-
-
 def shared_zygote(slot_root: str = "", log_path: str | None = None, torch: bool = True) -> Zygote:
     """This process's zygote (one per worker process), started on first use.
 
@@ -542,11 +535,15 @@ def _warm_execute_class():
             for inc in incidents:
                 inc.pop("outputs", None)
                 inc["notebook"] = notebook
-            INCIDENTS.extend(incidents)
-            for i, got in sorted(result.get("cells", {}).items()):
-                if got.get("seconds") is not None:
-                    CELL_SECONDS.append((notebook, _grade_id(nb.cells[i]) or f"cell {i}",
-                                         got["seconds"]))
+            # what went wrong (timeouts, dead processes) and how long each cell took go to
+            # the submission's own record (autograder.grading puts one in resources)
+            record = resources.get("autograder_record")
+            if record is not None:
+                record["incidents"].extend(incidents)
+                for i, got in sorted(result.get("cells", {}).items()):
+                    if got.get("seconds") is not None:
+                        record["cell_seconds"].append(
+                            (notebook, _grade_id(nb.cells[i]) or f"cell {i}", got["seconds"]))
             self.log.debug("warm execution: %s", result.get("seconds"))
             return nb, resources
 

@@ -302,8 +302,24 @@ def warm_judge() -> None:
 
     checks.torch_gradients(lambda a, b: (a * b + a).tanh().mean(),
                            checks.random_inputs((2, 3), (3,), seed=0))
-    for mod in ("autograder.graph", "autograder.testing", "autograder.judge.runner"):
+    # backward() with a gradient (a non-scalar output) imports torch's symbolic shapes and
+    # sympy on first use (~1 s): once here, not in every worker's first notebook (issue 17)
+    checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+    for mod in ("autograder.graph", "autograder.testing", "autograder.judge.runner",
+                "autograder.integrity"):
         __import__(mod)
+    try:  # judge cells draw pictures (ps3's graphs): matplotlib, its fonts and PNG writer, once
+        import io
+
+        import matplotlib.pyplot  # noqa: F401  (no backend chosen, no figure manager made)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(1, 1))
+        fig.add_subplot().set_title("x")
+        FigureCanvasAgg(fig).print_png(io.BytesIO())
+    except ImportError:
+        pass
 
 
 def grade_submission(student: str) -> SubmissionResult:
@@ -325,16 +341,31 @@ def grade_submission(student: str) -> SubmissionResult:
         return _grade_staged(student, cleaned, t0)
 
 
-def _grade_staged(student: str, cleaned, t0: float) -> SubmissionResult:
-    from nbgrader.converters import Autograde, NbGraderException
+def _recording_autograde():
+    """nbgrader's Autograde converter, with a record of this submission's incidents and cell
+    times that WarmExecute fills in (through each notebook's resources: no module globals)."""
+    from nbgrader.converters import Autograde
 
-    from . import executor
+    class RecordingAutograde(Autograde):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.record = {"incidents": [], "cell_seconds": []}
+
+        def init_single_notebook_resources(self, notebook_filename):
+            resources = super().init_single_notebook_resources(notebook_filename)
+            resources["autograder_record"] = self.record
+            return resources
+
+    return RecordingAutograde
+
+
+def _grade_staged(student: str, cleaned, t0: float) -> SubmissionResult:
+    from nbgrader.converters import NbGraderException
+
 
     app = _Worker.app
     cap = _Worker.capture
     cap.records.clear()
-    executor.INCIDENTS.clear()
-    executor.CELL_SECONDS.clear()
     cd = app.coursedir
     cd.student_id = student
     cd.notebook_id = "*"
@@ -356,7 +387,7 @@ def _grade_staged(student: str, cleaned, t0: float) -> SubmissionResult:
         res.seconds = time.monotonic() - t0
         return res
     try:
-        conv = Autograde(coursedir=cd, parent=app)
+        conv = _recording_autograde()(coursedir=cd, parent=app)
         conv.force = True
         conv.sanitize_preprocessors = _robust(conv.sanitize_preprocessors)
         conv.autograde_preprocessors = _warm(conv.autograde_preprocessors)
@@ -369,9 +400,10 @@ def _grade_staged(student: str, cleaned, t0: float) -> SubmissionResult:
         app.log.error("Traceback (most recent call last):\n%s", traceback.format_exc())
     if not res.ok:
         res.reason = _failure_reason(cap.records, exc)
-    res.incidents = notes + [dict(i) for i in executor.INCIDENTS]
+    record = conv.record if "conv" in locals() else {"incidents": [], "cell_seconds": []}
+    res.incidents = notes + [dict(i) for i in record["incidents"]]
     res.autograde_seconds = time.monotonic() - t0
-    res.cell_seconds = list(executor.CELL_SECONDS)
+    res.cell_seconds = list(record["cell_seconds"])
     if res.ok and _Worker.feedback:
         cap.records.clear()
         try:
