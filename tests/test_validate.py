@@ -1,0 +1,206 @@
+"""Validate through the real HTTP route of a running JupyterLab (issue 17, autograder/validate.py).
+
+JupyterLab is started as ``bin/course`` starts it (:func:`autograder.lab.lab_command`), in
+a private copy of the course. The Validate button's request (``POST
+/assignments/validate``) is answered by the course's warm executor; these tests check
+that its verdicts are nbgrader's own -- the same failing cells, the same check
+messages, "Success!" for a correct notebook, an empty written answer still flagged -- by
+running nbgrader's stock ``Validator`` (what ``nbgrader validate`` runs: a real kernel)
+on the same files, and that the server answers other requests while a validation runs.
+No timing is asserted: only which response came first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT, load_bugs
+
+from autograder import course as C
+from autograder.lab import lab_command
+
+pytestmark = [pytest.mark.slow]
+
+ASSIGNMENT = "ps1"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: a bug in an answer that ps1's visible tests catch
+VISIBLE_BUG = "product-one-path"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, course: Path, port: int, token: str, proc: subprocess.Popen, log: Path):
+        self.course, self.port, self.token, self.proc, self.log = course, port, token, proc, log
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}{sep}token={self.token}"
+
+    def get(self, path: str, timeout: float = 300) -> dict:
+        with urllib.request.urlopen(self.url(path), timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def validate(self, rel: str, timeout: float = 600) -> dict:
+        """What the Validate button sends: POST /assignments/validate?path=<notebook>."""
+        req = urllib.request.Request(
+            self.url(f"assignments/validate?path={urllib.parse.quote(rel)}"), data=b"",
+            method="POST")
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A course copy with three ps1 notebooks: correct, one visible bug, as released (blank)."""
+    tmp = tmp_path_factory.mktemp("validate")
+    course = C.copy_course(tmp / "course", ASSIGNMENT, root=ROOT, with_release=True)
+    release = course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    source = course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    bug = next(b for b in load_bugs(ASSIGNMENT) if b.name == VISIBLE_BUG)
+    nbs = {"pass": C.solution_submission(release, source),
+           "fail": C.solution_submission(release, source, bug.edits),
+           "blank": nbformat.read(release, as_version=4)}
+    slow = C.solution_submission(release, source)  # correct, with a student cell that takes a while
+    slow.cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(20)"))
+    nbs["slow"] = slow
+    for name, nb in nbs.items():
+        d = course / "work" / name
+        d.mkdir(parents=True)
+        nbformat.write(nb, d / f"{ASSIGNMENT}.ipynb")
+    return course
+
+
+@pytest.fixture(scope="module")
+def server(course, tmp_path_factory):
+    home = tmp_path_factory.mktemp("jupyter")
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"),
+               JUPYTER_DATA_DIR=str(home / "data"), AUTOGRADER_COURSE=str(course))
+    port, token = _free_port(), os.urandom(12).hex()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTOGRADER_COURSE", str(course))
+        cmd = lab_command(port, token=token, open_browser=False)
+    log = home / "jupyterlab.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT)
+    srv = Server(course, port, token, proc, log)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{srv.log_tail()}")
+            try:
+                srv.get("api/status", timeout=5)
+                break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not answer within 180 s:\n{srv.log_tail()}")
+            time.sleep(0.25)
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _stock(course: Path, rel: str) -> dict:
+    """nbgrader's own Validator (what ``nbgrader validate`` runs), with the course's config."""
+    code = ("import json, sys\n"
+            "from nbgrader.validator import Validator\n"
+            "from autograder.validate import load_config\n"
+            "print(json.dumps(Validator(config=load_config('.')).validate(sys.argv[1])))\n")
+    proc = subprocess.run([sys.executable, "-c", code, rel], cwd=course, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _last_error(raw: str) -> str:
+    """The exception a failing cell ended with ("Name: message", message lines included)."""
+    lines = ANSI.sub("", raw).rstrip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if re.match(r"^[A-Za-z_][\w.]*(: |:?$)", lines[i]) and not lines[i].startswith("Cell "):
+            return "\n".join(lines[i:]).strip()
+    return ANSI.sub("", raw).strip()
+
+
+def _verdict(result: dict) -> dict:
+    """Which cells failed (by their code) and the error each ended with."""
+    assert set(result) <= {"failed"}, result.keys()
+    return {cell["source"]: _last_error(cell["raw_error"]) for cell in result.get("failed", [])}
+
+
+@pytest.mark.parametrize("which", ["pass", "fail", "blank"])
+def test_same_verdict_as_nbgrader_validate(server, course, which):
+    rel = f"work/{which}/{ASSIGNMENT}.ipynb"
+    ours = server.validate(rel)
+    assert ours["success"] is True, ours["value"]
+    stock = _stock(course, rel)
+    assert _verdict(ours["value"]) == _verdict(stock)
+    # what the dialog shows: nbgrader's HTML of the same error text
+    for cell in ours["value"].get("failed", []):
+        assert cell["error"] and cell["raw_error"]
+    if which == "pass":
+        assert ours["value"] == {}  # the dialog says "Success! Your notebook passes all the tests."
+    elif which == "fail":
+        errors = "\n".join(_verdict(ours["value"]).values())
+        assert len(ours["value"]["failed"]) == 1, errors
+        assert "likely cause" in errors, errors  # the check's own message reaches the student
+    else:
+        errors = list(_verdict(ours["value"]).values())
+        assert "You did not provide a response." in errors  # the empty written answer
+        assert any(e.startswith("NotImplementedError") for e in errors), errors
+
+
+def test_server_answers_while_validating(server, course):
+    server.validate(f"work/pass/{ASSIGNMENT}.ipynb")  # the warm process is up
+    done: dict = {}
+
+    def press():
+        try:
+            done["result"] = server.validate(f"work/slow/{ASSIGNMENT}.ipynb")
+        finally:
+            done["at"] = time.monotonic()
+
+    t = threading.Thread(target=press)
+    t.start()
+    time.sleep(3)  # the request is in; its notebook sleeps 20 s in its second cell
+    listing = server.get("api/contents/work/pass?content=1")
+    status = server.get("api/status")
+    answered_at = time.monotonic()
+    still_running = t.is_alive()
+    t.join(600)
+    assert listing["type"] == "directory" and status
+    assert still_running and answered_at < done["at"], \
+        "the contents API was not answered until the validation finished"
+    assert done["result"] == {"success": True, "value": {}}, done["result"]
+
+
+def test_outside_root_refused(server):
+    with pytest.raises(urllib.error.HTTPError) as e:
+        server.validate("../outside.ipynb")
+    assert e.value.code == 403
