@@ -204,3 +204,28 @@ def test_outside_root_refused(server):
     with pytest.raises(urllib.error.HTTPError) as e:
         server.validate("../outside.ipynb")
     assert e.value.code == 403
+
+
+def test_ours_answers_even_with_nbgrader_validate_enabled():
+    """On a server that also loads nbgrader's validate_assignment extension (a JupyterHub
+    whose config turns it on), the course's handlers still answer the Validate route."""
+    import logging
+    from types import SimpleNamespace
+
+    from nbgrader.server_extensions.validate_assignment import handlers as stock
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+    from tornado.web import Application
+
+    import autograder.validate as V
+
+    app = Application([], base_url="/")
+    server = SimpleNamespace(web_app=app, root_dir=str(ROOT), log=logging.getLogger(__name__))
+    stock.load_jupyter_server_extension(server)  # nbgrader's first, then ours
+    V._load_jupyter_server_extension(server)
+    for path, method in (("/assignments/validate", "POST"), ("/nbgrader_version", "GET")):
+        req = HTTPServerRequest(start_line=RequestStartLine(method, path, "HTTP/1.1"),
+                                headers=HTTPHeaders({"Host": "127.0.0.1"}))
+        cls = app.find_handler(req).handler_class
+        assert cls.__module__ == "autograder.validate", (path, cls)
+        assert issubclass(cls, stock.ValidateAssignmentHandler if "validate" in path
+                          else stock.NbGraderVersionHandler)
