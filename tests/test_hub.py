@@ -241,8 +241,8 @@ def _formgrader_action(page, row, cls: str, expect_text: str) -> str:
     row.locator(f".{cls} a").click()
     body = page.locator(".modal.in .modal-body")
     expect(body).to_contain_text(expect_text)
-    text = body.inner_text()
-    return text
+    page.wait_for_timeout(600)  # the dialog's fade-in, for the screenshot only
+    return body.inner_text()
 
 
 def _close_modal(page) -> None:
@@ -269,9 +269,9 @@ def test_class_loop_in_the_browser(hub, browser):
     expect(row).to_contain_text("draft")
     text = _formgrader_action(ipage, row, "release", f"Successfully released '{A}'")
     assert str(hub.exchange / H.COURSE / "outbound" / A) in text, text
+    _shot(ipage, "instructor-released")
     _close_modal(ipage)
     expect(row).to_contain_text("released")
-    _shot(ipage, "instructor-released")
     _step("instructor released ps1 in the Formgrader")
 
     # 2. each student: fetch, answer, Validate, submit
@@ -372,6 +372,7 @@ def test_class_loop_in_the_browser(hub, browser):
     # 4. the instructor releases feedback (Formgrader)
     row = _formgrader(ipage, hub)
     _formgrader_action(ipage, row, "release-feedback", "Successfully released feedback")
+    _shot(ipage, "instructor-released-feedback")
     _close_modal(ipage)
     _step("instructor released feedback")
     ictx.close()
