@@ -325,6 +325,17 @@ def grade_submission(student: str) -> SubmissionResult:
         return _grade_staged(student, cleaned, t0)
 
 
+class _Record(dict):
+    """One submission's incidents and cell times. nbconvert deep-copies a notebook's
+    resources before its preprocessors run: this record stays itself."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+
 def _recording_autograde():
     """nbgrader's Autograde converter, with a record of this submission's incidents and cell
     times that WarmExecute fills in (through each notebook's resources: no module globals)."""
@@ -333,7 +344,7 @@ def _recording_autograde():
     class RecordingAutograde(Autograde):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.record = {"incidents": [], "cell_seconds": []}
+            self.record = _Record(incidents=[], cell_seconds=[])
 
         def init_single_notebook_resources(self, notebook_filename):
             resources = super().init_single_notebook_resources(notebook_filename)

@@ -24,12 +24,16 @@ from . import wire
 MAX_LEN = 100_000_000
 
 
-class SandboxGone(RuntimeError):
-    """The student's process died, stalled or broke the protocol: no more answers from it."""
+class SandboxGone(BaseException):
+    """The student's process died, stalled or broke the protocol: no more answers from it.
+
+    A BaseException, like KeyboardInterrupt: a test's ``except Exception`` (or a check
+    that wraps the student's errors) must not turn it into an ordinary failure message.
+    """
 
 
-class StudentTimeout(RuntimeError):
-    """Student code called by a test ran past its time limit."""
+class StudentTimeout(BaseException):
+    """Student code called by a test ran past its time limit (a BaseException: see above)."""
 
 
 class Channel:
@@ -65,7 +69,12 @@ class Channel:
         except OSError as e:
             self._die(f"the student's process stopped listening ({e.__class__.__name__})")
         # the student's process interrupts itself at `timeout`; we give it a grace period
-        return self._read(time.monotonic() + timeout + 5.0, timeout)
+        try:
+            return self._read(time.monotonic() + timeout + 5.0, timeout)
+        except BaseException:  # interrupted while an answer is due: the stream is out of step
+            if not self.dead:
+                self.dead = "the judge stopped waiting for an answer (its own time limit)"
+            raise
 
     def _read(self, deadline: float, timeout: float) -> dict:
         fd = self.sock.fileno()

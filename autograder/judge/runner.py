@@ -255,7 +255,7 @@ class Judge:
                     result = eval(last_code, self.ns)
         except SandboxGone as e:
             outputs.append(_error("SandboxGone", f"student code stopped answering: {e}"))
-        except StudentTimeout as e:
+        except (StudentTimeout, JudgeTimeout) as e:
             outputs.append(_error("CellTimeoutError", str(e)))
         except (Exception, SystemExit) as e:  # a failing test, recorded as a kernel would
             outputs.append(_error(type(e).__name__, _text(e), _line_of(e)))
@@ -313,7 +313,7 @@ def _cut(buf: _Capped, cap: int) -> str:
     return text
 
 
-class JudgeTimeout(Exception):
+class JudgeTimeout(BaseException):
     """A judge cell ran past its time limit (its own work, not only the student's calls)."""
 
 
