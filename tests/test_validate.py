@@ -229,3 +229,22 @@ def test_ours_answers_even_with_nbgrader_validate_enabled():
         assert cls.__module__ == "autograder.validate", (path, cls)
         assert issubclass(cls, stock.ValidateAssignmentHandler if "validate" in path
                           else stock.NbGraderVersionHandler)
+
+
+def test_command_line_quick_path(course):
+    """``autograder validate`` and ``autograder selfgrade --quick``: the same warm path from a
+    terminal, printing what ``nbgrader validate`` prints."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=course,
+                              capture_output=True, text=True, timeout=900,
+                              env=dict(os.environ, AUTOGRADER_COURSE=str(course)))
+
+    both = run("validate", f"work/pass/{ASSIGNMENT}.ipynb", f"work/fail/{ASSIGNMENT}.ipynb")
+    assert both.returncode == 1, both.stderr[-3000:]  # one of them fails
+    first, _, second = both.stdout.partition("Success! Your notebook passes all the tests.")
+    assert not first.strip() and "VALIDATION FAILED ON 1 CELL(S)!" in second, both.stdout
+    assert "likely cause" in second, both.stdout
+    blank = run("selfgrade", "--quick", f"work/blank/{ASSIGNMENT}.ipynb")
+    assert blank.returncode == 1, blank.stderr[-3000:]
+    assert "You did not provide a response." in blank.stdout, blank.stdout
+    assert "NotImplementedError" in blank.stdout, blank.stdout
