@@ -70,5 +70,24 @@ BUGS = [
     Bug("no-grad-ignored",
         edits={"ps3-nodes": [("if GradMode.enabled and any(", "if any(")]},
         expect=["inside no_grad(): (x * 2.0 + x).requires_grad", "no_grad() ignored"]),
+    # edge values, errors that must propagate, input validation (issue 13's survivors)
+    Bug("relu-gradient-one-at-zero",
+        edits={"ps3-unary": [("return (grad * (x > 0),)", "return (grad * (x >= 0),)")]},
+        expect=["relu with some inputs exactly 0", "the gradient of relu at exactly 0"]),
+    Bug("tanh-from-exp",
+        edits={"ps3-unary": [("    out = np.tanh(self.data)\n    return make_result(out, TanhBackward0",
+                              "    out = (np.exp(self.data) - np.exp(-self.data)) / (np.exp(self.data) + np.exp(-self.data))\n"
+                              "    return make_result(out, TanhBackward0")]},
+        expect=["tanh of large inputs, -800 to 800", "inf / inf is nan"]),
+    Bug("sigmoid-overflows",
+        edits={"ps3-unary": [("out = 1.0 / (1.0 + np.exp(-self.data))",
+                              "out = np.exp(self.data) / (1.0 + np.exp(self.data))")]},
+        expect=["sigmoid of large inputs, -800 to 800", "inf / inf is nan"]),
+    Bug("no-grad-swallows-exceptions",
+        edits={"ps3-no-grad": [("return False  # do not swallow exceptions", "return True")]},
+        expect=["reaches the code around the block", "swallow the exception"]),
+    Bug("backward-gradient-shape-unchecked",
+        edits={"ps3-backward": [("        if gradient.shape != self.shape:\n", "        if False:\n")]},
+        expect=["with a gradient of shape (3, 2), for y of shape (2, 3)", "Mismatch in shape"]),
 ]
 

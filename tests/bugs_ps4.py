@@ -31,4 +31,13 @@ BUGS = [
     Bug("clip-hook-in-place",
         edits={"ps4-clip-hook": [("return grad * scale", "return grad.mul_(scale)")]},
         expect=["the hook changed its argument in place"]),
+    # one maximum for the whole batch: rows far below it underflow to log(0)
+    Bug("lse-global-max",
+        edits={"ps4-logsumexp": [("m = x.amax(dim=-1, keepdim=True)",
+                                  "m = x.amax().reshape(1).expand(*x.shape[:-1], 1)")]},
+        expect=["rows near 1000, 0 and -1000 in one batch", "the maximum must be taken per row"]),
+    # requires_grad_() on the caller's tensor
+    Bug("hvp-marks-callers-x",
+        edits={"ps4-hvp": [("x = x.detach().requires_grad_()", "x = x.requires_grad_()")]},
+        expect=["hvp switched on requires_grad of the caller"]),
 ]

@@ -19,4 +19,12 @@ BUGS = [
     Bug("sgd-keeps-an-iterator",
         edits={"ps5-sgd": [("self.params = list(params)", "self.params = params")]},
         expect=["SGD.step() did nothing the second time"]),
+    # the bound from out_features: right only for square layers
+    Bug("linear-bound-from-fan-out",
+        edits={"ps5-linear": [("bound = 1.0 / np.sqrt(in_features)", "bound = 1.0 / np.sqrt(out_features)")]},
+        expect=["Linear(4, 9): weight and bias must be drawn", "1/sqrt(in_features)"]),
+    # a logit of exactly 0 taken as class 1
+    Bug("predict-zero-logit-is-one",
+        edits={"ps5-train": [("return (logits > 0).astype(np.int64)", "return (logits >= 0).astype(np.int64)")]},
+        expect=["logits are all exactly 0.0", "a logit of exactly 0 is class 0"]),
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 # ---- ps3 cell ps3-setup
 class GradMode:
-    """Is the engine recording graphs? `no_grad()` (part 9) switches it off for a while."""
+    """Is the engine recording graphs? `no_grad()` (part 10) switches it off for a while."""
 
     enabled = True
 
@@ -38,7 +38,7 @@ class Variable:
         self.requires_grad = bool(requires_grad)
         self.grad = None            # filled in by backward(), for leaves only
         self.grad_fn = None         # the node that made this value; None for a leaf
-        self._accumulator = None    # this leaf's AccumulateGrad node, made once (part 2)
+        self._accumulator = None    # this leaf's AccumulateGrad node, made once (part 3)
 
     @property
     def is_leaf(self):
