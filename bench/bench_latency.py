@@ -1,6 +1,6 @@
 """Validate latency and server responsiveness, ours against stock nbgrader; grading start-up.
 
-    .venv/bin/python bench/bench_latency.py                       # everything, as issue 17 asks
+    .venv/bin/python bench/bench_latency.py                       # everything: Validate, server latency, grading start-up
     .venv/bin/python bench/bench_latency.py --presses 5 --no-grading   # a quick look
     .venv/bin/python bench/bench_latency.py --grading-n 4         # a smaller grading batch
 

@@ -37,6 +37,25 @@ import nbformat
 import numpy as np
 import pytest
 from conftest import ROOT
+from graded_fixture import (
+    ENGINE,
+    ENGINE_TEST,
+    SETUP,
+    SQUARE,
+    SQUARE_TEST,
+    WRONG_ENGINE,
+    WRONG_SQUARE,
+    Case,
+    auto_score,
+    feedback_text,
+    grade_cli,
+    lines_about,
+)
+from graded_fixture import answer as _answer
+from graded_fixture import append as _append
+from graded_fixture import cell as _cell
+from graded_fixture import meta as _meta
+from graded_fixture import solved as _solved
 
 from autograder import course as C
 
@@ -48,84 +67,10 @@ AUTO_MAX = SQUARE_POINTS + ENGINE_POINTS + LABEL_POINTS
 TIMEOUT = 4  # Execute.timeout of the fixture course: one call a test makes
 NOTEBOOK_TIMEOUT = 30
 
-SETUP = """import numpy as np
-from autograder import assert_grad_close, check_gradients, random_inputs, torch_gradients"""
 
-SQUARE = '''def square_grad(x):
-    """The gradient of sum(x ** 2) with respect to x."""
-    ### BEGIN SOLUTION
-    return 2 * x
-    ### END SOLUTION'''
 
-SQUARE_TEST = '''# Tests: the gradient of sum(x ** 2)
-x = random_inputs((3,), seed=0)[0]
-ref = torch_gradients(lambda t: (t ** 2).sum(), [x])
-assert_grad_close(square_grad(x), ref.grads[0], "d sum(x**2)/dx")
-### BEGIN HIDDEN TESTS
-for hidden_seed in range(1, 4):
-    hidden_x = random_inputs((2, 3), seed=hidden_seed)[0]
-    hidden_ref = torch_gradients(lambda t: (t ** 2).sum(), [hidden_x])
-    assert_grad_close(square_grad(hidden_x), hidden_ref.grads[0],
-                      f"hidden check {hidden_seed}: d sum(x**2)/dx")
-### END HIDDEN TESTS'''
 
-ENGINE = '''class Variable:
-    """A value that remembers how it was computed (add, multiply, sum)."""
 
-    ### BEGIN SOLUTION
-    def __init__(self, data, requires_grad=False, parents=(), backward=None):
-        self.data = np.asarray(data, dtype=np.float64)
-        self.requires_grad = requires_grad
-        self.grad = None
-        self._parents = parents
-        self._backward = backward
-
-    def __add__(self, other):
-        other = other if isinstance(other, Variable) else Variable(other)
-        return Variable(self.data + other.data, parents=(self, other),
-                        backward=lambda g: (g, g))
-
-    def __mul__(self, other):
-        other = other if isinstance(other, Variable) else Variable(other)
-        return Variable(self.data * other.data, parents=(self, other),
-                        backward=lambda g: (g * other.data, g * self.data))
-
-    def sum(self):
-        return Variable(self.data.sum(), parents=(self,),
-                        backward=lambda g: (np.ones_like(self.data) * g,))
-
-    def backward(self, grad=None):
-        order, seen = [], set()
-        def visit(v):
-            if id(v) not in seen:
-                seen.add(id(v))
-                for p in v._parents:
-                    visit(p)
-                order.append(v)
-        visit(self)
-        grads = {id(self): np.ones_like(self.data) if grad is None else np.asarray(grad)}
-        for v in reversed(order):
-            g = grads.pop(id(v), None)
-            if g is None:
-                continue
-            if not v._parents and v.requires_grad:
-                v.grad = g if v.grad is None else v.grad + g
-            if v._backward is not None:
-                for p, gp in zip(v._parents, v._backward(g)):
-                    grads[id(p)] = grads.get(id(p), 0) + gp
-    ### END SOLUTION'''
-
-ENGINE_TEST = '''# Tests: the engine, against torch.autograd, in a Python without torch
-from autograder.integrity import check_without_torch
-check_gradients(lambda a, b: (a * b + a).sum(), random_inputs((4,), (4,), seed=1),
-                Variable, name="a*b + a")
-check_without_torch(In, [("a*b + a", "lambda a, b: (a * b + a).sum()",
-                          random_inputs((4,), (4,), seed=1))])
-### BEGIN HIDDEN TESTS
-for hidden_seed in range(2, 5):
-    check_gradients(lambda a, b: (a * a * b).sum(), random_inputs((3,), (3,), seed=hidden_seed),
-                    Variable, name=f"hidden check {hidden_seed}: a*a*b")
-### END HIDDEN TESTS'''
 
 LABEL = '''def shape_label(shape):
     """'2x3' for the shape (2, 3)."""
@@ -146,13 +91,7 @@ HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "hidden check {hidden_seed}")
 HIDDEN_NAMES = ("hidden_ref", "hidden_x", "hidden_seed")
 
 
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    m = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-         "solution": solution, "task": False}
-    if points is not None:
-        m["points"] = points
-    return {"nbgrader": m}
-
+WRONG_LABEL = "def shape_label(shape):\n    return str(shape)\n"
 
 def source_notebook():
     nb = nbformat.v4.new_notebook()
@@ -183,22 +122,6 @@ def source_notebook():
 # ---------------------------------------------------------------------------- building blocks
 
 
-def _cell(nb, grade_id):
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            return c
-    raise KeyError(grade_id)
-
-
-def _answer(nb, grade_id, code):
-    _cell(nb, grade_id).source = code
-
-
-def _append(nb, grade_id, code):
-    c = _cell(nb, grade_id)
-    c.source = c.source + "\n" + code
-
-
 def _add_cell(nb, code, after=None):
     """A new code cell of the student's own (no nbgrader metadata), after ``after`` or at the end."""
     cell = nbformat.v4.new_code_cell(code)
@@ -208,12 +131,6 @@ def _add_cell(nb, code, after=None):
     else:
         nb.cells.insert(nb.cells.index(_cell(nb, after)) + 1, cell)
 
-
-WRONG_SQUARE = "def square_grad(x):\n    return x  # forgot the 2\n"
-WRONG_ENGINE = C.strip_solution_markers(ENGINE).replace(
-    "backward=lambda g: (g * other.data, g * self.data)",
-    "backward=lambda g: (g, g)")  # the product rule forgotten
-WRONG_LABEL = "def shape_label(shape):\n    return str(shape)\n"
 
 #: the sockets of the student's process (its end of the judge's channel among them)
 SOCKS = '''
@@ -234,19 +151,6 @@ def _forge(line):
         except OSError:
             pass
 '''
-
-
-class Case:
-    """One submission: how to build it, what its honest work earns, what the report must say."""
-
-    def __init__(self, name, build, honest, reason=None, failed=False):
-        self.name, self.build, self.honest = name, build, honest
-        self.reason = reason  # regex the summary lines / feedback about this student must match
-        self.failed = failed  # a bad file: not graded at all, with a reason
-
-
-def _solved(release_nb, source_nb):
-    return C.solution_submission(release_nb, source_nb)
 
 
 MISMATCH = r"does not match|should be|hidden check"  # a failing check's own message
@@ -758,16 +662,6 @@ def _fake_outputs(nb):
 # ---------------------------------------------------------------------------- the batch
 
 
-def _grade(course: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
-                                                 os.environ.get("PATH", "")]),
-               MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-c", "import sys; from autograder.cli import main; "
-                           "sys.exit(main())", "grade", A, "--course", str(course), "--no-report",
-                           *extra], cwd=course, capture_output=True, text=True, timeout=900,
-                          env=env)
-
-
 SELFGRADED = ("ok-1", "peek-namespace", "wire-fake-pass", "torch-bypass-blocker")
 
 SELFGRADE_SCRIPT = r'''
@@ -781,6 +675,22 @@ for path in sys.argv[2:]:
                                  "cells": {c.grade_id: c.score for c in r.cells}}
 print("SELFGRADE " + json.dumps(out))
 '''
+
+
+def _grade(course: Path, *extra: str):
+    return grade_cli(course, A, *extra)
+
+
+def _auto(scores, student):
+    return auto_score(scores, student)
+
+
+def _lines_about(text: str, student: str) -> str:
+    return lines_about(text, student)
+
+
+def _feedback_text(course: Path, student: str) -> str:
+    return feedback_text(course, A, student)
 
 
 @pytest.fixture(scope="module")
@@ -811,26 +721,6 @@ def batch(tmp_path_factory):
                            cwd=course, capture_output=True, text=True, timeout=600, env=env)
     return dict(course=course, cases=all_cases, first=first, scores=scores, selfgrade=selfg,
                 graded_s=graded_s, seconds=time.monotonic() - t0)
-
-
-def _auto(scores, student):
-    s = scores.get(student)
-    if s is None:
-        return None
-    return sum(sc for gid, (sc, mx) in s["cells"].items() if sc is not None)
-
-
-def _lines_about(text: str, student: str) -> str:
-    return "\n".join(ln for ln in text.splitlines()
-                     if re.search(rf"(?<![\w-]){re.escape(student)}(?![\w-])", ln))
-
-
-def _feedback_text(course: Path, student: str) -> str:
-    import html
-
-    files = sorted((course / "feedback" / student / A).glob("*.html"))
-    return "\n".join(html.unescape(re.sub(r"<[^>]+>", "", f.read_text(errors="replace")))
-                     for f in files)
 
 
 def _outputs(course: Path, student: str) -> str:
@@ -950,7 +840,11 @@ def test_student_html_cannot_restyle_feedback(batch):
     files = sorted((batch["course"] / "feedback" / "html-fakes-feedback" / A).glob("*.html"))
     assert files
     text = files[0].read_text(errors="replace")
-    assert "FORGED-BY-SCRIPT" not in text and "display: none !important" not in text
+    # the student's code is listed (escaped) and its output shown as text; no live tag remains
+    assert not re.search(r"<script[^>]*>[^<]*FORGED-BY-SCRIPT", text), "a live <script>"
+    assert not re.search(r"<style[^>]*>[^<]*display: none !important", text), "a live <style>"
+    assert 'style="display:block !important"' not in text, "a live style attribute"
+    assert "&lt;script&gt;document.title" in text  # shown, as text
 
 
 def test_feedback_stays_small(batch):
@@ -969,8 +863,3 @@ def test_selfgrade_gives_the_same_scores(batch):
     for s in SELFGRADED:
         assert got[s]["ok"], got[s]
         assert got[s]["score"] == _auto(batch["scores"], s), (s, got[s], batch["scores"].get(s))
-
-
-def test_summary_json(batch):
-    print(json.dumps({c.name: _auto(batch["scores"], c.name) for c in batch["cases"]}))
-    print(f"graded in {batch['graded_s']:.1f} s, everything in {batch['seconds']:.1f} s")

@@ -1,4 +1,4 @@
-"""Validate through the real HTTP route of a running JupyterLab (issue 17, autograder/validate.py).
+"""Validate through the real HTTP route of a running JupyterLab (autograder/validate.py).
 
 JupyterLab is started as ``bin/course`` starts it (:func:`autograder.lab.lab_command`), in
 a private copy of the course. The Validate button's request (``POST
