@@ -15,7 +15,6 @@ of docs/security.md's threat table. ``autograder grade`` grades them ALL IN ONE 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -27,6 +26,26 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT
+from graded_fixture import (
+    ENGINE,
+    ENGINE_TEST,
+    SETUP,
+    SQUARE,
+    SQUARE_TEST,
+    WRONG_ENGINE,
+    WRONG_SQUARE,
+    Case,
+    auto_score,
+    feedback_text,
+    grade_cli,
+    lines_about,
+)
+from graded_fixture import answer as _answer
+from graded_fixture import append as _append
+from graded_fixture import cell as _cell
+from graded_fixture import hashes as _hashes
+from graded_fixture import meta as _meta
+from graded_fixture import solved as _solved
 
 from autograder import course as C
 
@@ -36,90 +55,9 @@ A = "sec"
 SQUARE_POINTS, ENGINE_POINTS, EXPLAIN_POINTS = 2, 3, 1
 AUTO_MAX = SQUARE_POINTS + ENGINE_POINTS
 
-SETUP = """import numpy as np
-from autograder import assert_grad_close, check_gradients, random_inputs, torch_gradients"""
 
-SQUARE = '''def square_grad(x):
-    """The gradient of sum(x ** 2) with respect to x."""
-    ### BEGIN SOLUTION
-    return 2 * x
-    ### END SOLUTION'''
 
-SQUARE_TEST = '''# Tests: the gradient of sum(x ** 2)
-x = random_inputs((3,), seed=0)[0]
-ref = torch_gradients(lambda t: (t ** 2).sum(), [x])
-assert_grad_close(square_grad(x), ref.grads[0], "d sum(x**2)/dx")
-### BEGIN HIDDEN TESTS
-for seed in range(1, 4):
-    x = random_inputs((2, 3), seed=seed)[0]
-    ref = torch_gradients(lambda t: (t ** 2).sum(), [x])
-    assert_grad_close(square_grad(x), ref.grads[0], f"hidden check {seed}: d sum(x**2)/dx")
-### END HIDDEN TESTS'''
 
-ENGINE = '''class Variable:
-    """A value that remembers how it was computed (add, multiply, sum)."""
-
-    ### BEGIN SOLUTION
-    def __init__(self, data, requires_grad=False, parents=(), backward=None):
-        self.data = np.asarray(data, dtype=np.float64)
-        self.requires_grad = requires_grad
-        self.grad = None
-        self._parents = parents      # the Variables this one was computed from
-        self._backward = backward    # gradient of the output -> gradients of the parents
-
-    def __add__(self, other):
-        other = other if isinstance(other, Variable) else Variable(other)
-        return Variable(self.data + other.data, parents=(self, other),
-                        backward=lambda g: (g, g))
-
-    def __mul__(self, other):
-        other = other if isinstance(other, Variable) else Variable(other)
-        return Variable(self.data * other.data, parents=(self, other),
-                        backward=lambda g: (g * other.data, g * self.data))
-
-    def sum(self):
-        return Variable(self.data.sum(), parents=(self,),
-                        backward=lambda g: (np.ones_like(self.data) * g,))
-
-    def backward(self):
-        order, seen = [], set()
-        def visit(v):  # children before parents: reversed topological order
-            if id(v) not in seen:
-                seen.add(id(v))
-                for p in v._parents:
-                    visit(p)
-                order.append(v)
-        visit(self)
-        grads = {id(self): np.ones_like(self.data)}
-        for v in reversed(order):
-            g = grads.pop(id(v), None)
-            if g is None:
-                continue
-            if not v._parents and v.requires_grad:  # a leaf: accumulate
-                v.grad = g if v.grad is None else v.grad + g
-            if v._backward is not None:
-                for p, gp in zip(v._parents, v._backward(g)):
-                    grads[id(p)] = grads.get(id(p), 0) + gp
-    ### END SOLUTION'''
-
-ENGINE_TEST = '''# Tests: the engine, against torch.autograd, and without torch
-from autograder.integrity import check_without_torch
-check_gradients(lambda a, b: (a * b + a).sum(), random_inputs((4,), (4,), seed=1),
-                Variable, name="a*b + a")
-check_without_torch(In, [("a*b + a", "lambda a, b: (a * b + a).sum()",
-                          random_inputs((4,), (4,), seed=1))])
-### BEGIN HIDDEN TESTS
-for seed in range(2, 5):
-    check_gradients(lambda a, b: (a * a * b).sum(), random_inputs((3,), (3,), seed=seed),
-                    Variable, name=f"hidden check {seed}: a*a*b")
-### END HIDDEN TESTS'''
-
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    m = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-         "solution": solution, "task": False}
-    if points is not None:
-        m["points"] = points
-    return {"nbgrader": m}
 
 
 def source_notebook():
@@ -151,40 +89,6 @@ def source_notebook():
 
 # ---------------------------------------------------------------------------- fixtures
 
-
-def _cell(nb, grade_id):
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            return c
-    raise KeyError(grade_id)
-
-
-def _answer(nb, grade_id, code):
-    _cell(nb, grade_id).source = code
-
-
-WRONG_SQUARE = "def square_grad(x):\n    return x  # forgot the 2\n"
-WRONG_ENGINE = C.strip_solution_markers(ENGINE).replace(
-    "backward=lambda g: (g * other.data, g * self.data)",
-    "backward=lambda g: (g, g)")  # the product rule forgotten
-
-
-def _solved(release_nb, source_nb):
-    return C.solution_submission(release_nb, source_nb)
-
-
-class Case:
-    """One submission: how to build it, what its honest work earns, what the report must say."""
-
-    def __init__(self, name, build, honest, reason=None, failed=False):
-        self.name, self.build, self.honest = name, build, honest
-        self.reason = reason  # regex the summary lines about this student must match
-        self.failed = failed  # a bad file: not graded at all, with a reason
-
-
-def _append(nb, grade_id, code):
-    c = _cell(nb, grade_id)
-    c.source = c.source + "\n" + code
 
 
 def cases(course: Path) -> list[Case]:
@@ -388,18 +292,20 @@ def cases(course: Path) -> list[Case]:
 # ---------------------------------------------------------------------------- the batch
 
 
-def _hashes(d: Path) -> dict[str, str]:
-    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(d.rglob("*")) if p.is_file()}
+def _grade(course: Path, *extra: str):
+    return grade_cli(course, A, *extra)
 
 
-def _grade(course: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
-                                                 os.environ.get("PATH", "")]),
-               MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())", "grade", A, "--course",
-                           str(course), "--no-report", *extra], cwd=course, capture_output=True,
-                          text=True, timeout=600, env=env)
+def _auto(scores, student):
+    return auto_score(scores, student, skip=("explain",))
+
+
+def _lines_about(text: str, student: str) -> str:
+    return lines_about(text, student)
+
+
+def _feedback_text(course: Path, student: str) -> str:
+    return feedback_text(course, A, student)
 
 
 @pytest.fixture(scope="module")
@@ -454,25 +360,6 @@ def _wait_until_no_process_names(text: str, timeout: float) -> list[int]:
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
-
-
-def _auto(scores, student):
-    s = scores.get(student)
-    if s is None:
-        return None
-    return sum(sc for gid, (sc, mx) in s["cells"].items()
-               if gid != "explain" and sc is not None)
-
-
-def _lines_about(text: str, student: str) -> str:
-    return "\n".join(ln for ln in text.splitlines() if re.search(rf"\b{re.escape(student)}\b", ln))
-
-
-def _feedback_text(course: Path, student: str) -> str:
-    import html
-
-    files = sorted((course / "feedback" / student / A).glob("*.html"))
-    return "\n".join(html.unescape(re.sub(r"<[^>]+>", "", f.read_text())) for f in files)
 
 
 def test_batch_ran(batch):
@@ -554,7 +441,7 @@ def test_no_hidden_tests_or_solutions_leak_into_feedback_or_outputs(batch):
     from autograder.sandbox import sandbox_status
 
     course = batch["course"]
-    hidden_code = "x = random_inputs((2, 3), seed=seed)[0]"  # a line only the hidden tests have
+    hidden_code = "hidden_x = random_inputs((2, 3), seed=hidden_seed)[0]"  # a line only the hidden tests have
     feedback = sorted((course / "feedback").rglob("*.html"))
     assert len(feedback) >= 20
     for p in feedback:
