@@ -70,7 +70,7 @@ BUGS = [
     Bug("no-grad-ignored",
         edits={"ps3-nodes": [("if GradMode.enabled and any(", "if any(")]},
         expect=["inside no_grad(): (x * 2.0 + x).requires_grad", "no_grad() ignored"]),
-    # edge values, errors that must propagate, input validation (issue 13's survivors)
+    # edge values, errors that must propagate, input validation (the mutation harness's survivors)
     Bug("relu-gradient-one-at-zero",
         edits={"ps3-unary": [("return (grad * (x > 0),)", "return (grad * (x >= 0),)")]},
         expect=["relu with some inputs exactly 0", "the gradient of relu at exactly 0"]),
