@@ -585,6 +585,11 @@ pre, div.output_area pre, div.output_text pre, .highlight pre {
 div.output_subarea { max-width: 100%; min-width: 0; overflow-x: visible; }
 div.inner_cell, div.output_area, div.input_area { min-width: 0; }
 div.output_area img, div.output_area svg { max-width: 100%; height: auto; }
+/* a wide table or formula scrolls in its own box: the page never gets wider than the screen */
+.rendered_html table, div.text_cell_render table { display: block; max-width: 100%;
+  overflow-x: auto; }
+mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: auto;
+  overflow-y: hidden; }
 .ag-summary { margin: 0 0 0.5em 0; }
 .ag-title { font-size: 1.6em; margin: 0.2em 0 0.3em 0; }
 .ag-total { float: right; font-weight: 600; }
