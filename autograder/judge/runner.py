@@ -423,7 +423,7 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                                            "error_on_timeout": plan.error_on_timeout}, limit)
                     outputs, count = _cell_answer(ans, _output_cap(plan))
                 except SandboxGone as e:
-                    stopped = _why(zygote, e, plan)
+                    stopped = _why(e)
                     error = {"kind": stopped[0], "cell": i, "detail": stopped[1],
                              "outputs": [_timeout_output(plan) if stopped[0] == "timeout"
                                          else _error(NOT_RUN, f"{stopped[1]} while running "
@@ -442,7 +442,7 @@ def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                     # Variable`: the student's module) is the student's
                     judge.owned -= {n for n in bound_names(source) if n not in judge.ns}
                 if channel.dead and not stopped:
-                    stopped = _why(zygote, SandboxGone(channel.dead), plan)
+                    stopped = _why(SandboxGone(channel.dead))
             cells[i] = {"outputs": outputs, "execution_count": count,
                         "seconds": round(time.monotonic() - started, 4)}
             if _PROFILE:
@@ -466,7 +466,7 @@ def _timeout_output(plan: Plan) -> dict:
         _error("CellTimeoutError", "the cell ran past its time limit and did not stop")
 
 
-def _why(zygote, e: SandboxGone, plan: Plan) -> tuple[str, str]:
+def _why(e: SandboxGone) -> tuple[str, str]:
     text = str(e)
     if "limit" in text and "ran past" in text:
         return "timeout", text
