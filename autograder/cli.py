@@ -13,7 +13,7 @@ from typing import Callable
 
 _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
 _PLUGINS = ("autograder.grading", "autograder.selfgrade", "autograder.validate",
-            "autograder.gen_minigrad")
+            "autograder.gen_minigrad", "autograder.translate")
 
 
 def register(name: str, help: str, add_args: Callable, run: Callable) -> None:

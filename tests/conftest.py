@@ -44,9 +44,14 @@ def pytest_xdist_make_scheduler(config, log):
     return Scheduling(config, log)
 
 
-def assignments() -> list[str]:
+def assignments(translations: bool = False) -> list[str]:
+    """The assignments in source/; the generated translations (ps1-zh-CN ...) only if asked
+    (tests/test_i18n.py grades those)."""
+    from autograder.translate import is_translation
+
     return sorted(p.name for p in (ROOT / "source").iterdir()
-                  if p.is_dir() and any(p.glob("*.ipynb")))
+                  if p.is_dir() and any(p.glob("*.ipynb"))
+                  and (translations or not is_translation(p.name)))
 
 
 @dataclass
