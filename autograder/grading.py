@@ -453,16 +453,18 @@ def ensure_in_gradebook(course: Path, assignment: str) -> bool:
     return True
 
 
-def export_csv(course: Path, assignment: str, dest: Path) -> Path:
-    """Grades of ``assignment`` as CSV, by nbgrader's own CSV export plugin."""
+def export_csv(course: Path, assignment: str | list[str], dest: Path) -> Path:
+    """Grades of ``assignment`` (or of several, e.g. ps1 and its translation ps1-zh-CN) as CSV,
+    by nbgrader's own CSV export plugin."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
 
-    app = _make_app(course, assignment)
+    names = [assignment] if isinstance(assignment, str) else list(assignment)
+    app = _make_app(course, names[0])
     dest.parent.mkdir(parents=True, exist_ok=True)
     plugin = CsvExportPlugin(parent=app)
     plugin.to = str(dest)
-    plugin.assignment = [assignment]
+    plugin.assignment = names
     with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
         plugin.export(gb)
     return dest
@@ -665,15 +667,28 @@ def _run(args) -> int:
     course = Path(args.course).resolve() if args.course else repo_root()
     from .cluster import ClusterError  # no dask import: that waits for a ClusterPool
 
-    try:
-        run = grade(course, args.assignment, students=args.student or None,
-                    jobs=args.jobs or None, feedback=not args.no_feedback,
-                    report=not args.no_report, scheduler=args.scheduler, db_url=args.db_url)
-    except (FileNotFoundError, ClusterError) as e:
-        print(f"autograder grade: {e}", file=sys.stderr)
-        return 2
-    print(summary(run))
-    return 1 if run.failures else 0
+    from .translate import translations_of
+
+    # an assignment and its translations (ps1, ps1-zh-CN: same cells, grade_ids, tests and
+    # points) are graded together, into one gradebook and one CSV of every language
+    names = [args.assignment] + [t for t in translations_of(course, args.assignment)
+                                 if any((course / "submitted").glob(f"*/{t}"))]
+    runs = []
+    for name in names:
+        try:
+            run = grade(course, name, students=args.student or None,
+                        jobs=args.jobs or None, feedback=not args.no_feedback,
+                        report=not args.no_report, scheduler=args.scheduler, db_url=args.db_url)
+        except (FileNotFoundError, ClusterError) as e:
+            print(f"autograder grade: {e}", file=sys.stderr)
+            return 2
+        print(summary(run))
+        runs.append(run)
+    if len(runs) > 1:
+        both = export_csv(course, names, course / "reports" / args.assignment
+                          / "grades-all-languages.csv")
+        print(f"grades of {', '.join(names)}: {os.path.relpath(both, course)}")
+    return 1 if any(r.failures for r in runs) else 0
 
 
 register("grade", "autograde every submission of an assignment on all cores, then feedback, "

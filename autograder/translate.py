@@ -259,6 +259,14 @@ def is_translation(assignment: str) -> bool:
     return any(assignment.endswith("-" + lang) for lang in LANGUAGES)
 
 
+def translations_of(course: Path, assignment: str) -> list[str]:
+    """The translated copies of ``assignment`` that ``course`` has in source/ (ps1 -> ps1-zh-CN)."""
+    if is_translation(assignment):
+        return []
+    return [f"{assignment}-{lang}" for lang in LANGUAGES
+            if (Path(course) / "source" / f"{assignment}-{lang}").is_dir()]
+
+
 def english_assignment(assignment: str) -> str:
     for lang in LANGUAGES:
         if assignment.endswith("-" + lang):
