@@ -666,7 +666,6 @@ def _run(args) -> int:
 
     course = Path(args.course).resolve() if args.course else repo_root()
     from .cluster import ClusterError  # no dask import: that waits for a ClusterPool
-
     from .translate import translations_of
 
     # an assignment and its translations (ps1, ps1-zh-CN: same cells, grade_ids, tests and
