@@ -505,7 +505,7 @@ def _warm_execute_class():
                         notebook_timeout=self.notebook_timeout or None,
                         error_on_timeout=eot or None, max_output_chars=self.max_output_chars,
                         student_torch=trusted["student_torch"],
-                        owned=frozenset(trusted["owned"]))
+                        owned=frozenset(trusted["owned"]), lang=trusted.get("lang", "en"))
             try:
                 result = run_notebook(zyg, plan, files_dir=path)
             except ExecutorError:
@@ -577,7 +577,7 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
     try:
         mtime = path.stat().st_mtime
     except OSError:
-        return {"roles": {}, "by_source": {}, "owned": set(), "student_torch": True}
+        return {"roles": {}, "by_source": {}, "owned": set(), "student_torch": True, "lang": "en"}
     hit = _TRUSTED.get(key)
     if hit is None or hit[0] != mtime:
         from .judge.runner import trusted_cells
@@ -586,7 +586,8 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
             src = json.load(f)
         meta = (src.get("metadata") or {}).get("autograder") or {}
         hit = (mtime, dict(trusted_cells(src),
-                           student_torch=meta.get("student_torch", True) is not False))
+                           student_torch=meta.get("student_torch", True) is not False,
+                           lang=meta.get("lang") or "en"))  # the checks' messages speak it
         _TRUSTED[key] = hit
     return hit[1]
 

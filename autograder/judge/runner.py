@@ -379,13 +379,22 @@ class Plan:
     max_output_chars: int = 100_000
     student_torch: bool = True
     owned: frozenset = frozenset()  # names the judge owns from the start (trusted_cells)
+    lang: str = "en"  # the language of the checks' messages (the source notebook's metadata)
 
 
 def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     """Run ``plan`` with a fresh child of ``zygote``: ``{"cells", "error", "leftover", ...}``.
 
-    The result has the shape :func:`autograder.executor.apply_result` expects.
+    The result has the shape :func:`autograder.executor.apply_result` expects. The tests'
+    messages are in ``plan.lang`` (autograder.i18n).
     """
+    from ..i18n import using
+
+    with using(plan.lang):
+        return _run_notebook(zygote, plan, files_dir)
+
+
+def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     t0 = time.monotonic()
     cells: dict[int, dict] = {}
     error = None
