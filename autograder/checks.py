@@ -26,6 +26,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .i18n import _, ngettext
+
 RTOL = 1e-6
 ATOL = 1e-8
 
@@ -67,8 +69,9 @@ def to_array(x: Any, what: str = "value") -> np.ndarray | None:
         try:
             x = np.asarray(x)  # its numbers, asked for and decoded strictly (autograder.judge)
         except (TypeError, ValueError) as e:
-            raise GradientMismatch(f"{what}: expected a numpy array or a number, got an object "
-                                   f"of type {x._autograder_type_name_()!r} ({e})") from None
+            raise GradientMismatch(_("{what}: expected a numpy array or a number, got an object "
+                                     "of type {type!r} ({error})").format(
+                what=what, type=x._autograder_type_name_(), error=e)) from None
     try:
         import torch
 
@@ -88,15 +91,15 @@ def to_array(x: Any, what: str = "value") -> np.ndarray | None:
         arr = x.data
     else:
         raise GradientMismatch(
-            f"{what}: expected a numpy array or a number, got an object of type "
-            f"{type(x).__name__!r}"
+            _("{what}: expected a numpy array or a number, got an object of type "
+              "{type!r}").format(what=what, type=type(x).__name__)
         )
     if type(arr) is not np.ndarray:  # subclasses may override comparisons
         arr = np.asarray(arr).view(np.ndarray)
     if arr.dtype.kind not in "biuf":
         raise GradientMismatch(
-            f"{what}: expected numbers, got an array of dtype {arr.dtype} "
-            f"(shape {arr.shape})"
+            _("{what}: expected numbers, got an array of dtype {dtype} "
+              "(shape {shape})").format(what=what, dtype=arr.dtype, shape=arr.shape)
         )
     return np.array(arr, dtype=np.float64, copy=True)
 
@@ -180,7 +183,8 @@ def torch_gradients(fn: Callable, inputs: Sequence[Any], grad_output: Any = None
     leaves = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
     out = fn(*leaves)
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the expression returned {type(out).__name__}, not a tensor")
+        raise TypeError(_("the expression returned {type}, not a tensor").format(
+            type=type(out).__name__))
     go = _grad_output_for(out.shape, grad_output, seed)
     if out.requires_grad:
         out.backward(None if go is None else torch.tensor(go, dtype=torch.float64))
@@ -275,104 +279,110 @@ def diagnose(got: np.ndarray | None, expected: np.ndarray | None, *,
         if expected is None:
             return hints
         if context == "numpy":
-            return ["got None: the function returned nothing (is a `return` missing?)."]
+            return [_("got None: the function returned nothing (is a `return` missing?).")]
         if requires_grad:
-            return ["got None: this input is a leaf created with requires_grad=True, so "
-                    "backward() never reached it. Is backward() visiting the nodes in reversed "
-                    "topological order (the output first, each node only after every node that "
-                    "passes gradients to it), and passing each node's gradients on to its "
-                    "next_functions, down to the leaves' AccumulateGrad?"]
-        return ["got None: .grad stays None for a tensor that is not a leaf (use retain_grad() "
-                "to keep it), for one created without requires_grad=True, or when backward() "
-                "never reached it."]
+            return [_("got None: this input is a leaf created with requires_grad=True, so "
+                      "backward() never reached it. Is backward() visiting the nodes in reversed "
+                      "topological order (the output first, each node only after every node "
+                      "that passes gradients to it), and passing each node's gradients on to its "
+                      "next_functions, down to the leaves' AccumulateGrad?")]
+        return [_("got None: .grad stays None for a tensor that is not a leaf (use retain_grad() "
+                  "to keep it), for one created without requires_grad=True, or when backward() "
+                  "never reached it.")]
     if expected is None:
-        return ["torch gives no gradient here (None): this input is not a leaf that requires "
-                "grad, or the output does not depend on it."]
+        return [_("torch gives no gradient here (None): this input is not a leaf that requires "
+                  "grad, or the output does not depend on it.")]
 
     if got.shape != expected.shape:
         if got.size == expected.size and _squeezed(got.shape) == _squeezed(expected.shape):
             same = _close(got.reshape(expected.shape), expected, rtol, atol)
-            numbers = "the same numbers as torch's, " if same else ""
             if got.ndim < expected.ndim:
-                hints.append(f"missing keepdims: {numbers}but a size-1 dimension is missing "
-                             f"({tuple(got.shape)} instead of {tuple(expected.shape)}). A sum "
-                             f"over a stretched dimension must keep it: .sum(axis=..., "
-                             f"keepdims=True).")
+                msg = (_("missing keepdims: the same numbers as torch's, but a size-1 dimension "
+                         "is missing ({got} instead of {expected}). A sum over a stretched "
+                         "dimension must keep it: .sum(axis=..., keepdims=True).") if same else
+                       _("missing keepdims: but a size-1 dimension is missing ({got} instead of "
+                         "{expected}). A sum over a stretched dimension must keep it: "
+                         ".sum(axis=..., keepdims=True)."))
             else:
-                hints.append(f"an extra size-1 dimension: {numbers}in shape {tuple(got.shape)} "
-                             f"instead of {tuple(expected.shape)}. Sum the dimensions that "
-                             f"broadcasting added in front without keepdims, so they go away.")
+                msg = (_("an extra size-1 dimension: the same numbers as torch's, in shape {got} "
+                         "instead of {expected}. Sum the dimensions that broadcasting added in "
+                         "front without keepdims, so they go away.") if same else
+                       _("an extra size-1 dimension: in shape {got} instead of {expected}. Sum "
+                         "the dimensions that broadcasting added in front without keepdims, so "
+                         "they go away."))
+            hints.append(msg.format(got=tuple(got.shape), expected=tuple(expected.shape)))
             return hints
         if got.ndim == 2 and got.shape == expected.shape[::-1] and _close(got.T, expected, rtol, atol):
-            hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
-                         "dL/da = g @ b.T and dL/db = a.T @ g).")
+            hints.append(_("transposed: the gradient equals torch's transposed (for y = a @ b, "
+                           "dL/da = g @ b.T and dL/db = a.T @ g)."))
         summed = _sum_to_shape(got, expected.shape)
         if summed is not None and summed.shape == expected.shape:
             if output_shape is not None and tuple(got.shape) == tuple(output_shape):
-                lead = "the gradient has the shape of the output, not of the input"
+                lead = _("the gradient has the shape of the output, not of the input")
             else:
-                lead = "the gradient has a broadcast shape, not the input's shape"
-            ok = " (summed, it matches torch)" if _close(summed, expected, rtol, atol) else ""
-            hints.append(f"{lead}{ok}: missing unbroadcast; sum the gradient over the "
-                         f"dimensions that broadcasting added or stretched, back to "
-                         f"{tuple(expected.shape)}.")
+                lead = _("the gradient has a broadcast shape, not the input's shape")
+            if _close(summed, expected, rtol, atol):
+                lead = _("{lead} (summed, it matches torch)").format(lead=lead)
+            hints.append(_("{lead}: missing unbroadcast; sum the gradient over the dimensions "
+                           "that broadcasting added or stretched, back to {shape}.").format(
+                lead=lead, shape=tuple(expected.shape)))
         if not hints:
-            hints.append(f"wrong shape: a gradient always has the shape of its input "
-                         f"{tuple(expected.shape)}.")
+            hints.append(_("wrong shape: a gradient always has the shape of its input "
+                           "{shape}.").format(shape=tuple(expected.shape)))
         return hints
 
     if not np.all(np.isfinite(got)):
-        hints.append("the gradient contains nan or inf: a division by zero or log of a "
-                     "non-positive number in a backward formula?")
+        hints.append(_("the gradient contains nan or inf: a division by zero or log of a "
+                       "non-positive number in a backward formula?"))
         return hints
     if np.allclose(got, 0, atol=atol) and not np.allclose(expected, 0, atol=atol):
         if context == "numpy":
-            hints.append("all zeros, where torch's gradient is not.")
+            hints.append(_("all zeros, where torch's gradient is not."))
         else:
-            hints.append("all zeros: the gradient never reached this input, or a local "
-                         "derivative is zero where it should not be. In your own engine: does "
-                         "backward() visit nodes in reversed topological order (output first), "
-                         "passing gradients on to each node's inputs?")
+            hints.append(_("all zeros: the gradient never reached this input, or a local "
+                           "derivative is zero where it should not be. In your own engine: does "
+                           "backward() visit nodes in reversed topological order (output "
+                           "first), passing gradients on to each node's inputs?"))
         return hints
     mean_hints = _mean_hints(got, expected, n, rtol, atol)
     if _close(got, 2 * expected, rtol, atol):
         if context != "numpy":
-            hints.append("exactly 2x torch's: the gradient was accumulated twice (backward() "
-                         "called twice without zeroing .grad, or a node visited twice: double "
-                         "counting).")
+            hints.append(_("exactly 2x torch's: the gradient was accumulated twice (backward() "
+                           "called twice without zeroing .grad, or a node visited twice: double "
+                           "counting)."))
         elif not mean_hints:
-            hints.append("exactly 2x torch's: a term counted twice, or a factor 2 too many in "
-                         "a formula.")
+            hints.append(_("exactly 2x torch's: a term counted twice, or a factor 2 too many in "
+                           "a formula."))
     if _close(got, -expected, rtol, atol):
-        hints.append("sign flip: the gradient is torch's with the opposite sign (check "
-                     "subtraction, negation and the derivative's sign).")
+        hints.append(_("sign flip: the gradient is torch's with the opposite sign (check "
+                       "subtraction, negation and the derivative's sign)."))
     hints += mean_hints
     if got.ndim == 2 and got.shape[0] == got.shape[1] and not _close(got, expected, rtol, atol) \
             and _close(got.T, expected, rtol, atol):
-        hints.append("transposed: the gradient equals torch's transposed (for y = a @ b, "
-                     "dL/da = g @ b.T and dL/db = a.T @ g).")
+        hints.append(_("transposed: the gradient equals torch's transposed (for y = a @ b, "
+                       "dL/da = g @ b.T and dL/db = a.T @ g)."))
     if len(per_call) >= 2:
         if _close(got, per_call[-1], rtol, atol):
-            hints.append(f"equal to the last backward() call's gradient only: after "
-                         f"{len(per_call)} backward() calls .grad must hold their sum. The "
-                         f"gradient was assigned (grad = g) instead of accumulated "
-                         f"(grad = grad + g) into .grad.")
+            hints.append(_("equal to the last backward() call's gradient only: after "
+                           "{calls} backward() calls .grad must hold their sum. The "
+                           "gradient was assigned (grad = g) instead of accumulated "
+                           "(grad = grad + g) into .grad.").format(calls=len(per_call)))
         elif _close(got, per_call[0], rtol, atol):
-            hints.append("equal to the first backward() call's gradient only: the later "
-                         "backward() calls did not add theirs to .grad.")
+            hints.append(_("equal to the first backward() call's gradient only: the later "
+                           "backward() calls did not add theirs to .grad."))
     if len(use_grads) >= 2:
         for ug in use_grads:
             if ug.shape == got.shape and _close(got, ug, rtol, atol):
-                hints.append(f"equal to one path only: this value is used "
-                             f"{len(use_grads)} times and the gradients of all uses must be "
-                             f"summed. The gradient was assigned (grad = ...) instead of "
-                             f"accumulated (grad += ...).")
+                hints.append(_("equal to one path only: this value is used {uses} times and "
+                               "the gradients of all uses must be summed. The gradient was "
+                               "assigned (grad = ...) instead of accumulated "
+                               "(grad += ...).").format(uses=len(use_grads)))
                 break
     if not hints:
         ratio = _constant_ratio(got, expected)
         if ratio is not None:
-            hints.append(f"off by a constant factor {ratio:.6g}: every entry is torch's "
-                         f"times {ratio:.6g}.")
+            hints.append(_("off by a constant factor {ratio:.6g}: every entry is torch's "
+                           "times {ratio:.6g}.").format(ratio=ratio))
     return hints
 
 
@@ -388,19 +398,21 @@ def _mean_hints(got, expected, n, rtol, atol) -> list[str]:
     N = math.prod(dims)
     if N <= 1:
         return []
-    each = f" (N = {' x '.join(map(str, dims))}, the sizes of the dimensions it averages over)" \
-        if len(dims) > 1 else ""
+    each = _(" (N = {sizes}, the sizes of the dimensions it averages over)").format(
+        sizes=" x ".join(map(str, dims))) if len(dims) > 1 else ""
     if _close(got, expected * N, rtol, atol):
-        return [f"off by a factor of N = {N}: the 1/N of the mean is missing "
-                f"(d mean(x)/dx = 1/N){each}."]
+        return [_("off by a factor of N = {N}: the 1/N of the mean is missing "
+                  "(d mean(x)/dx = 1/N){each}.").format(N=N, each=each)]
     if _close(got, expected / N, rtol, atol):
-        return [f"off by 1/N = 1/{N}: the mean's 1/N was applied twice{each}."]
+        return [_("off by 1/N = 1/{N}: the mean's 1/N was applied twice{each}.").format(
+            N=N, each=each)]
     quarter = N != 4 and _close(got, expected * (N / 4), rtol, atol)
-    x_over_2 = (f"the mean divided by 4, the N of the 2x2 example, instead of by this input's "
-                f"N = {N}. The example's x/2 is 2x/N only when N = 4; in general "
-                f"d mean(x*x)/dx = 2x/N")
+    x_over_2 = _("the mean divided by 4, the N of the 2x2 example, instead of by this input's "
+                 "N = {N}. The example's x/2 is 2x/N only when N = 4; in general "
+                 "d mean(x*x)/dx = 2x/N").format(N=N)
     if quarter and (len(dims) == 1 and N % 4):  # N/4 is no factor of N: only the x/2 reading fits
-        return [f"off by a constant factor N/4 = {N / 4:g}: {x_over_2}."]
+        return [_("off by a constant factor N/4 = {quarter:g}: {x_over_2}.").format(
+            quarter=N / 4, x_over_2=x_over_2)]
     # a factor of N: the size of one dimension (or of several) of the mean
     if len(dims) > 1:
         factors = {}
@@ -412,18 +424,25 @@ def _mean_hints(got, expected, n, rtol, atol) -> list[str]:
     else:
         factors = {d: None for d in range(2, N) if N % d == 0}
     for d, chosen in sorted(factors.items()):
-        which = (f" the 1/{d} of dimension{'s' if len(chosen) > 1 else ''} "
-                 f"{', '.join(map(str, chosen))} (of sizes {dims})" if chosen else
-                 f" a factor {d} of N = {N}")
+        if chosen:
+            which = ngettext(" the 1/{d} of dimension {dims} (of sizes {sizes})",
+                             " the 1/{d} of dimensions {dims} (of sizes {sizes})",
+                             len(chosen)).format(d=d, dims=", ".join(map(str, chosen)),
+                                                 sizes=dims)
+        else:
+            which = _(" a factor {d} of N = {N}").format(d=d, N=N)
         if _close(got, expected * d, rtol, atol):
-            also = f" Or {x_over_2}." if quarter and chosen is None else ""
-            return [f"off by a factor {d}: part of the mean's 1/N is missing:{which}. A mean over "
-                    f"several dimensions divides by the product of their sizes (here {N}).{also}"]
+            also = _(" Or {x_over_2}.").format(x_over_2=x_over_2) \
+                if quarter and chosen is None else ""
+            return [_("off by a factor {d}: part of the mean's 1/N is missing:{which}. A mean "
+                      "over several dimensions divides by the product of their sizes (here "
+                      "{N}).{also}").format(d=d, which=which, N=N, also=also)]
         if _close(got, expected / d, rtol, atol):
-            return [f"off by 1/{d}: the gradient was divided by{which} once too often (the "
-                    f"mean divides by {N} in all)."]
+            return [_("off by 1/{d}: the gradient was divided by{which} once too often (the "
+                      "mean divides by {N} in all).").format(d=d, which=which, N=N)]
     if quarter:
-        return [f"off by a constant factor N/4 = {N / 4:g}: {x_over_2}."]
+        return [_("off by a constant factor N/4 = {quarter:g}: {x_over_2}.").format(
+            quarter=N / 4, x_over_2=x_over_2)]
     return []
 
 
@@ -469,7 +488,7 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | Seque
     g = to_array(got, what)
     if g is None and exp is None:
         return
-    lines = [f"{what}: does not match torch.autograd"]
+    lines = [_("{what}: does not match torch.autograd").format(what=what)]
     if g is not None and exp is not None and g.shape == exp.shape:
         bad = ~np.isclose(g, exp, rtol=rtol, atol=atol)
         if not bad.any():
@@ -477,24 +496,47 @@ def assert_close(got: Any, expected: Any, what: str = "value", *, n: int | Seque
         err = np.abs(g - exp)
         err = np.where(np.isnan(err), np.inf, err)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        lines.append(f"  shape:          {tuple(exp.shape)} (ok)")
-        lines.append(f"  max abs error:  {float(err.max()):.3g} "
-                     f"(tolerance: atol={atol:g}, rtol={rtol:g})")
-        lines.append(f"  first differing index {first}: expected {exp[first]:.6g}, "
-                     f"got {g[first]:.6g}")
+        lines.append("  " + _("shape:          {shape} (ok)").format(shape=tuple(exp.shape)))
+        lines.append("  " + _("max abs error:  {error:.3g} (tolerance: atol={atol:g}, "
+                              "rtol={rtol:g})").format(error=float(err.max()), atol=atol,
+                                                       rtol=rtol))
+        lines.append("  " + _("first differing index {index}: expected {expected:.6g}, "
+                              "got {got:.6g}").format(index=first, expected=exp[first],
+                                                      got=g[first]))
     elif g is None or exp is None:
-        lines.append(f"  expected: {'None' if exp is None else 'an array of shape ' + str(tuple(exp.shape))}")
-        lines.append(f"  got:      {'None' if g is None else 'an array of shape ' + str(tuple(g.shape))}")
+        lines.append("  " + _("expected: {what}").format(what=_array_or_none(exp)))
+        lines.append("  " + _("got:      {what}").format(what=_array_or_none(g)))
     else:
-        lines.append(f"  shape: expected {tuple(exp.shape)}, got {tuple(g.shape)}")
-    lines.append(f"  expected: {_fmt(exp)}")
-    lines.append(f"  got:      {_fmt(g)}")
+        lines.append("  " + _("shape: expected {expected}, got {got}").format(
+            expected=tuple(exp.shape), got=tuple(g.shape)))
+    lines.append("  " + _("expected: {what}").format(what=_fmt(exp)))
+    lines.append("  " + _("got:      {what}").format(what=_fmt(g)))
     hints = diagnose(g, exp, n=n, output_shape=output_shape, use_grads=use_grads,
                      rtol=rtol, atol=atol, requires_grad=requires_grad,
                      per_call=per_call, context=context) if kind == "gradient" else []
     for h in hints:
-        lines.append(f"  likely cause: {h}")
+        lines.append("  " + likely_cause(h))
     raise GradientMismatch("\n".join(lines))
+
+
+def _array_or_none(a: np.ndarray | None) -> str:
+    if a is None:
+        return "None"
+    return _("an array of shape {shape}").format(shape=tuple(a.shape))
+
+
+def likely_cause(hint: str) -> str:
+    """The line that gives a hint in a check's message: ``likely cause: <hint>``, translated."""
+    return _("likely cause: {hint}").format(hint=hint)
+
+
+def is_likely_cause(line: str) -> bool:
+    """Whether a message line gives a likely cause (in any language the course speaks)."""
+    from .i18n import all_translations
+
+    s = line.strip()
+    return any(s.startswith(p.split("{hint}")[0].strip())
+               for p in all_translations("likely cause: {hint}"))
 
 
 def _context_of(got: Any, what: str = "") -> str | None:
@@ -562,7 +604,7 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
     """
     __tracebackhide__ = True  # IPython and pytest: show the message, not our frames
     label = name or getattr(fn, "__name__", "expression")
-    names = list(input_names or [f"input {i}" for i in range(len(inputs))])
+    names = list(input_names or [_("input {i}").format(i=i) for i in range(len(inputs))])
     rg = list(requires_grad) if requires_grad is not None else [True] * len(inputs)
     # the per-use pass (for the "one path only" hint) runs only if a gradient differs
     ref = torch_gradients(_only(fn, rg), inputs, grad_output, seed=seed)
@@ -573,30 +615,35 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
         try:
             leaves.append(engine(arr, requires_grad=r))
         except Exception as e:
-            raise GradientMismatch(f"{label}: creating a leaf {getattr(engine, '__name__', 'engine')}"
-                                   f"(array, requires_grad={r}) raised {type(e).__name__}: {e}") from e
+            raise GradientMismatch(_("{label}: creating a leaf {call} raised {error}").format(
+                label=label, call=f"{getattr(engine, '__name__', 'engine')}(array, "
+                                  f"requires_grad={r})",
+                error=f"{type(e).__name__}: {e}")) from e
     try:
         out = fn(*leaves)
     except Exception as e:
-        raise GradientMismatch(f"{label}: the forward pass on your engine raised "
-                               f"{type(e).__name__}: {e}") from e
-    value = to_array(getattr(out, "data", out), f"{label}: forward value")
+        raise GradientMismatch(_("{label}: the forward pass on your engine raised "
+                                 "{error}").format(label=label,
+                                                   error=f"{type(e).__name__}: {e}")) from e
+    forward = _("{label}: forward value").format(label=label)
+    value = to_array(getattr(out, "data", out), forward)
     if check_value:
-        assert_close(value, ref.value, f"{label}: forward value", rtol=rtol, atol=atol,
-                     kind="value")
+        assert_close(value, ref.value, forward, rtol=rtol, atol=atol, kind="value")
     try:
         if ref.grad_output is None:
             out.backward()
         else:
             out.backward(ref.grad_output.copy())
     except RecursionError as e:
-        raise GradientMismatch(f"{label}: backward() on your engine raised RecursionError: {e}\n"
-                               f"  likely cause: a recursive walk of the graph (a recursive "
-                               f"topological sort) hits Python's recursion limit on a deep "
-                               f"graph; walk it with an explicit stack (a list) instead.") from None
+        raise GradientMismatch(
+            _("{label}: backward() on your engine raised {error}").format(
+                label=label, error=f"RecursionError: {e}") + "\n  " + likely_cause(
+                _("a recursive walk of the graph (a recursive topological sort) hits Python's "
+                  "recursion limit on a deep graph; walk it with an explicit stack (a list) "
+                  "instead."))) from None
     except Exception as e:
-        raise GradientMismatch(f"{label}: backward() on your engine raised "
-                               f"{type(e).__name__}: {e}" + _shape_crash_hint(e)) from e
+        raise GradientMismatch(_("{label}: backward() on your engine raised {error}").format(
+            label=label, error=f"{type(e).__name__}: {e}") + _shape_crash_hint(e)) from e
     grads = []
     try:
         for i, (leaf, nm, r) in enumerate(zip(leaves, names, rg)):
@@ -608,7 +655,8 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
                                                      ref.grad_output)
                 return ref.use_grads[i]
 
-            assert_close_explained(got, expected, f"{label}: gradient of {nm}", uses, n=n,
+            what = _("{label}: gradient of {name}").format(label=label, name=nm)
+            assert_close_explained(got, expected, what, uses, n=n,
                                    output_shape=tuple(ref.value.shape), rtol=rtol, atol=atol,
                                    requires_grad=r, context="autograd")
             grads.append(got)
@@ -617,7 +665,8 @@ def check_gradients(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
             if localize else []
         if not extra:
             raise
-        raise GradientMismatch(str(e) + "".join(f"\n  likely cause: {h}" for h in extra)) from None
+        raise GradientMismatch(str(e) + "".join("\n  " + likely_cause(h) for h in extra)) \
+            from None
     return CheckResult(label, ref, value, grads)
 
 
@@ -627,10 +676,11 @@ def _shape_crash_hint(e: BaseException) -> str:
     if not isinstance(e, ValueError) or not any(w in msg for w in (
             "broadcast", "reshape", "shape", "not aligned", "mismatch in its core dimension")):
         return ""
-    return ("\n  likely cause: a gradient reached an op with a shape other than that op's "
-            "output: where an input was broadcast in the forward pass, the gradient for it "
-            "must be summed back to the input's shape (unbroadcast) before it is passed on; "
-            "a transposed matmul gradient fails the same way.")
+    return "\n  " + likely_cause(_(
+        "a gradient reached an op with a shape other than that op's output: where an input was "
+        "broadcast in the forward pass, the gradient for it must be summed back to the input's "
+        "shape (unbroadcast) before it is passed on; a transposed matmul gradient fails the "
+        "same way."))
 
 
 def _only(fn, rg):
@@ -695,52 +745,36 @@ def engine_hints(fn: Callable, inputs: Sequence[Any], engine: Callable, *,
 
 
 def _trace_hints(fn, inputs, engine, requires_grad, grad_output) -> list[str]:
-    from .graph import graph_data
+    from .testing import backward_trace
 
     rg = list(requires_grad) if requires_grad is not None else [True] * len(inputs)
     leaves = [engine(np.array(to_array(a, "input"), dtype=np.float64), requires_grad=r)
               for a, r in zip(inputs, rg)]
     out = fn(*leaves)
-    g = graph_data(out)
-    calls: list[int] = []
-    patched = []
-    for node in g.nodes:
-        obj = node.obj
-        meth = getattr(obj, "backward", None)
-        if not callable(meth) or not hasattr(obj, "__dict__") or "backward" in vars(obj):
-            continue
-
-        def traced(*a, _i=node.index, _m=meth, **k):
-            calls.append(_i)
-            return _m(*a, **k)
-
-        obj.backward = traced
-        patched.append(obj)
-    try:
-        out.backward() if grad_output is None else out.backward(grad_output.copy())
-    finally:
-        for obj in patched:
-            del obj.backward
+    trace = backward_trace(out, grad_output)  # in the judge: run where the engine lives
+    names, calls = trace["names"], trace["calls"]
+    edges = [tuple(e) for e in trace["edges"]]
     hints = []
     counts = Counter(calls)  # not calls.count(i) per node: quadratic on a 10,000-node chain
-    twice = [g.nodes[i].name for i, c in sorted(counts.items()) if c > 1]
+    twice = [names[i] for i, c in sorted(counts.items()) if c > 1]
     if twice:
-        hints.append(f"double counting: in one backward() call, the backward of "
-                     f"{', '.join(twice[:3])} ran more than once (a node reached along two paths "
-                     f"must be visited once, after all its gradient has arrived: keep a set of "
-                     f"visited nodes in the topological sort).")
+        hints.append(_("double counting: in one backward() call, the backward of {nodes} ran "
+                       "more than once (a node reached along two paths must be visited once, "
+                       "after all its gradient has arrived: keep a set of visited nodes in the "
+                       "topological sort).").format(nodes=", ".join(twice[:3])))
     first = {}
     for k, i in enumerate(calls):
         first.setdefault(i, k)
     last = {i: k for k, i in enumerate(calls)}
-    for i, j in g.edges:  # node i passes gradients to node j: i must run before j
+    for i, j in edges:  # node i passes gradients to node j: i must run before j
         if counts.get(i, 0) > 1 or counts.get(j, 0) > 1:
             continue  # already reported as double counting
         if i in last and j in first and first[j] < last[i]:
-            hints.append(f"topological order not reversed: {g.nodes[j].name} ran its backward "
-                         f"before {g.nodes[i].name}, which passes gradients to it. backward() "
-                         f"must visit the nodes in reversed topological order: the output "
-                         f"first, each node only after every node that uses its output.")
+            hints.append(_("topological order not reversed: {later} ran its backward before "
+                           "{earlier}, which passes gradients to it. backward() must visit the "
+                           "nodes in reversed topological order: the output first, each node "
+                           "only after every node that uses its output.").format(
+                later=names[j], earlier=names[i]))
             break
     return hints
 
@@ -766,16 +800,18 @@ def _op_hints(fn, inputs, engine) -> list[str]:
         n_mean = int(np.prod(shapes[0])) if st == "Mean" else None  # recognises a missing 1/N
         try:
             check_gradients(probe, random_inputs(*shapes, seed=4242 + k, positive=positive),
-                            engine, name=f"{label} alone", localize=False, n=n_mean)
+                            engine, name=_("{op} alone").format(op=label), localize=False,
+                            n=n_mean)
         except GradientMismatch as e:
             lines = str(e).splitlines()
-            cause = next((ln.strip() for ln in lines if "likely cause" in ln), "")
+            cause = next((ln.strip() for ln in lines if is_likely_cause(ln)), "")
             failing.append((label, lines[0] + (f" ({cause})" if cause else "")))
         except Exception:  # noqa: S112  (a probe that cannot run says nothing)
             continue
     if not failing or len(failing) == len(stems):  # everything fails: not one op's fault
         return []
     label, why = failing[0]
-    more = "" if len(failing) == 1 else f" (also wrong alone: {', '.join(f[0] for f in failing[1:])})"
-    return [f"a wrong derivative in {label}: of the ops in this expression, {label} gives a "
-            f"wrong gradient on its own{more}: {why}"]
+    more = "" if len(failing) == 1 else _(" (also wrong alone: {ops})").format(
+        ops=", ".join(f[0] for f in failing[1:]))
+    return [_("a wrong derivative in {op}: of the ops in this expression, {op} gives a "
+              "wrong gradient on its own{more}: {why}").format(op=label, more=more, why=why)]

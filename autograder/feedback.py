@@ -47,10 +47,23 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution, is_task
 from traitlets import Unicode, default
 
+from .i18n import N_, _, all_translations, language, ngettext, notebook_language, tag, translator
+from .i18n import using as using_language
+
 log = logging.getLogger("autograder.feedback")
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-CAUSE_RE = re.compile(r"^\s*likely cause:\s*(.+?)\s*$", re.M)
+
+
+@lru_cache(maxsize=1)
+def cause_re() -> re.Pattern:
+    """A check message's ``likely cause:`` lines, in English or any language with a catalog."""
+    labels = [re.escape(p.split("{hint}")[0].strip())
+              for p in all_translations("likely cause: {hint}")]
+    return re.compile(r"^\s*(?:%s)\s*(.+?)\s*$" % "|".join(labels), re.M)
+
+
+CAUSE_RE = cause_re()  # English and the catalogs' labels (as shipped)
 HEADING_RE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
 POINTS_SUFFIX_RE = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s+points?\s*\)\s*$", re.I)
 TESTS_COMMENT_RE = re.compile(r"^\s*#\s*tests?\s*:\s*(.+?)\s*$", re.I)
@@ -91,10 +104,10 @@ class Row:
     @property
     def status(self) -> str:
         if self.manual:
-            return "graded by hand"
+            return _("graded by hand")
         if self.passed:
-            return "passed"
-        return "partial credit" if (self.score or 0) > 0 else "failed"
+            return _("passed")
+        return _("partial credit") if (self.score or 0) > 0 else _("failed")
 
     @property
     def where(self) -> str:
@@ -102,11 +115,11 @@ class Row:
         if self.manual or self.passed:
             return ""
         if self.hidden_failed:
-            return "a hidden test failed (its code is not shown, its message is)"
+            return _("a hidden test failed (its code is not shown, its message is)")
         if self.hidden_failed is False and self.has_hidden:
-            return "a visible test failed"
+            return _("a visible test failed")
         if self.has_hidden:
-            return "a test failed (this cell also has hidden tests, whose code is not shown)"
+            return _("a test failed (this cell also has hidden tests, whose code is not shown)")
         return ""
 
     @property
@@ -293,15 +306,15 @@ def first_failure(outputs: list, failed: bool) -> tuple[str, list[str], int | No
         evalue = clean(out.get("evalue", "")).strip()
         first = evalue.splitlines()[0].strip() if evalue else ""
         msg = first if (ename in QUIET_ENAMES and first) else (f"{ename}: {first}" if first else ename)
-        return msg, CAUSE_RE.findall(evalue), failing_line(out.get("traceback", []))
+        return msg, cause_re().findall(evalue), failing_line(out.get("traceback", []))
     if failed:
         for out in outputs or []:
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 text = clean(out.get("text", "")).strip()
                 line = text.splitlines()[0] if text else ""
-                return ("printed on stderr, which nbgrader counts as a failure: " + line[:300],
-                        [], None)
-        return "no message: the cell gave no error output", [], None
+                return (_("printed on stderr, which nbgrader counts as a failure: {line}").format(
+                    line=line[:300]), [], None)
+        return _("no message: the cell gave no error output"), [], None
     return "", [], None
 
 
@@ -322,7 +335,7 @@ def titles(nb) -> dict[str, tuple[str, str]]:
             out[gid] = (own, "")
         elif cell.cell_type == "markdown" or is_solution(cell) or is_task(cell):
             h = last_heading(cell.source) if cell.cell_type == "markdown" else None
-            out[gid] = (heading or h or "Written answer", "written answer")
+            out[gid] = (heading or h or _("Written answer"), _("written answer"))
         else:
             label = test_label(cell, gid, name)
             out[gid] = (heading or label, label if heading else "")
@@ -388,8 +401,8 @@ def summary_from_messages(notebook: str, cells, nb=None) -> Summary:
             first = evalue.strip().splitlines()[0] if evalue.strip() else ""
             row.message = (first if ename in QUIET_ENAMES and first else
                            text.strip().splitlines()[0] if text.strip() else
-                           "no message: the cell gave no error output")
-            causes = CAUSE_RE.findall(text)
+                           _("no message: the cell gave no error output"))
+            causes = cause_re().findall(text)
             row.cause = causes[0] if causes else ""
             row.more_causes = max(0, len(causes) - 1)
         rows.append(row)
@@ -432,24 +445,27 @@ def overview(s: Summary) -> str:
     tests = [r for r in s.rows if not r.manual]
     failed = s.failed
     if not tests:
-        return "No autograded tests."
+        return _("No autograded tests.")
     if not failed:
-        return f"All {len(tests)} test cells passed."
+        return _("All {tests} test cells passed.").format(tests=len(tests))
     lost = sum(r.points - (r.score or 0) for r in failed)
-    return (f"{len(failed)} of {len(tests)} test cells did not pass "
-            f"({fmt(lost)} point{'s' if lost != 1 else ''} lost).")
+    return ngettext("{failed} of {tests} test cells did not pass ({lost} point lost).",
+                    "{failed} of {tests} test cells did not pass ({lost} points lost).",
+                    lost).format(failed=len(failed), tests=len(tests), lost=fmt(lost))
 
 
 def summary_html(s: Summary) -> str:
     """The summary as HTML, for the top of the feedback page."""
     e = html.escape
-    late = (f'<p class="ag-late">Late submission penalty: −{fmt(s.late_penalty)}</p>'
-            if s.late_penalty else "")
-    L = ['<section id="autograder-summary" class="ag-summary" aria-label="Summary">',
+    penalty = _("Late submission penalty: −{penalty}").format(penalty=fmt(s.late_penalty))
+    late = f'<p class="ag-late">{e(penalty)}</p>' if s.late_penalty else ""
+    total = _("{score} / {points} points").format(score=fmt(s.total), points=fmt(s.total_max))
+    aria, links = _("Summary"), _("Each row links to its cell below.")
+    L = [f'<section id="autograder-summary" class="ag-summary" aria-label="{e(aria)}"'
+         f' lang="{e(tag(language()))}">',
          f'<h1 class="ag-title">{e(s.notebook)} '
-         f'<span class="ag-total">{fmt(s.total)} / {fmt(s.total_max)} points</span></h1>',
-         f'<p class="ag-overview">{e(overview(s))} Each row links to its cell below.</p>',
-         late, '<ol class="ag-rows">']
+         f'<span class="ag-total">{e(total)}</span></h1>',
+         f'<p class="ag-overview">{e(overview(s))} {e(links)}</p>', late, '<ol class="ag-rows">']
     for r in s.rows:
         kind = "manual" if r.manual else "pass" if r.passed else \
             "partial" if (r.score or 0) > 0 else "fail"
@@ -469,9 +485,9 @@ def summary_html(s: Summary) -> str:
             if r.message:
                 L.append(f'<code class="ag-message">{e(r.message)}</code>')
             if r.cause:
-                more = (f' <span class="ag-more">(+{r.more_causes} more in the cell)</span>'
-                        if r.more_causes else "")
-                L.append(f'<span class="ag-cause"><strong>likely cause:</strong> '
+                n_more = _("(+{count} more in the cell)").format(count=r.more_causes)
+                more = f' <span class="ag-more">{e(n_more)}</span>' if r.more_causes else ""
+                L.append(f'<span class="ag-cause"><strong>{e(cause_label())}</strong> '
                          f'{e(r.cause)}{more}</span>')
             L.append("</div>")
         L.append("</li>")
@@ -486,15 +502,17 @@ def summary_text(s: Summary, indent: str = "  ", width: int = 100) -> list[str]:
     L = []
     for r in s.rows:
         if r.manual:
-            L.append(f"{indent}{'by hand':<7} {'-' if r.score is None else fmt(r.score):>4} / "
+            by_hand = _("by hand")
+            L.append(f"{indent}{by_hand:<7} {'-' if r.score is None else fmt(r.score):>4} / "
                      f"{fmt(r.points):<3} {r.title}  [{r.grade_id}]")
             continue
-        mark = "ok" if r.passed else "FAILED" if (r.score or 0) <= 0 else "PARTIAL"
+        mark = _("ok") if r.passed else _("FAILED") if (r.score or 0) <= 0 else _("PARTIAL")
         L.append(f"{indent}{mark:<7} {fmt(r.score or 0):>4} / {fmt(r.points):<3} {r.title}"
                  f"  [{r.grade_id}]")
         pad = indent + " " * 18
         for text in ([r.where] if r.where else []) + ([r.message] if r.message else []) + \
-                ([f"likely cause: {r.cause}" + (f" (+{r.more_causes} more)" if r.more_causes else "")]
+                ([_("likely cause: {hint}").format(hint=r.cause) + (
+                    _(" (+{count} more)").format(count=r.more_causes) if r.more_causes else "")]
                  if r.cause else []):
             L += textwrap.wrap(text, width=max(40, width - len(pad)), initial_indent=pad,
                                subsequent_indent=pad + "  ", break_long_words=True,
@@ -515,13 +533,21 @@ class FeedbackSummary(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         nbg = resources.get("nbgrader") or {}
-        s = summarize(nb, notebook=nbg.get("notebook", ""))
-        if "score" in nbg:
-            s.score, s.max_score = nbg.get("score"), nbg.get("max_score")
-            s.late_penalty = nbg.get("late_penalty") or 0.0
-        resources["autograder_summary"] = s
-        resources["autograder_summary_html"] = summary_html(s)
+        lang = notebook_language(nb)  # the page speaks the language of the student's notebook
+        with using_language(lang):
+            s = summarize(nb, notebook=nbg.get("notebook", ""))
+            if "score" in nbg:
+                s.score, s.max_score = nbg.get("score"), nbg.get("max_score")
+                s.late_penalty = nbg.get("late_penalty") or 0.0
+            resources["autograder_summary"] = s
+            resources["autograder_summary_html"] = summary_html(s)
+        resources["autograder_lang"] = lang
         return nb, resources
+
+
+def cause_label() -> str:
+    """``likely cause:``, the label of a hint, in the current language."""
+    return _("likely cause: {hint}").split("{hint}")[0].strip()
 
 
 @lru_cache(maxsize=1)
@@ -632,8 +658,106 @@ mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: aut
 }
 </style>
 {%- endset -%}
-{{ super() | replace("</head>", extra ~ "\n</head>") }}
+{%- set lang = ag_tag(resources.autograder_lang) -%}
+{{ super() | replace("</head>", extra ~ "\n</head>")
+           | replace("<html>", '<html lang="' ~ lang ~ '">' if lang != "en" else "<html>") }}
 {%- endblock header -%}
+
+{#- nbgrader's per-cell headings and footers, in the notebook's language -#}
+{% macro ag_score(cell) -%}
+  <span class="pull-right">
+      {{ ag_("Score: {score} / {points}", resources.autograder_lang).format(
+           score=cell.metadata.nbgrader.score | float | round(2),
+           points=cell.metadata.nbgrader.points | float | round(2)) }} <a href="#top">{{ ag_("(Top)", resources.autograder_lang) }}</a>
+  </span>
+{%- endmacro %}
+
+{% macro ag_heading(cell) -%}
+{%- set L = resources.autograder_lang -%}
+{%- if cell.metadata.nbgrader.solution or cell.metadata.nbgrader.task -%}
+<a name="comment-{{ cell.metadata.nbgrader.grade_id }}"></a>
+{%- endif -%}
+{%- if cell.metadata.nbgrader.grade -%}
+<a name="{{ cell.metadata.nbgrader.grade_id }}"></a>
+{%- endif -%}
+<div class="panel-heading">
+{%- if cell.metadata.nbgrader.solution -%}
+  <span class="nbgrader-label">{{ ag_("Student's answer", L) }}</span>
+  {%- if cell.metadata.nbgrader.grade  -%}
+  {{ ag_score(cell) }}
+  {%- else -%}
+  <span class="pull-right"><a href="#top">{{ ag_("(Top)", L) }}</a></span>
+  {%- endif -%}
+{%- elif cell.metadata.nbgrader.task -%}
+  <span class="nbgrader-label">{{ ag_("Student's task", L) }}</span>
+  {{ ag_score(cell) }}
+{%- elif cell.metadata.nbgrader.grade -%}
+  <span class="nbgrader-label">{{ ag_("Grade cell:", L) }} <code>{{ cell.metadata.nbgrader.grade_id }}</code></span>
+  {{ ag_score(cell) }}
+{%- endif -%}
+</div>
+{%- endmacro %}
+
+{% macro ag_footer(cell) -%}
+{%- if (cell.metadata.nbgrader.solution and cell.metadata.nbgrader.comment) or (cell.metadata.nbgrader.task and cell.metadata.nbgrader.comment) -%}
+<div class="panel-footer">
+  <div>
+    <b>{{ ag_("Comments:", resources.autograder_lang) }}</b> {{ cell.metadata.nbgrader.comment | markdown2html | strip_files_prefix }}
+  </div>
+</div>
+{%- endif -%}
+{%- endmacro %}
+
+{% block markdowncell scoped %}
+<div class="cell border-box-sizing text_cell rendered">
+  {{ self.empty_in_prompt() }}
+
+  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade or cell.metadata.nbgrader.task) -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ ag_heading(cell) }}
+    <div class="panel-body">
+      <div class="text_cell_render border-box-sizing rendered_html">
+        {{ cell.source  | markdown2html | strip_files_prefix }}
+      </div>
+    </div>
+    {{ ag_footer(cell) }}
+  </div>
+
+  {%- else -%}
+
+  <div class="inner_cell">
+    <div class="text_cell_render border-box-sizing rendered_html">
+      {{ cell.source  | markdown2html | strip_files_prefix }}
+    </div>
+  </div>
+
+  {%- endif -%}
+
+</div>
+{% endblock markdowncell %}
+
+{% block input %}
+  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade) -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ ag_heading(cell) }}
+    <div class="panel-body">
+      <div class="input_area">
+        {{ cell.source | highlight_code(metadata=cell.metadata) }}
+      </div>
+    </div>
+    {{ ag_footer(cell) }}
+  </div>
+
+  {%- else -%}
+
+  <div class="inner_cell">
+    <div class="input_area">
+      {{ cell.source | highlight_code(metadata=cell.metadata) }}
+    </div>
+  </div>
+  {%- endif -%}
+
+{% endblock input %}
 
 {% block body %}
 {%- if resources.autograder_summary_html -%}
@@ -684,4 +808,16 @@ class FeedbackExporter(HTMLExporter):
     def _create_environment(self):
         env = super()._create_environment()
         env.globals["autograder_mathjax"] = mathjax_html
+        env.globals["ag_"] = template_gettext
+        env.globals["ag_tag"] = lambda lang: tag(lang if isinstance(lang, str) else language())
         return env
+
+
+# the words of nbgrader's per-cell headings, which FEEDBACK_TEMPLATE translates (ag_(...))
+TEMPLATE_MESSAGES = (N_("Score: {score} / {points}"), N_("(Top)"), N_("Student's answer"),
+                     N_("Student's task"), N_("Grade cell:"), N_("Comments:"))
+
+
+def template_gettext(message: str, lang=None) -> str:
+    """``message`` in ``lang`` (the notebook's, from :class:`FeedbackSummary`), else the current."""
+    return translator(lang if isinstance(lang, str) and lang else None).gettext(message)

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import nbformat
 
-from .feedback import summarize
+from .feedback import cause_re, summarize
 
-HINT_RE = re.compile(r"^\s*likely cause:\s*(.+)$", re.M)
+# a check message's "likely cause:" lines, in any language the checks speak (autograder.i18n);
+# the report itself is for instructors and stays English
+HINT_RE = cause_re()
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -54,7 +56,7 @@ class TestStats:
 
 def hint_key(hint: str) -> str:
     """A hint's short name: its text up to the first colon ("sign flip", "exactly 2x torch's")."""
-    key = hint.split(":", 1)[0].strip()
+    key = re.split(r"[:：]", hint, maxsplit=1)[0].strip()
     # "off by a constant factor 1.5" and "... 0.5" are one kind of mistake
     return re.sub(r"\s*=?\s*[-+]?\d[\d.eE+-]*$", "", key) or key
 
@@ -259,7 +261,7 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
             rows = data["students"].get(st, [])
             what = "<br>".join(f"{r.part}{' · ' + r.label if r.label else ''} "
                              f"({r.score or 0:g}/{r.points:g}): "
-                             f"{(r.cause.split(';')[0] if r.cause else r.message)[:160]}"
+                             f"{(re.split('[;；]', r.cause)[0] if r.cause else r.message)[:160]}"
                              for r in rows)
             L.append(f"| {_md_escape(st)} | {sc:g} | {_md_escape(what) or 'everything passed'} |")
     else:

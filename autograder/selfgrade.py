@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli import register
+from .i18n import _, notebook_language, using
 
 STUDENT = "selfgrade"
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
@@ -125,7 +126,7 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
                 for (nbn, gid), (_sc, mx, manual) in sorted(scores.items()):
                     if nbn == name[:-6]:
                         out.cells.append(CellResult(gid, nbn, 0.0 if not manual else None, mx,
-                                                    manual, ["not submitted"]))
+                                                    manual, [_("not submitted")]))
                 continue
             nb = nbformat.read(path, as_version=4)
             for cell in nb.cells:
@@ -141,8 +142,8 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
                         msgs.append(f"{o.get('ename')}: {ev}" if ev else o.get("ename", "error"))
                     elif o.get("output_type") == "stream" and o.get("name") == "stderr" \
                             and sc is not None and sc < mx and not msgs:
-                        msgs.append("printed on stderr (nbgrader counts that as a failure): "
-                                    + o.get("text", "").strip()[:300])
+                        msgs.append(_("printed on stderr (nbgrader counts that as a failure): "
+                                      "{text}").format(text=o.get("text", "").strip()[:300]))
                 out.cells.append(CellResult(gid, name[:-6], sc, mx, manual, msgs))
         return out
     finally:
@@ -156,8 +157,8 @@ def format_result(r: SelfGrade, file: str) -> str:
 
     L = []
     if not r.ok:
-        L.append(f"{file}: could not be graded: {r.reason}")
-        L += [f"  note: {n}" for n in r.notes]
+        L.append(_("{file}: could not be graded: {reason}").format(file=file, reason=r.reason))
+        L += ["  " + _("note: {note}").format(note=n) for n in r.notes]
         return "\n".join(L)
     notebooks = list(dict.fromkeys(c.notebook for c in r.cells))
     summaries = [feedback.summary_from_messages(name, [c for c in r.cells if c.notebook == name],
@@ -165,11 +166,13 @@ def format_result(r: SelfGrade, file: str) -> str:
                  for name in notebooks]
     tests = [row for s in summaries for row in s.rows if not row.manual]
     failed = [row for row in tests if not row.passed]
-    L.append(f"{file} ({r.assignment}): {r.score:g} / {r.max_score:g} autograded points"
-             + (f" (+ {r.manual_points:g} for written answers, graded by hand)"
-                if r.manual_points else ""))
-    L.append(f"  {len(failed)} of {len(tests)} test cells did not pass" if failed else
-             f"  all {len(tests)} test cells passed")
+    L.append(_("{file} ({assignment}): {score:g} / {max_score:g} autograded points").format(
+        file=file, assignment=r.assignment, score=r.score, max_score=r.max_score)
+             + (_(" (+ {points:g} for written answers, graded by hand)").format(
+                 points=r.manual_points) if r.manual_points else ""))
+    L.append("  " + _("{failed} of {tests} test cells did not pass").format(
+        failed=len(failed), tests=len(tests)) if failed else
+             "  " + _("all {tests} test cells passed").format(tests=len(tests)))
     for s in summaries:
         if len(summaries) > 1:
             L.append(f"  {s.notebook}:")
@@ -177,14 +180,14 @@ def format_result(r: SelfGrade, file: str) -> str:
     details = [c for c in r.cells if not c.manual and (c.score or 0) < c.max_score and c.messages]
     if details:
         L.append("")
-        L.append("Messages of the checks that failed (what was checked, expected vs got, "
-                 "likely cause):")
+        L.append(_("Messages of the checks that failed (what was checked, expected vs got, "
+                   "likely cause):"))
     for c in details:
         L.append(f"  [{c.grade_id}]")
         for m in c.messages:
             L.append(textwrap.indent(m, " " * 6))
     for n in r.notes:
-        L.append(f"  note: {n}")
+        L.append("  " + _("note: {note}").format(note=n))
     return "\n".join(L)
 
 
@@ -213,7 +216,8 @@ def _run(args) -> int:
     except FileNotFoundError as e:
         print(f"autograder selfgrade: {e}", file=sys.stderr)
         return 2
-    print(format_result(r, args.notebook))
+    with using(notebook_language(args.notebook)):  # in the language of the learner's notebook
+        print(format_result(r, args.notebook))
     return 0 if r.ok else 1
 
 

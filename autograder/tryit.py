@@ -29,9 +29,11 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from .i18n import N_, _
+
 __all__ = ["NOT_ANSWERED", "WRONG", "RIGHT", "try_it", "unanswered"]
 
-NOT_ANSWERED = "… not answered yet"
+NOT_ANSWERED = N_("… not answered yet")  # English; printed in the learner's language
 WRONG = "✗"
 RIGHT = "✓"
 
@@ -76,7 +78,7 @@ class try_it:  # noqa: N801  (used like a function: ``with try_it(answer):``)
     ``ok``: what a right answer is told after the ``✓``.
     """
 
-    def __init__(self, *answers: Any, ok: str = "right"):
+    def __init__(self, *answers: Any, ok: str = N_("right")):
         self.answers = answers
         self.ok = ok
         self.outcome: str | None = None  # "unanswered", "right" or "wrong", after the block
@@ -89,16 +91,18 @@ class try_it:  # noqa: N801  (used like a function: ``with try_it(answer):``)
             return False  # KeyboardInterrupt, SystemExit: not ours to swallow
         if any(unanswered(a) for a in self.answers):
             self.outcome = "unanswered"
-            print(f"{NOT_ANSWERED}: replace each ... above with your answer, then run the cell again.")
+            print(_("{not_answered}: replace each ... above with your answer, then run the cell "
+                    "again.").format(not_answered=_(NOT_ANSWERED)))
             return True
         if exc is None:
             self.outcome = "right"
-            print(f"{RIGHT} {self.ok}")
+            print(f"{RIGHT} {_(self.ok) if self.ok == 'right' else self.ok}")
             return True
         self.outcome = "wrong"
         if isinstance(exc, AssertionError):
-            text = str(exc) or "the check failed"
-            print(f"{WRONG} not yet: {text}")
+            text = str(exc) or _("the check failed")
+            print(f"{WRONG} " + _("not yet: {message}").format(message=text))
         else:
-            print(f"{WRONG} not yet: your answer raised {type(exc).__name__}: {exc}")
+            print(f"{WRONG} " + _("not yet: your answer raised {error}").format(
+                error=f"{type(exc).__name__}: {exc}"))
         return True
