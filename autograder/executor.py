@@ -201,10 +201,11 @@ class Zygote:
             self.kill()
             raise ExecutorError("zygote closed its control socket") from e
 
-    def open_child(self, files_dir: str | os.PathLike | None = None):
+    def open_child(self, files_dir: str | os.PathLike | None = None, lang: str | None = None):
         """A fresh process for one notebook: ``(socket to it, its pid in the sandbox)``.
 
-        ``files_dir``'s files are copied into the (emptied) working directory first.
+        ``files_dir``'s files are copied into the (emptied) working directory first;
+        ``lang``: the language of messages made in that process (AUTOGRADER_LANG there).
         """
         import socket
 
@@ -217,7 +218,7 @@ class Zygote:
             # graded holds the hidden tests, restored from the gradebook
             shutil.copytree(files_dir, work, symlinks=True, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb"))
-        self._send({"op": "open"})
+        self._send({"op": "open", **({"lang": lang} if lang else {})})
         msg, fd = self._read_msg(60)
         if msg.get("ev") != "opened" or fd is None:
             self.kill()
@@ -254,7 +255,8 @@ class Zygote:
 
     def run(self, files_dir, cells: list[tuple[int, str]], *, cell_timeout: float | None = 60,
             notebook_timeout: float | None = 600, error_on_timeout: dict | None = None,
-            max_output_chars: int = 100_000, roles: dict | None = None, **_ignored) -> dict:
+            max_output_chars: int = 100_000, roles: dict | None = None, lang: str = "en",
+            **_ignored) -> dict:
         """Run ``cells`` ([(index, source)]) in one fresh child, all as student cells unless
         ``roles`` says otherwise (see :mod:`autograder.judge.runner`)."""
         from .judge.runner import Plan, run_notebook
@@ -263,7 +265,7 @@ class Zygote:
         plan = Plan([(i, src, roles.get(i, "student")) for i, src in cells],
                     cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                     error_on_timeout=error_on_timeout, max_output_chars=max_output_chars,
-                    student_torch=self.torch)
+                    student_torch=self.torch, lang=lang)
         return run_notebook(self, plan, files_dir=files_dir)
 
 

@@ -202,9 +202,12 @@ def warm_validator_class():
             eot = dict(self.error_on_timeout or {})
             if eot:
                 eot.setdefault("output_type", "error")
+            from .i18n import notebook_language
+
             result = service().run_cells(path, todo, cell_timeout=self._get_timeout(None),
                                          notebook_timeout=None, error_on_timeout=eot or None,
-                                         max_output_chars=10_000_000)
+                                         max_output_chars=10_000_000,
+                                         lang=notebook_language(nb))  # the checks speak it
             apply_result(nb, todo, result)
             nb.metadata["language_info"] = from_dict(_language_info())
             return nb, resources

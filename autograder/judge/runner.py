@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import functools
 import io
 import time
 from dataclasses import dataclass, field
@@ -146,12 +147,17 @@ def used_names(code) -> set[str]:
     return names
 
 
-def bound_names(source: str) -> set[str]:
+@functools.lru_cache(maxsize=2048)
+def bound_names(source: str) -> frozenset[str]:
     """The names a cell binds at module level (assignments, defs, imports, loop targets ...).
 
     The judge owns every name any of its cells binds, from the start: a test that failed
     before it defined a helper must not find the student's object of that name instead.
     """
+    return frozenset(_bound_names(source))
+
+
+def _bound_names(source: str) -> set[str]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -213,6 +219,28 @@ class _Capped(io.StringIO):
         return len(s)
 
 
+_COMPILED: dict = {}
+
+
+def _compiled(source: str):
+    """A judge cell's code, the code of its last expression (or None) and the global names
+    they use; kept per source in this process (the same test cells run for every notebook
+    a worker grades). Raises SyntaxError."""
+    hit = _COMPILED.get(source)
+    if hit is None:
+        tree = ast.parse(source, "<test cell>")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        code = compile(tree, "<test cell>", "exec")
+        last_code = compile(last, "<test cell>", "eval") if last is not None else None
+        want = frozenset(used_names(code) | (used_names(last_code) if last_code else set()))
+        if len(_COMPILED) >= 1024:
+            _COMPILED.clear()
+        hit = _COMPILED[source] = (code, last_code, want)
+    return hit
+
+
 @dataclass
 class Judge:
     """The test cells of one notebook, run in this process against one student session."""
@@ -230,15 +258,9 @@ class Judge:
     def run(self, source: str, *, keep_outputs: bool = True) -> list[dict]:
         self.count += 1
         try:
-            tree = ast.parse(source, "<test cell>")
+            code, last_code, want = _compiled(source)
         except SyntaxError as e:
             return [_error("SyntaxError", str(e))]
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
-        code = compile(tree, "<test cell>", "exec")
-        last_code = compile(last, "<test cell>", "eval") if last is not None else None
-        want = used_names(code) | (used_names(last_code) if last_code else set())
         self.student |= {n for n in want if n not in self.owned and n not in _BUILTIN_NAMES
                          and not n.startswith("__")}
         outputs: list[dict] = []
@@ -358,7 +380,10 @@ def _figures(outputs: list):
                 fig = plt.figure(num)
                 buf = io.BytesIO()
                 try:
-                    fig.savefig(buf, format="png", bbox_inches="tight")
+                    # a figure laid out with fixed margins needs no tight crop (which draws
+                    # it twice); autograder.graph's pictures are
+                    fig.savefig(buf, format="png", bbox_inches=None if getattr(
+                        fig, "_autograder_fixed_margins", False) else "tight")
                     outputs.append({"output_type": "display_data", "metadata": {},
                                     "data": {"image/png": base64.b64encode(buf.getvalue()).decode(),
                                              "text/plain": "<Figure>"}})
@@ -398,7 +423,7 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     t0 = time.monotonic()
     cells: dict[int, dict] = {}
     error = None
-    sock, _pid = zygote.open_child(files_dir)
+    sock, _pid = zygote.open_child(files_dir, lang=plan.lang)
     channel = Channel(sock, call_timeout=plan.cell_timeout or 3600)
     session = Session(channel, student_torch=plan.student_torch)
     judge = Judge(session, max_output_chars=plan.max_output_chars)

@@ -230,6 +230,8 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
 
     os.setsid()
     X._prctl(X.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if isinstance(job.get("lang"), str) and job["lang"].replace("-", "_").isidentifier():
+        os.environ["AUTOGRADER_LANG"] = job["lang"]  # messages of checks run here (Validate)
     limits = limit_child()
     os.chdir(work)
     devnull = os.open(os.devnull, os.O_RDONLY)
