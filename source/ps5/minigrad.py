@@ -1,9 +1,8 @@
 """minigrad: a small reverse-mode autograd engine on numpy (the reference solution of ps3).
 
-ps5 trains a network with it. It is ps3's instructor solution, cell by cell,
-which is why ps5 is released only after ps3 is due (docs/assignments.md).
-You may replace it with your own ps3 engine: save your engine's cells as
-minigrad.py in this folder, keeping the names `Variable` and `no_grad`.
+The course's engine, for instructors only: it runs ps5's solution in source/ps5/ and
+stands for a student's engine in the tests. It is never released (nbgrader_config.py).
+Students run ps5 on their own ps3 engine, exported with `autograder engine`.
 
 Contract (docs/design.md, "The engine contract"): Variable(data, requires_grad=False)
 with .data (float64 numpy), .grad, .grad_fn, .requires_grad, .is_leaf, .shape,
@@ -149,7 +148,7 @@ Variable.__add__ = add
 Variable.__radd__ = lambda self, other: add(self, other)  # 2 + x: x comes first, as in torch
 
 
-# ---- ps3 cell ps3-backward
+# ---- ps3 cell ps3-topological-order
 def topological_order(root):
     """Every node reachable from `root`, each one before all the nodes it passes gradients to."""
     order, visited = [], set()
@@ -169,6 +168,7 @@ def topological_order(root):
     return order[::-1]  # reversed post-order: the output first, the leaves last
 
 
+# ---- ps3 cell ps3-backward
 def backward(self, gradient=None):
     """Compute the gradient of this Variable with respect to every leaf that requires grad."""
     if not self.requires_grad:

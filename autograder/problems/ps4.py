@@ -1,0 +1,182 @@
+"""Test helpers of ps4 *Custom functions* (the test cells of ``source/ps4/ps4.ipynb`` import them).
+
+They run where the test cell runs: in the judge during grading, in the student's kernel on
+Run and Validate (``autograder.problems``). The student's classes and functions come in as
+arguments (``LogSumExp``, ``ClampST``, ...); the tensors they receive are built where the
+student's code runs (``student_side("torch")``); every expected value comes from this
+process's own torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checks import assert_close, assert_grad_close, random_inputs, to_array, torch_gradients
+from ..testing import SCALAR_FUNCTIONS, scalar_function, student_side, type_name
+
+__all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
+           "linear_products", "clipped_by_torch", "check_clip_leaf", "check_clip_upstream",
+           "check_clip_returns_new", "check_hvp", "check_hvp_leaves_x_alone"]
+
+
+def gradcheck_passes(fn, inputs, what: str) -> None:
+    """``torch.autograd.gradcheck(fn, inputs)`` where the student's code runs; a failure is
+    an AssertionError that says ``what`` failed (gradcheck's own message, cut short)."""
+    T = student_side("torch")
+    try:
+        T.autograd.gradcheck(fn, tuple(inputs))
+    except Exception as e:  # noqa: BLE001  (gradcheck's GradcheckError, or the student's own)
+        raise AssertionError(f"{what}: torch.autograd.gradcheck failed: {str(e)[:700]}") from None
+
+
+# ---------------------------------------------------------------------- 1. LogSumExp
+
+def check_lse(LogSumExp, x_np, what: str, seed: int = 0) -> None:
+    """``LogSumExp.apply(x)``'s value and gradient against ``torch.logsumexp(x, dim=-1)``."""
+    T = student_side("torch")
+    ref = torch_gradients(lambda t: torch.logsumexp(t, dim=-1), [x_np], seed=seed)
+    x = T.tensor(x_np, requires_grad=True)
+    out = LogSumExp.apply(x)
+    assert_close(out, ref.value, f"{what}: value", kind="value")
+    out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
+    assert_grad_close(x.grad, ref.grads[0], f"{what}: gradient of x")
+
+
+# ---------------------------------------------------------------------- 2. ClampST
+
+def st_reference(lo, hi):
+    """The torch expression whose forward is ``clamp(lo, hi)`` and whose gradient is the identity."""
+    return lambda t: t + (t.clamp(lo, hi) - t).detach()
+
+
+def check_st(ClampST, x_np, lo, hi, what: str, seed: int = 0, post=lambda t: t) -> None:
+    """``post(ClampST.apply(x, lo, hi))``'s value and gradient against the same ``post`` of
+    :func:`st_reference` (``post`` runs here, on the student's result)."""
+    T = student_side("torch")
+    ref = torch_gradients(lambda t: post(st_reference(lo, hi)(t)), [x_np], seed=seed)
+    x = T.tensor(x_np, requires_grad=True)
+    out = post(ClampST.apply(x, lo, hi))
+    assert_close(out, ref.value, f"{what}: value", kind="value")
+    out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
+    assert_grad_close(x.grad, ref.grads[0], f"{what}: gradient of x")
+
+
+# ---------------------------------------------------------------------- 3. LinearFunction
+
+def check_linear(LinearFunction, n: int, fan_in: int, fan_out: int, seed: int, bias: bool = True,
+                 needs=(True, True, True)) -> None:
+    """``LinearFunction.apply(x, weight, bias)`` against ``F.linear``: the value, and the
+    gradient of every input; ``needs[i]``: whether input i requires grad (else its
+    ``.grad`` must stay ``None``)."""
+    T = student_side("torch")
+    arrays = random_inputs((n, fan_in), (fan_out, fan_in), (fan_out,), seed=seed)[: 3 if bias else 2]
+    names = ["x", "weight", "bias"][: len(arrays)]
+    what = f"LinearFunction, x {n}x{fan_in}, weight {fan_out}x{fan_in}" + ("" if bias else ", bias=None")
+    frozen = [nm for nm, r in zip(names, needs) if not r]
+    if frozen:
+        what += f", {' and '.join(frozen)} not requiring grad"
+    # reference: torch's own linear on the same inputs
+    ref = torch_gradients(lambda *t: F.linear(*[a if r else a.detach() for a, r in zip(t, needs)]),
+                          arrays, seed=seed)
+    ts = [T.tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
+    out = LinearFunction.apply(*ts) if bias else LinearFunction.apply(ts[0], ts[1], None)
+    assert_close(out, ref.value, f"{what}: value", kind="value")
+    out.backward(T.tensor(ref.grad_output))
+    for t, g, nm, r in zip(ts, ref.grads, names, needs):
+        assert_grad_close(t.grad, g if r else None, f"{what}: gradient of {nm}")
+
+
+def linear_products(LinearFunction, needs, seed: int = 7) -> int:
+    """How many matrix products ``LinearFunction``'s backward runs when only the inputs
+    ``needs`` (a subset of ``{"x", "weight", "bias"}``) require grad, counted where the
+    student's code runs (``autograder.testing.matmul_count``)."""
+    T = student_side("torch")
+    arrays = random_inputs((6, 4), (3, 4), (3,), seed=seed)
+    ts = [T.tensor(a, requires_grad=nm in needs) for a, nm in zip(arrays, ("x", "weight", "bias"))]
+    out = LinearFunction.apply(*ts)
+    return student_side("autograder.testing").matmul_count(out.sum().backward)
+
+
+# ---------------------------------------------------------------------- 4. the clipping hook
+
+def clipped_by_torch(g, max_norm: float) -> torch.Tensor:
+    """``g`` clipped by ``torch.nn.utils.clip_grad_norm_``, as a parameter's ``.grad``."""
+    p = torch.zeros_like(g, requires_grad=True)
+    p.grad = g.detach().clone()
+    torch.nn.utils.clip_grad_norm_([p], max_norm)
+    return p.grad
+
+
+def check_clip_leaf(make_clip_hook, x_np, max_norm: float, what: str) -> None:
+    """``x.grad`` of ``(x ** 3).sum()`` with the student's hook on the leaf ``x``."""
+    T = student_side("torch")
+    xt = torch.tensor(x_np, requires_grad=True)
+    (g,) = torch.autograd.grad((xt ** 3).sum(), xt)   # torch's gradient, without the hook
+    x = T.tensor(x_np, requires_grad=True)
+    x.register_hook(make_clip_hook(max_norm))
+    (x ** 3).sum().backward()
+    assert_grad_close(x.grad, clipped_by_torch(g, max_norm), what)
+
+
+def check_clip_upstream(make_clip_hook, x_np, w_np, max_norm: float, what: str) -> None:
+    """The hook on an intermediate value ``h = tanh(x)`` of ``exp(h * w).sum()``: ``x.grad``
+    is what flows back from the clipped gradient of ``h``."""
+    T = student_side("torch")
+    x = torch.tensor(x_np, requires_grad=True)
+    h = x.tanh()
+    (gh,) = torch.autograd.grad((h * torch.tensor(w_np)).exp().sum(), h, retain_graph=True)
+    (expected,) = torch.autograd.grad(h, x, grad_outputs=clipped_by_torch(gh, max_norm))
+    x2 = T.tensor(x_np, requires_grad=True)
+    h2 = x2.tanh()
+    h2.register_hook(make_clip_hook(max_norm))
+    (h2 * T.tensor(w_np)).exp().sum().backward()
+    assert_grad_close(x2.grad, expected, what)
+
+
+def check_clip_returns_new(make_clip_hook, g_np, max_norm: float) -> None:
+    """The hook called directly: it returns the clipped gradient, a tensor, and leaves its
+    argument as it was."""
+    T = student_side("torch")
+    g = T.tensor(g_np)
+    out = make_clip_hook(max_norm)(g)
+    assert type_name(out) == "Tensor", (
+        f"the hook returned {type_name(out)}, not a tensor: it must return the clipped gradient")
+    assert np.array_equal(to_array(g), g_np), \
+        "the hook changed its argument in place: return a new tensor instead"
+    assert_grad_close(out, clipped_by_torch(torch.tensor(g_np), max_norm),
+                      f"make_clip_hook({max_norm})(g) called directly")
+
+
+# ---------------------------------------------------------------------- 5. hvp
+
+def check_hvp(hvp, name: str, params, x_np, v_np) -> None:
+    """``hvp(f, x, v)`` against ``torch.autograd.functional.hvp`` for the scalar function
+    ``name`` of ``autograder.testing.SCALAR_FUNCTIONS`` (built where the student's code runs)."""
+    T = student_side("torch")
+    what = f"hvp for {SCALAR_FUNCTIONS[name][0]}"
+    _, expected = torch.autograd.functional.hvp(scalar_function(name, *params),
+                                                torch.tensor(x_np), torch.tensor(v_np))
+    f = student_side("autograder.testing").scalar_function(name, *params)
+    got = hvp(f, T.tensor(x_np), T.tensor(v_np))
+    assert type_name(got) == "Tensor", f"{what}: hvp returned {type_name(got)}, not a tensor"
+    assert_grad_close(got, expected, what)
+
+
+def check_hvp_leaves_x_alone(hvp, x_np, v_np, x_requires_grad: bool) -> None:
+    """``hvp(f, x, v)`` with the caller's ``x`` (requiring grad or not): ``x`` keeps no
+    ``.grad`` and its ``requires_grad``, and the result is plain numbers (no graph), right."""
+    T = student_side("torch")
+    x = T.tensor(x_np, requires_grad=x_requires_grad)
+    got = hvp(student_side("autograder.testing").scalar_function("x_exp_x"), x, T.tensor(v_np))
+    assert x.grad is None, "hvp left a .grad on the caller's x: work on x.detach().requires_grad_()"
+    assert bool(x.requires_grad) == x_requires_grad, (
+        "hvp switched on requires_grad of the caller's x (x.requires_grad_() changes the tensor it "
+        "was given): work on x.detach().requires_grad_()")
+    assert type_name(got) == "Tensor", f"hvp returned {type_name(got)}, not a tensor"
+    assert not got.requires_grad, "hvp returned a tensor that requires grad: return hv.detach()"
+    _, expected = torch.autograd.functional.hvp(scalar_function("x_exp_x"), torch.tensor(x_np),
+                                                torch.tensor(v_np))
+    state = "requiring grad" if x_requires_grad else "not requiring grad"
+    assert_grad_close(got, expected, f"hvp for f(x) = sum(x exp x), x {state}")
