@@ -3,10 +3,14 @@
 from conftest import Bug
 
 BUGS = [
-    # the classic tutorial's formula: right for the 2x2 example (visible check), wrong for other N
+    # the classic tutorial's formula x/2 (2x/N with N = 4), here for a batch of 3 rows
     Bug("mean-square-x-over-2",
-        edits={"ps1-grad-mean-square": [("return 2 * x / x.size", "return x / 2")]},
-        expect=["d mean(x*x)/dx for x of shape", "off by a constant factor"]),
+        edits={"ps1-grad-mean-square": [("return 2 * x / x.shape[0]", "return x / 2")]},
+        expect=["d (x*x).sum(dim=1).mean()/dx for x of shape (3, 2)", "the N of the 2x2 example"]),
+    # lesson 1's 2x/N with N = x.size: but only the mean over the rows divides
+    Bug("batch-mean-divides-by-size",
+        edits={"ps1-grad-mean-square": [("return 2 * x / x.shape[0]", "return 2 * x / x.size")]},
+        expect=["d (x*x).sum(dim=1).mean()/dx for x of shape (3, 2)", "divided by x.size = 3 x 2"]),
     # a is used twice: keeping only the a * b path
     Bug("product-one-path",
         edits={"ps1-grad-two-inputs": [("grad_a = b + 2 * a", "grad_a = b")]},
@@ -16,14 +20,30 @@ BUGS = [
         edits={"ps1-grad-tanh-mean": [("return (1 - np.tanh(x) ** 2) / x.size",
                                        "return 1 - np.tanh(x) ** 2")]},
         expect=["d tanh(x).mean()/dx", "off by a factor of N"]),
+    # the operands of a product in the other order: the same nodes, next_functions reversed
+    Bug("rebuild-operands-swapped",
+        edits={"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                      "return (b * a.exp() + a * c).sum()")]},
+        expect=["rebuild(a, b, c) for a, b, c of shape (3,): your graph differs from the drawing",
+                "in another order"]),
     # the very bug part D is about
     Bug("train-not-zeroed",
         edits={"ps1-train": [("w.grad.zero_()", "pass")]},
         expect=["w.grad was not zeroed between steps"]),
-    # a non-leaf taken for a leaf
+    # a non-leaf taken for a leaf: the scaled parameter is the result of an operation (lesson 2's
+    # "why is my .grad None?"); the name is the one tests/test_cluster.py grades
     Bug("h-is-a-leaf",
-        edits={"ps1-leaves": [('answers["h"] = (False, True)', 'answers["h"] = (True, True)')]},
-        expect=["h.is_leaf: torch says False"]),
+        edits={"ps1-leaves": [('made["param"] = (w.detach() * 0.01).requires_grad_()',
+                               'made["param"] = w * 0.01')]},
+        expect=["made['param'].is_leaf: torch says True", "not a leaf"]),
+    # a non-leaf's .grad without retain_grad()
+    Bug("kept-without-retain-grad",
+        edits={"ps1-leaves": [('made["kept"].retain_grad()', "pass")]},
+        expect=["made['kept'].grad after (kept * kept).sum().backward()", "retain_grad()"]),
+    # a constant that still carries gradient into w
+    Bug("target-not-detached",
+        edits={"ps1-leaves": [('made["target"] = (w * 3).detach()', 'made["target"] = w * 3')]},
+        expect=["made['target'].requires_grad: torch says False", ".detach()"]),
     # the chain follows next_functions[0] even when it is None (a constant input)
     Bug("chain-stops-at-none",
         edits={"ps1-chain-names": [("inputs = [fn for fn, _ in node.next_functions if fn is not None]",

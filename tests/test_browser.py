@@ -48,8 +48,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 TIMEOUT_MS = 90_000  # one step (a kernel start, a validation) on 2 busy cores
 
 # The student's first try at A1: the mean's 1/N forgotten (the visible check must catch it).
-WRONG_A1 = ("def grad_mean_square(x):\n"
-            "    '''Gradient of (x * x).mean() with respect to x.'''\n"
+WRONG_A1 = ("def grad_batch_mean_square(x):\n"
+            "    '''Gradient of (x * x).sum(dim=1).mean() with respect to x, a 2-D array (N, D).'''\n"
             "    return 2 * x\n")
 WRITTEN_ANSWER = ("`.data` hides in-place changes from autograd, so `backward()` can silently "
                   "return a wrong gradient; `.detach()` shares the version counter, so autograd "
@@ -341,11 +341,11 @@ def test_student_runs_types_and_validates(page, lab):
     _type_into_cell(page, cells.nth(first_idx), WRONG_A1)
     text = _validate(page, panel)
     # for the screenshot: the dialog scrolled to the check's message (below the traceback)
-    page.locator(".jp-Dialog-body").evaluate(SCROLL_TO_MESSAGE, "2x2 example: does not match torch.autograd")
+    page.locator(".jp-Dialog-body").evaluate(SCROLL_TO_MESSAGE, "shape (3, 2): does not match torch.autograd")
     _shot(page, "validate-failed")
     _step("validated a wrong answer")
     assert "The following cell failed" in text, text
-    assert "d mean(x*x)/dx for the 2x2 example: does not match torch.autograd" in text, text
+    assert "d (x*x).sum(dim=1).mean()/dx for x of shape (3, 2): does not match torch.autograd" in text, text
     assert "likely cause" in text, text
     assert "NotImplementedError" in text, text  # the cells not answered yet
     _close_dialog(page)

@@ -65,8 +65,8 @@ TIMEOUT_MS = 180_000  # one step (a server spawn, a kernel start, a validation) 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # bob's A1: the mean's 1/N forgotten (the visible check catches it)
-WRONG_A1 = ("def grad_mean_square(x):\n"
-            "    '''Gradient of (x * x).mean() with respect to x.'''\n"
+WRONG_A1 = ("def grad_batch_mean_square(x):\n"
+            "    '''Gradient of (x * x).sum(dim=1).mean() with respect to x, a 2-D array (N, D).'''\n"
             "    return 2 * x\n")
 WRITTEN = {"alice": "`.detach()` shares the version counter, so autograd raises an error on an "
                     "in-place change; `.data` hides it and the gradient can be silently wrong.",
@@ -312,7 +312,7 @@ def test_class_loop_in_the_browser(hub, browser):
         expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results")
         result = dialog.locator(".jp-Dialog-body").inner_text()
         if wrong:
-            assert "d mean(x*x)/dx for the 2x2 example: does not match torch.autograd" in result, result
+            assert "d (x*x).sum(dim=1).mean()/dx for x of shape (3, 2): does not match torch.autograd" in result, result
             assert "likely cause" in result, result
             dialog.locator(".jp-Dialog-body").evaluate(SCROLL_TO_MESSAGE, "does not match torch.autograd")
             _shot(page, "student-validate-bug")

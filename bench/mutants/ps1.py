@@ -8,9 +8,11 @@ assignment allows, so that no test can tell them apart.
 
 MUTANTS = {
     # part A: gradients by hand
-    "mean-square-forgets-the-2": {"ps1-grad-mean-square": [("return 2 * x / x.size", "return x / x.size")]},
-    "mean-square-divides-by-len": {"ps1-grad-mean-square": [("return 2 * x / x.size", "return 2 * x / len(x)")]},
-    "mean-square-no-mean": {"ps1-grad-mean-square": [("return 2 * x / x.size", "return 2 * x")]},
+    "mean-square-forgets-the-2": {"ps1-grad-mean-square": [("return 2 * x / x.shape[0]", "return x / x.shape[0]")]},
+    "mean-square-divides-by-size": {"ps1-grad-mean-square": [("return 2 * x / x.shape[0]", "return 2 * x / x.size")]},
+    "mean-square-divides-by-columns": {"ps1-grad-mean-square": [("return 2 * x / x.shape[0]",
+                                                                 "return 2 * x / x.shape[1]")]},
+    "mean-square-no-mean": {"ps1-grad-mean-square": [("return 2 * x / x.shape[0]", "return 2 * x")]},
     "two-inputs-grad-b-is-b": {"ps1-grad-two-inputs": [("grad_b = a", "grad_b = b")]},
     "two-inputs-square-not-doubled": {"ps1-grad-two-inputs": [("grad_a = b + 2 * a", "grad_a = b + a")]},
     "two-inputs-gradients-swapped": {"ps1-grad-two-inputs": [("grad_a = b + 2 * a\n    grad_b = a",
@@ -19,10 +21,16 @@ MUTANTS = {
                                                            "return (1 / np.cosh(x)) / x.size")]},
     "tanh-mean-tanh-of-square": {"ps1-grad-tanh-mean": [("np.tanh(x) ** 2", "np.tanh(x ** 2)")]},
     # part B: reading the graph
-    "fn-names-read-forwards": {"ps1-grad-fn-names": [
-        ('out_node_name = "SumBackward0"\nnext_node_name = "ExpBackward0"\nthird_node_name = "MulBackward0"',
-         'out_node_name = "MulBackward0"\nnext_node_name = "ExpBackward0"\nthird_node_name = "SumBackward0"')]},
-    "fn-names-without-suffix": {"ps1-grad-fn-names": [('"ExpBackward0"', '"ExpBackward"')]},
+    "rebuild-sum-is-mean": {"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                                   "return (a.exp() * b + a * c).mean()")]},
+    "rebuild-constant-first": {"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                                      "return (a.exp() * b + c * a).sum()")]},
+    "rebuild-products-swapped": {"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                                        "return (a * c + a.exp() * b).sum()")]},
+    "rebuild-exp-of-product": {"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                                      "return ((a * b).exp() + a * c).sum()")]},
+    "rebuild-c-requires-grad": {"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                                       "return (a.exp() * b + a * c.requires_grad_()).sum()")]},
     "chain-keeps-none-inputs": {"ps1-chain-names": [
         ("inputs = [fn for fn, _ in node.next_functions if fn is not None]",
          "inputs = [fn for fn, _ in node.next_functions]")]},
@@ -31,13 +39,19 @@ MUTANTS = {
     "chain-stops-before-accumulate-grad": {"ps1-chain-names": [
         ("while node is not None:", 'while node is not None and type(node).__name__ != "AccumulateGrad":')]},
     "chain-repr-not-name": {"ps1-chain-names": [("names.append(type(node).__name__)", "names.append(str(node))")]},
-    # part C: leaves
-    "leaves-detach-keeps-history": {"ps1-leaves": [('answers["z"] = (True, False)', 'answers["z"] = (False, True)')]},
-    "leaves-x-not-a-leaf": {"ps1-leaves": [('answers["x"] = (True, False)', 'answers["x"] = (False, False)')]},
-    "leaves-constant-product-recorded": {"ps1-leaves": [('answers["c"] = (True, False)',
-                                                         'answers["c"] = (False, False)')]},
-    "leaves-h-keeps-grad": {"ps1-leaves": [("h_grad_is_none = True", "h_grad_is_none = False")]},
-    "leaves-loss-is-a-leaf": {"ps1-leaves": [('answers["loss"] = (False, True)', 'answers["loss"] = (True, True)')]},
+    # part C: tensors made to order
+    "param-not-a-leaf": {"ps1-leaves": [('made["param"] = (w.detach() * 0.01).requires_grad_()',
+                                         'made["param"] = w * 0.01')]},
+    "param-no-grad": {"ps1-leaves": [('made["param"] = (w.detach() * 0.01).requires_grad_()',
+                                      'made["param"] = w.detach() * 0.01')]},
+    "param-unscaled": {"ps1-leaves": [("(w.detach() * 0.01)", "(w.detach() * 0.1)")]},
+    "target-connected": {"ps1-leaves": [('made["target"] = (w * 3).detach()', 'made["target"] = w * 3')]},
+    "target-requires-grad": {"ps1-leaves": [('made["target"] = (w * 3).detach()',
+                                             'made["target"] = (w * 3).detach().requires_grad_()')]},
+    "kept-not-retained": {"ps1-leaves": [('made["kept"].retain_grad()', "pass")]},
+    "kept-detached-leaf": {"ps1-leaves": [('made["kept"] = w.tanh()', 'made["kept"] = w.tanh().detach().requires_grad_()')]},
+    "double-cut-from-w": {"ps1-leaves": [('made["double"] = w.double()', 'made["double"] = w.detach().double()')]},
+    "double-stays-float32": {"ps1-leaves": [('made["double"] = w.double()', 'made["double"] = w.clone()')]},
     # part D: the training loop
     "train-grad-not-copied": {"ps1-train": [("grads.append(w.grad.detach().clone().numpy())",
                                              "grads.append(w.grad.numpy())")]},
