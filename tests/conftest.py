@@ -54,6 +54,25 @@ def assignments(translations: bool = False) -> list[str]:
                   and (translations or not is_translation(p.name)))
 
 
+def hidden_lines(source_nb: Path, release_nb: Path | None = None) -> set[str]:
+    """The non-trivial lines of the hidden test regions of ``source_nb``, less any line the
+    release shows too (an import both the visible and the hidden part use is no leak)."""
+    import re
+
+    import nbformat
+
+    lines = set()
+    for cell in nbformat.read(source_nb, as_version=4).cells:
+        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
+                                cell.source, re.S):
+            lines |= {ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12}
+    if release_nb is not None and release_nb.exists():
+        shown = {ln.strip() for c in nbformat.read(release_nb, as_version=4).cells
+                 for ln in c.source.splitlines()}
+        lines -= shown
+    return lines
+
+
 @dataclass
 class Bug:
     """One planted bug: the solution with ``edits`` applied to answer cells.

@@ -19,7 +19,7 @@ import threading
 import nbformat
 import pytest
 from browsing import SCROLL_TO_TEXT, chromium, jupyterlab, type_into_cell, validate
-from conftest import ROOT, load_bugs
+from conftest import ROOT, hidden_lines, load_bugs
 
 from autograder import course as C
 from autograder.lab import first_lesson
@@ -146,9 +146,5 @@ def test_zh_feedback_is_chinese_without_hidden_tests(zh):
     _shot(page, "zh-feedback")
     text = H.unescape(re.sub(r"<[^>]+>", "", page_file.read_text(encoding="utf-8")))
     assert CHINESE.search(text)
-    hidden = set()
-    for cell in nbformat.read(ROOT / "source" / ZH / "ps1.ipynb", as_version=4).cells:
-        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
-                                cell.source, re.S):
-            hidden |= {ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12}
+    hidden = hidden_lines(ROOT / "source" / ZH / "ps1.ipynb", zh["course"] / NOTEBOOK)
     assert hidden and not [ln for ln in hidden if ln in text], "zh feedback shows hidden tests"

@@ -18,7 +18,7 @@ import tokenize
 
 import nbformat
 import pytest
-from conftest import ROOT, load_bugs
+from conftest import ROOT, hidden_lines, load_bugs
 
 from autograder import course as C
 from autograder import translate as T
@@ -200,11 +200,7 @@ def test_zh_ps1_graded_with_the_english_in_one_gradebook(tmp_path):
     text = H.unescape(re.sub(r"<[^>]+>", "", page))
     assert re.search(r"[\u4e00-\u9fff]{4}", text), "zh feedback has no Chinese"
     assert "可能原因" in text, "zh feedback does not give the likely cause in Chinese"
-    hidden = set()
-    for cell in nbformat.read(ROOT / "source" / zh / "ps1.ipynb", as_version=4).cells:
-        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
-                                cell.source, re.S):
-            hidden |= {ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12}
+    hidden = hidden_lines(ROOT / "source" / zh / "ps1.ipynb", course / "release" / zh / "ps1.ipynb")
     assert hidden and not [ln for ln in hidden if ln in text], "zh feedback shows hidden tests"
     rows = list(csv.DictReader(open(course / "reports" / en / "grades-all-languages.csv")))
     assert {(r["assignment"], r["student_id"]) for r in rows} >= {
