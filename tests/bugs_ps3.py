@@ -10,7 +10,7 @@ from conftest import ROOT, Bug
 from autograder.gen_minigrad import excerpt
 
 # the anchor is cut from ps3's solution (one copy of the engine: autograder/gen_minigrad.py)
-ITERATIVE_TOPO = excerpt("ps3-backward", "stack = [(root, False)]", "stack.append((child, False))",
+ITERATIVE_TOPO = excerpt("ps3-topological-order", "stack = [(root, False)]", "stack.append((child, False))",
                          root=ROOT)
 
 RECURSIVE_TOPO = '''
@@ -35,15 +35,16 @@ BUGS = [
         expect=["after (x + x).backward(g1), then (x + 1).backward(g2)",
                 "equal to the last backward() call", "accumulated"]),
     Bug("topological-order-not-reversed",
-        edits={"ps3-backward": [("return order[::-1]", "return order")]},
-        expect=["got None", "reversed topological order"]),
+        edits={"ps3-topological-order": [("return order[::-1]", "return order")]},
+        expect=["starts with AccumulateGrad", "post-order was not reversed", "got None",
+                "reversed topological order"]),
     Bug("no-visited-set-double-counting",
-        edits={"ps3-backward": [("        if node in visited:\n"
-                                 "            continue  # reached before along another path: list it once\n",
-                                 "")]},
-        expect=["x + x (x used twice)", "exactly 2x", "double counting"]),
+        edits={"ps3-topological-order": [("        if node in visited:\n"
+                                           "            continue  # reached before along another path: list it once\n",
+                                           "")]},
+        expect=["more than once", "no visited set", "x + x (x used twice)", "exactly 2x", "double counting"]),
     Bug("recursive-topological-sort",
-        edits={"ps3-backward": [(ITERATIVE_TOPO, RECURSIVE_TOPO)]},
+        edits={"ps3-topological-order": [(ITERATIVE_TOPO, RECURSIVE_TOPO)]},
         expect=["a chain of 10,000 additions", "RecursionError", "explicit stack"]),
     Bug("missing-unbroadcast",
         edits={"ps3-backward": [("g = unbroadcast(np.asarray(g, dtype=np.float64), shape)",

@@ -49,8 +49,8 @@ def test_the_module_is_an_engine_that_agrees_with_torch():
 
 
 def test_excerpt_is_whole_lines_of_one_cell():
-    code = dict(G.engine_cells(ROOT))["ps3-backward"]
-    got = G.excerpt("ps3-backward", "def topological_order", "order, visited")
+    code = dict(G.engine_cells(ROOT))["ps3-topological-order"]
+    got = G.excerpt("ps3-topological-order", "def topological_order", "order, visited")
     assert code.startswith(got) and got.endswith("\n") and got.count("\n") >= 2
     with pytest.raises(ValueError, match="exactly one line"):
-        G.excerpt("ps3-backward", "stack", "visited")  # many lines hold each: no anchor
+        G.excerpt("ps3-topological-order", "stack", "visited")  # many lines hold each: no anchor

@@ -33,7 +33,7 @@ MUTANTS = {
     "backward-scalar-by-ndim": {"ps3-backward": [("if self.data.size != 1:", "if self.data.ndim != 0:")]},
     "backward-gradient-shape-unchecked": {"ps3-backward": [
         ("        if gradient.shape != self.shape:\n", "        if False:\n")]},
-    "backward-visits-in-post-order-dfs": {"ps3-backward": [("order.append(node)  # post-order",
+    "backward-visits-in-post-order-dfs": {"ps3-topological-order": [("order.append(node)  # post-order",
                                                             "order.insert(0, node)  # post-order")]},
     "backward-skips-unbroadcast-for-first": {"ps3-backward": [
         ("g = unbroadcast(np.asarray(g, dtype=np.float64), shape)",

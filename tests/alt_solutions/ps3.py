@@ -68,7 +68,7 @@ if record:
 return result
 """,
     ],
-    "ps3-backward": [
+    "ps3-topological-order": [
         """\
 # Kahn's algorithm: count how many edges lead into each node, then release a node
 # once every node that sends it a gradient has been listed
@@ -94,6 +94,8 @@ while ready:
             ready.append(child)
 return order
 """,
+    ],
+    "ps3-backward": [
         """\
 if self.grad_fn is None and not self.requires_grad:
     raise RuntimeError("this Variable does not require grad and has no grad_fn")

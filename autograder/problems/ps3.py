@@ -1,0 +1,217 @@
+"""Test helpers of ps3 (*Mini-backward*): what its test cells and its test set-up import.
+
+They run where the test cells run: in a student's own kernel, next to the student's engine;
+during grading, in the judge, where the student's objects (``Variable``, its nodes) are
+proxies. So they follow the judge's rules (docs/architecture.md): the student's class is a
+parameter (never looked up by name), student objects are compared by identity or through
+arrays, class names come from :func:`autograder.testing.type_name`, expected values from the
+judge's own torch, and nothing defined here is handed into student code.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..checks import assert_grad_close, torch_gradients
+from ..graph import graph_data, order_violations
+from ..testing import repeat, type_name
+
+__all__ = ["same", "require_float64", "raises", "quiet_grad", "torch_unbroadcast",
+           "two_backward_calls", "reaches_caller", "mlp_loss", "deep_mixed", "compare_graphs",
+           "check_topological_order", "check_deep_topological_order"]
+
+
+def same(got, expected, what: str, hint: str = "") -> None:
+    """An attribute of the student's engine against torch's for the same expression.
+
+    Student objects compare by identity (a proxy's ``==`` is ``is``), plain data by value.
+    """
+    if got != expected:
+        raise AssertionError(f"{what}: torch gives {expected!r}, yours gives {got!r}"
+                             + (f"\n  likely cause: {hint}" if hint else ""))
+
+
+def require_float64(data, what: str) -> None:
+    """``data`` must be a float64 numpy array (torch's tensors in these tests are float64 too)."""
+    if not (isinstance(data, np.ndarray) and data.dtype == np.float64):
+        raise AssertionError(f"{what} must be a float64 numpy array, got {type_name(data)} "
+                             f"of dtype {getattr(data, 'dtype', None)}")
+
+
+def raises(f):
+    """The type of exception ``f()`` raises, or None (to compare the student's errors with torch's)."""
+    try:
+        f()
+    except Exception as e:  # noqa: BLE001
+        return type(e)
+    return None
+
+
+def quiet_grad(t):
+    """``t.grad`` of a torch tensor without torch's warning about reading a non-leaf's ``.grad``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return t.grad
+
+
+def torch_unbroadcast(grad, shape) -> np.ndarray:
+    """What torch does: the gradient of an input of ``shape`` broadcast up to ``grad``'s shape."""
+    grad = np.asarray(grad, dtype=np.float64)
+    zeros = np.zeros(grad.shape)
+    return torch_gradients(lambda a, z: a + z, [np.zeros(shape), zeros], grad_output=grad).grads[0]
+
+
+def two_backward_calls(Variable, x0, g1, g2, label: str) -> None:
+    """``(x + x).backward(g1)`` then ``(x + 1).backward(g2)``: ``x.grad`` must hold the sum of
+    both calls, as torch's does (``Variable``: the student's class)."""
+    import torch
+
+    xt = torch.tensor(x0, requires_grad=True)
+    (xt + xt).backward(torch.tensor(g1))
+    first = xt.grad.clone()
+    (xt + 1.0).backward(torch.tensor(g2))
+    x = Variable(x0, requires_grad=True)
+    (x + x).backward(g1)
+    (x + 1.0).backward(g2)
+    assert_grad_close(x.grad, xt.grad, f"x.grad after (x + x).backward(g1), then (x + 1).backward(g2) {label}",
+                      per_call=[first.numpy(), (xt.grad - first).numpy()])
+
+
+def reaches_caller(block) -> bool:
+    """Whether an exception raised inside ``with block:`` reaches the code around the block."""
+    try:
+        with block:
+            raise ValueError("raised inside the block")
+    except ValueError:
+        return True
+    return False
+
+
+def mlp_loss(X, W1, b1, W2):
+    """A small network's loss, written once for both engines: sigmoid(tanh(X @ W1 + b1) @ W2).mean()."""
+    return ((X @ W1 + b1).tanh() @ W2).sigmoid().mean()
+
+
+def deep_mixed(u, n: int = 1_000):
+    """``u = (u * 0.999).tanh() + 0.001``, ``n`` times, then ``.sum()``: a deep graph of three ops
+    (built where ``u`` lives, in one request: :func:`autograder.testing.repeat`)."""
+    return repeat(u, n, [("mul", 0.999), ("tanh",), ("add", 0.001)]).sum()
+
+
+def compare_graphs(Variable, label: str, f, shapes, seed: int, positive: bool = False,
+                   requires_grad=None) -> None:
+    """``f`` on the student's ``Variable`` and on torch, the same random inputs: the graphs
+    (node names, ``next_functions``) must be the same (:func:`autograder.graph.assert_same_graph`)."""
+    import torch
+
+    from ..checks import random_inputs
+    from ..graph import assert_same_graph
+
+    arrays = random_inputs(*shapes, seed=seed, positive=positive)
+    rg = requires_grad or [True] * len(arrays)
+    mine = [Variable(a, requires_grad=r) for a, r in zip(arrays, rg)]
+    ref = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, rg)]
+    assert_same_graph(f(*ref), f(*mine), f"the graph of {label}")
+
+
+# ---------------------------------------------------------------------------- topological order
+
+_RECURSION = ("  likely cause: a recursive walk of the graph hits Python's recursion limit (about "
+              "1,000 nested calls) on a deep graph; walk it with an explicit stack (a list) instead")
+
+
+def _order_of(topological_order, root, label: str) -> list:
+    """The student's ``topological_order(root)`` as a list, its errors as failed checks."""
+    try:
+        order = topological_order(root)
+    except RecursionError as e:
+        raise AssertionError(f"topological_order(root) for {label} raised RecursionError: {e}\n"
+                             + _RECURSION) from None
+    except Exception as e:  # noqa: BLE001
+        raise AssertionError(f"topological_order(root) for {label} raised {type(e).__name__}: {e}") from None
+    try:
+        return list(order)
+    except Exception as e:  # noqa: BLE001
+        raise AssertionError(f"topological_order(root) for {label} must return a list of nodes, "
+                             f"got {type_name(order)} ({type(e).__name__}: {e})") from None
+
+
+def _name(node) -> str:
+    return "None" if node is None else type_name(node)
+
+
+def check_topological_order(topological_order, y, yt, label: str) -> None:
+    """The student's ``topological_order`` on the graph of their output ``y``, against torch's
+    graph of the same expression ``yt``.
+
+    Its list must hold every node reachable from ``y.grad_fn``, each once, the root first and
+    each node before every node it passes gradients to; it must have as many nodes of each
+    kind as torch's graph. ``topological_order``: the student's function; ``y``: the student's
+    output (a Variable with a ``grad_fn``); ``yt``: torch's output for the same expression.
+    """
+    root = y.grad_fn
+    ref = graph_data(yt)
+    mine = graph_data(root)  # the nodes the student's next_functions reach (walked here, no recursion)
+    what = f"topological_order(root) for {label}"
+    order = _order_of(topological_order, root, label)
+    if not order:
+        raise AssertionError(f"{what} is empty: torch's graph has {len(ref.nodes)} nodes, "
+                             f"{ref.names()}")
+    index = {id(n.obj): n.index for n in mine.nodes}
+    foreign = [o for o in order if id(o) not in index]
+    if foreign:
+        raise AssertionError(f"{what} lists {_name(foreign[0])}, which is not a node of the graph "
+                             f"(the nodes reached from root through next_functions: {mine.names()})"
+                             + ("\n  likely cause: None entries of next_functions (constants) "
+                                "are not nodes: skip them" if foreign[0] is None else ""))
+    if order[0] is not root:
+        raise AssertionError(f"{what} starts with {_name(order[0])}, not with root ({_name(root)}): "
+                             f"the output's node passes gradients to every other node, so it comes "
+                             f"first\n  likely cause: the depth-first post-order was not reversed")
+    positions = [index[id(o)] for o in order]
+    twice = sorted({mine.nodes[i].name for i in positions if positions.count(i) > 1})
+    if twice:
+        raise AssertionError(f"{what} lists {', '.join(twice)} more than once: torch's graph has "
+                             f"{len(ref.nodes)} nodes and each must be listed once\n"
+                             f"  likely cause: no visited set: a node reached along two paths (a "
+                             f"value used twice, a diamond) is listed twice")
+    missing = sorted(n.name for n in mine.nodes if n.index not in set(positions))
+    if missing:
+        raise AssertionError(f"{what} misses {', '.join(missing)}: every node reachable from root "
+                             f"through next_functions must be listed")
+    too_early = order_violations(mine, positions)
+    if too_early:
+        i, j = too_early[0]
+        raise AssertionError(f"{what} lists {mine.nodes[j].name} before {mine.nodes[i].name}, which "
+                             f"passes gradients to it: in backward() it would run before all of its "
+                             f"gradient has arrived\n  likely cause: a reversed depth-first post-order "
+                             f"is needed (each node listed after everything below it, then the list "
+                             f"reversed)")
+    got, expected = sorted(mine.names()), sorted(ref.names())
+    if got != expected:
+        raise AssertionError(f"{what}: the graph has the nodes {got}, torch's graph of the same "
+                             f"expression has {expected} (part 3: Node and gradient_node)")
+
+
+def check_deep_topological_order(topological_order, x, y, yt, label: str) -> None:
+    """``topological_order`` on a long chain ``y`` built from the leaf ``x`` (torch's: ``yt``):
+    as many nodes as torch's graph, each once, the root first and ``x``'s AccumulateGrad last.
+
+    Checked without walking the chain node by node from the test (one request in the judge).
+    """
+    root = y.grad_fn
+    what = f"topological_order(root) for {label}"
+    order = _order_of(topological_order, root, label)
+    n = len(graph_data(yt).nodes)  # torch's graph, walked in this process
+    if len(order) != n:
+        raise AssertionError(f"{what} lists {len(order)} nodes, torch's graph has {n}")
+    if len({id(o) for o in order}) != n:
+        raise AssertionError(f"{what} lists a node more than once")
+    if order[0] is not root:
+        raise AssertionError(f"{what} does not start with root, the output's node")
+    last = order[-1]
+    if type_name(last) != "AccumulateGrad" or last.variable is not x:
+        raise AssertionError(f"{what} ends with {_name(last)}, not with the AccumulateGrad of x, the "
+                             f"one leaf (the end of every path)")
