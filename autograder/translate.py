@@ -424,10 +424,24 @@ def render(pair: Pair, lang: str, base: Path | None = None) -> str:
     for cell in nb.cells:
         cid = cell.get("id") or ""
         cell.source = translate_cell_source(cell, lambda u, cid=cid: table.get((cid, u.text)))
+        if cell.cell_type == "markdown":
+            cell.source = _localize_fences(cell.source, lang)
     meta = nb.metadata.setdefault("autograder", {})
     meta["lang"] = lang
     meta["generated_from"] = pair.english.relative_to(base or root()).as_posix()
     return nbformat.writes(nb) + "\n"
+
+
+def _localize_fences(src: str, lang: str) -> str:
+    """Commands in a markdown cell's fenced blocks name the translated problem sets
+    (``bin/course selfgrade release/ps1/ps1.ipynb`` -> ``release/ps1-zh-CN/ps1.ipynb``)."""
+    lines, inside = src.split("\n"), False
+    for k, line in enumerate(lines):
+        if _FENCE.match(line):
+            inside = not inside
+        elif inside:
+            lines[k] = re.sub(r"\brelease/(ps\d+)/", rf"release/\1-{lang}/", line)
+    return "\n".join(lines)
 
 
 def build(lang: str, base: Path | None = None, only: str | None = None) -> list[Path]:
