@@ -155,15 +155,29 @@ def write_submission(course: Path, assignment: str, student: str, notebooks: dic
     return d
 
 
+def student_files(course: Path, assignment: str) -> list[str]:
+    """The files a student hands in with ``assignment`` besides its notebooks (ps5: their
+    own ps3 engine, ``minigrad.py``): ``STUDENT_FILES`` of nbgrader_config.py, read as
+    nbgrader reads it (``Autograde.exclude_overwriting``). ``source/`` holds the course's
+    copy of each, which is never released and never replaces the student's."""
+    from traitlets.config import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return list((cfg.Autograde.get("exclude_overwriting") or {}).get(assignment, []))
+
+
 def write_solution_submissions(course: Path, assignment: str, edits: dict[str, dict]) -> None:
     """One submission per ``{student: edits}``, as a student would hand it in: the released
     notebooks with every answer cell filled from the solution and that student's ``edits``
     (``{grade_id: [(old, new), ...]}``, see :func:`solution_submission`) planted, each in the
-    notebook that holds its cell, plus the release's other files (modules, data)."""
+    notebook that holds its cell, plus the release's other files (modules, data) and the
+    files a student writes themselves (:func:`student_files`), as the course's copies."""
     release_dir = Path(course) / "release" / assignment
     release = sorted(release_dir.glob("*.ipynb"))
     sources = {p.name: p for p in assignment_notebooks(course, assignment)}
     extras = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"}
+    extras.update({name: Path(course) / "source" / assignment / name
+                   for name in student_files(course, assignment)})
     ids = {p.name: {c.metadata.get("nbgrader", {}).get("grade_id")
                     for c in solution_submission(p, sources[p.name]).cells} for p in release}
     for student, mine in edits.items():

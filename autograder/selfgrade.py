@@ -98,10 +98,14 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
             for p in src.iterdir():
                 if p.is_file():
                     shutil.copy2(p, sub / p.name)
-        elif len(expected) == 1:
-            shutil.copy2(src, sub / expected[0])  # a renamed copy is still that notebook
         else:
-            shutil.copy2(src, sub / src.name)
+            # a renamed copy is still that notebook
+            shutil.copy2(src, sub / (expected[0] if len(expected) == 1 else src.name))
+            from .course import student_files
+
+            for name in student_files(course, assignment):  # ps5: your minigrad.py beside it
+                if (src.parent / name).is_file():
+                    shutil.copy2(src.parent / name, sub / name)
         run = grading.grade(course, assignment, jobs=1, feedback=False, report=False,
                             progress=False, stream=open(os.devnull, "w"))
         res = run.results[0]
