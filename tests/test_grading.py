@@ -177,14 +177,14 @@ def test_summary_names_where_each_note_belongs(tmp_path):
         SubmissionResult("ann", ok=True, notebooks=1, incidents=[
             {"kind": "processes", "cell": None, "grade_id": None, "notebook": "ps3",
              "detail": "2 processes left running were killed"},
-            {"kind": "timeout", "cell": 7, "grade_id": "ps3-deep-test", "notebook": "ps3",
+            {"kind": "timeout", "cell": 7, "grade_id": "ps3-backward-deep-test", "notebook": "ps3",
              "detail": "the cell ran past 60 s"}]),
         SubmissionResult("bob", ok=False, reason="not a notebook", incidents=[
             {"kind": "bad-file", "detail": "ps3.ipynb is not JSON"}]),
     ]
     text = summary(GradingRun(tmp_path, "ps3", results, jobs=2, autograde_seconds=3.0))
     assert "ann (ps3): 2 processes left running were killed" in text
-    assert "ann (ps3, cell ps3-deep-test): the cell ran past 60 s" in text
+    assert "ann (ps3, cell ps3-backward-deep-test): the cell ran past 60 s" in text
     assert "bob: ps3.ipynb is not JSON" in text
     assert "bob: not a notebook" in text
     assert "None" not in text
