@@ -30,7 +30,7 @@ from typing import Any
 
 __all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls",
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
-           "repeat", "add_chain"]
+           "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -255,3 +255,113 @@ def repeat(x, n: int, steps):
 def add_chain(x, step: float = 0.001, n: int = 10_000):
     """``x + step + step + ...`` (``n`` additions): a graph ``n`` nodes deep (see :func:`repeat`)."""
     return repeat(x, n, [("add", step)])
+
+
+# ---------------------------------------------------------------------------- graphs in one request
+#
+# Walking a student's graph from the judge costs several requests per node (``next_functions``,
+# ``name``, ``data``, ``grad`` ...). These helpers walk it where it lives, in one request, and
+# bring back plain data (names, edges, arrays) and handles of the node objects. The answer is
+# the student's process's word, like every answer: the judge checks its shape and uses it only
+# as data (a malformed one is ignored, and the graph is walked request by request instead).
+
+
+def graph_description(root) -> dict:
+    """:func:`autograder.graph.graph_data` of ``root`` as plain data plus the node objects.
+
+    ``{"names", "kinds", "depths", "values", "grads", "objs", "edges"}``, one entry per node
+    (edges as ``[i, j]`` pairs). Runs where ``root`` lives (called by ``graph_data`` in the
+    judge through :func:`student_side`).
+    """
+    from .graph import graph_data
+
+    g = graph_data(root)
+    return {"names": [n.name for n in g.nodes], "kinds": [n.kind for n in g.nodes],
+            "depths": [n.depth for n in g.nodes], "values": [n.value for n in g.nodes],
+            "grads": [n.grad for n in g.nodes], "objs": [n.obj for n in g.nodes],
+            "edges": [[i, j] for i, j in g.edges]}
+
+
+def remote_graph_data(root):
+    """In the judge, for a student object: its graph as :class:`autograder.graph.GraphData`,
+    walked in the student's process in one request; None elsewhere, or if the answer is
+    malformed (the caller then walks the graph itself)."""
+    judge = ACTIVE_JUDGE.get()
+    if judge is None or not is_student_object(root):
+        return None
+    import numpy as np
+
+    from .graph import GraphData, GraphNode
+
+    d = judge.import_module("autograder.testing").graph_description(root)
+    keys = ("names", "kinds", "depths", "values", "grads", "objs", "edges")
+    if type(d) is not dict or any(type(d.get(k)) is not list for k in keys):
+        return None
+    n = len(d["names"])
+    if n == 0 or any(len(d[k]) != n for k in keys[1:6]):
+        return None
+
+    def array_or_none(v):
+        return v if v is None or type(v) is np.ndarray else False
+
+    nodes = []
+    for i in range(n):
+        name, kind, depth = d["names"][i], d["kinds"][i], d["depths"][i]
+        value, grad = array_or_none(d["values"][i]), array_or_none(d["grads"][i])
+        if type(name) is not str or kind not in ("leaf", "function") or type(depth) is not int \
+                or not 0 <= depth < n or value is False or grad is False:
+            return None
+        nodes.append(GraphNode(i, name, kind, depth, value, grad, d["objs"][i]))
+    edges = []
+    for e in d["edges"]:
+        if type(e) is not list or len(e) != 2 or any(type(k) is not int or not 0 <= k < n
+                                                      for k in e):
+            return None
+        edges.append((e[0], e[1]))
+    return GraphData(nodes, edges)
+
+
+def backward_trace(out, grad_output=None) -> dict:
+    """``out.backward()`` (with ``grad_output``, if given) with every node of ``out``'s graph
+    that has a ``backward`` method (ps3's nodes) recorded as it runs.
+
+    ``{"names": node names, "edges": [[i, j], ...], "calls": node indices in the order their
+    backward ran}``, for :func:`autograder.checks.engine_hints`. In the judge, for a student
+    object, it runs in the student's process, in one request (the answer checked for shape).
+    """
+    judge = ACTIVE_JUDGE.get()
+    if judge is not None and is_student_object(out):
+        t = judge.import_module("autograder.testing").backward_trace(out, grad_output)
+        if type(t) is not dict or any(type(t.get(k)) is not list
+                                      for k in ("names", "edges", "calls")):
+            raise ValueError("backward_trace: a malformed answer")
+        n = len(t["names"])
+        if not all(type(s) is str for s in t["names"]) or \
+                not all(type(i) is int and 0 <= i < n for i in t["calls"]) or \
+                not all(type(e) is list and len(e) == 2 and
+                        all(type(k) is int and 0 <= k < n for k in e) for e in t["edges"]):
+            raise ValueError("backward_trace: a malformed answer")
+        return t
+    from .graph import graph_data
+
+    g = graph_data(out)
+    calls: list[int] = []
+    patched = []
+    for node in g.nodes:
+        obj = node.obj
+        meth = getattr(obj, "backward", None)
+        if not callable(meth) or not hasattr(obj, "__dict__") or "backward" in vars(obj):
+            continue
+
+        def traced(*a, _i=node.index, _m=meth, **k):
+            calls.append(_i)
+            return _m(*a, **k)
+
+        obj.backward = traced
+        patched.append(obj)
+    try:
+        out.backward() if grad_output is None else out.backward(grad_output.copy())
+    finally:
+        for obj in patched:
+            del obj.backward
+    return {"names": g.names(), "edges": [[i, j] for i, j in g.edges], "calls": calls}

@@ -12,9 +12,11 @@ nobody), and ``type()`` of a proxy is :class:`Proxy` (tests ask
 
 from __future__ import annotations
 
+import dis
 import os
 import select
 import socket
+import sys
 import time
 import weakref
 
@@ -233,6 +235,8 @@ class Proxy:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__") and name not in _REMOTE_DUNDERS:
             raise AttributeError(name)  # Python's and numpy's protocol probes stay here
+        if _method_call_follows(name):  # `x.name(...)`: one request, not two
+            return _MethodCall(self, name)
         return _ask(self, "getattr", name=name)
 
     def __setattr__(self, name, value):
@@ -339,6 +343,57 @@ class Proxy:
     __lt__, __le__ = _binop("lt"), _binop("le")
     __gt__, __ge__ = _binop("gt"), _binop("ge")
     __neg__, __pos__, __abs__, __invert__ = _unop("neg"), _unop("pos"), _unop("abs"), _unop("invert")
+
+
+_EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
+_LOAD_METHOD = dis.opmap.get("LOAD_METHOD")  # Python 3.11
+_LOAD_ATTR = dis.opmap["LOAD_ATTR"]  # 3.12 and later: a method load has the low bit of its arg set
+
+
+def _method_call_follows(name: str) -> bool:
+    """Whether the code that asked for attribute ``name`` of a proxy is about to call it.
+
+    True when the caller's current instruction is the method load of ``obj.name(...)``
+    (LOAD_METHOD, or LOAD_ATTR with its method bit) of that very name: Python then calls
+    the attribute at once, with the arguments that follow, and nothing else can see it.
+    Every other way to read an attribute (``f = obj.name``, ``getattr``, ``hasattr``) is
+    an ordinary ``getattr`` request.
+    """
+    try:
+        f = sys._getframe(2)
+        code, i = f.f_code.co_code, f.f_lasti
+        op, arg = code[i], code[i + 1]
+        k, shift = i - 2, 8
+        while k >= 0 and code[k] == _EXTENDED_ARG:
+            arg |= code[k + 1] << shift
+            k, shift = k - 2, shift + 8
+        if sys.version_info >= (3, 12):
+            if op != _LOAD_ATTR or not arg & 1:
+                return False
+            arg >>= 1
+        elif op != _LOAD_METHOD:
+            return False
+        names = f.f_code.co_names
+        return arg < len(names) and names[arg] == name
+    except (ValueError, IndexError, AttributeError):
+        return False
+
+
+class _MethodCall:
+    """``proxy.name``, about to be called: the call is one ``callattr`` request."""
+
+    __slots__ = ("_p", "_name")
+
+    def __init__(self, p, name):
+        self._p, self._name = p, name
+
+    def __call__(self, *args, **kwargs):
+        s, h = _h(self._p)
+        return s.ask("callattr", h=h, name=self._name, args=s.encode(list(args)),
+                     kw=s.encode(dict(kwargs)))
+
+    def __getattr__(self, attr):  # never expected: behave as the attribute itself
+        return getattr(_ask(self._p, "getattr", name=self._name), attr)
 
 
 def _ask_method(p, name, *args):

@@ -7,6 +7,7 @@ treats every answer as data and only ever compares it with what it computed
 itself. Requests (one JSON line each, :mod:`autograder.judge.wire`):
 
 ``get`` names from the notebook's namespace; ``getattr``/``setattr``; ``call``;
+``callattr`` (``obj.name(...)``: an attribute read and called in one request);
 ``binop``/``unop`` (operators); ``getitem``/``setitem``; ``len``; ``iter``;
 ``bool``/``float``/``int``/``index``; ``array`` (an object's numbers as an
 array); ``typename``; ``repr``; ``isinstance``; ``import`` (a module, by name);
@@ -132,6 +133,14 @@ class Server:
                 not all(type(k) is str for k in kwargs):
             raise wire.WireError("call: bad arguments")
         return self.enc(self.obj(req)(*args, **kwargs))
+
+    def op_callattr(self, req):  # `obj.name(*args, **kwargs)` in one request
+        args = self.dec(req.get("args", {"t": "list", "v": []}))
+        kwargs = self.dec(req.get("kw", {"t": "dict", "v": []}))
+        if type(args) is not list or type(kwargs) is not dict or \
+                not all(type(k) is str for k in kwargs):
+            raise wire.WireError("callattr: bad arguments")
+        return self.enc(getattr(self.obj(req), _name(req))(*args, **kwargs))
 
     def op_binop(self, req):
         fn = BINOPS.get(req.get("name"))
