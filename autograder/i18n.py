@@ -21,7 +21,8 @@ Which language, first match wins:
 2. :func:`set_language` (``None`` clears it);
 3. the environment variable ``AUTOGRADER_LANG`` (``zh-CN``, ``zh_CN``, ``zh``; ``en``);
 4. ``JPY_SESSION_NAME``, the path of the notebook a Jupyter kernel runs for,
-   when one of its folders is a language (``.../zh-CN/ps1/ps1.ipynb``);
+   when one of its folders is a language or ends in one (``course/zh-CN/02_....ipynb``,
+   ``release/ps1-zh-CN/ps1.ipynb``);
 5. English.
 """
 
@@ -127,13 +128,20 @@ def using(lang: str | None) -> Iterator[str]:
 
 
 def _from_session_path(path: str | None) -> str | None:
-    """The language a notebook's path names by one of its folders (``course/zh-CN/...``)."""
+    """The language a notebook's path names by one of its folders.
+
+    A folder named after the language (the lessons: ``course/zh-CN/01_....ipynb``) or an
+    assignment's folder ending in it (``release/ps1-zh-CN/ps1.ipynb``, also a student's
+    ``~/ps1-zh-CN/ps1.ipynb`` fetched through nbgrader's exchange: autograder/translate.py).
+    """
     if not path:
         return None
     known = set(available_languages())
-    for seg in re.split(r"[\\/]+", path)[:-1] if ("/" in path or "\\" in path) else []:
-        if re.fullmatch(r"[A-Za-z]{2,3}[-_][A-Za-z]{2,4}", seg) and normalize(seg) in known:
-            return normalize(seg)
+    folders = re.split(r"[\\/]+", path)[:-1]
+    for seg in reversed(folders):
+        m = re.search(r"(?:^|-)([A-Za-z]{2,3}[-_][A-Za-z]{2,4})$", seg)
+        if m and normalize(m.group(1)) in known:
+            return normalize(m.group(1))
     return None
 
 

@@ -160,8 +160,12 @@ def test_the_language_comes_from_using_then_set_language_then_the_environment(mo
     assert i18n.language() == "en" and i18n.gettext("passed") == "passed"
     monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/course/zh-CN/ps1/ps1.ipynb")
     assert i18n.language() == "zh_CN" and i18n.gettext("passed") == ZH.gettext("passed") != "passed"
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/ps1-zh-CN/ps1.ipynb")  # an assignment
+    assert i18n.language() == "zh_CN"
     monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/course/ps1/zh-CN-notes.ipynb")
-    assert i18n.language() == "en"  # a folder named zh-CN, not a file's name
+    assert i18n.language() == "en"  # a folder names it, not a file's name
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/zh-CNx/ps1.ipynb")
+    assert i18n.language() == "en"
     for spelling in ("zh-CN", "zh_CN", "zh", "zh_CN.UTF-8"):
         monkeypatch.setenv("AUTOGRADER_LANG", spelling)
         assert i18n.language() == "zh_CN", spelling
@@ -301,8 +305,8 @@ def test_a_kernel_started_for_a_zh_notebook_speaks_chinese():
     code = ("import numpy as np\nfrom autograder import assert_grad_close\n"
             "try:\n    assert_grad_close(-np.ones(3), np.ones(3), 'g')\n"
             "except AssertionError as e:\n    print(e)\n")
-    env = {"PATH": "/usr/bin:/bin", "JPY_SESSION_NAME": str(ROOT / "release" / "zh-CN" / "ps1"
-                                                            / "ps1.ipynb")}
+    env = {"PATH": "/usr/bin:/bin",
+           "JPY_SESSION_NAME": str(ROOT / "release" / "ps1-zh-CN" / "ps1.ipynb")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -389,3 +393,20 @@ def test_selfgrade_text_and_the_report_read_zh_likely_causes(monkeypatch):
     with i18n.using(i18n.notebook_language(nb)):
         text = "\n".join(F.summary_text(F.summarize(nb, "ps1")))
     assert "未通过" in text and "可能原因：正好是 torch 的 2 倍" in text
+
+
+def test_the_catalogs_ship_with_the_package():
+    """pyproject's package data names the catalogs: a student's pip install gets the zh messages."""
+    import fnmatch
+
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["autograder"]
+    pkg = ROOT / "autograder"
+    for path in (i18n.POT, PO):
+        rel = path.relative_to(pkg).as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), (rel, globs)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "polib==1.2.0" in project["dependencies"]
+    assert "jupyterlab-language-pack-zh-CN==4.5.post3" in project["dependencies"]
