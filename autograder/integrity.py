@@ -3,8 +3,8 @@
 An engine that quietly hands its work to ``torch.autograd`` would pass every
 comparison with torch. :func:`check_without_torch` rebuilds the engine in a
 fresh Python process in which ``import torch`` fails, from the code cells the
-notebook has run so far (IPython's input history ``In``, test and picture
-cells left out), runs a few expressions there, and compares the values and
+notebook has run so far (IPython's input history ``In``; test and judge
+cells, known by their metadata in the notebook, left out), runs a few expressions there, and compares the values and
 gradients it sends back with torch.autograd's, computed here in the test cell.
 
 In a test cell::
@@ -38,13 +38,11 @@ from .checks import (
     torch_gradients,
 )
 
-__all__ = ["BLOCKED", "TEST_PREFIXES", "check_without_torch", "engine_sources",
-           "run_without_torch"]
+__all__ = ["BLOCKED", "check_without_torch", "engine_sources", "run_without_torch",
+           "test_cell_sources"]
 
 # top-level modules the engine may not import (torch and the packages that wrap it)
 BLOCKED = ("torch", "functorch", "torchvision", "torchaudio", "jax", "autograd")
-# the first line of a test cell or a picture cell: those are not replayed
-TEST_PREFIXES = ("# Tests", "# Picture")
 
 _DRIVER = r'''
 import importlib.abc, os, pickle, struct, sys
@@ -127,17 +125,63 @@ while True:
 '''
 
 
-def engine_sources(history: Sequence[str], prefixes: Sequence[str] = TEST_PREFIXES) -> list[str]:
-    """The code cells run so far that define the engine: all but test and picture cells.
+def _norm(src: str) -> str:
+    return "\n".join(ln.rstrip() for ln in src.strip().splitlines())
 
-    ``history`` is IPython's ``In`` (every executed cell, in order; ``In[0]`` is empty).
-    """
-    out = []
-    for src in history:
-        if not isinstance(src, str) or not src.strip():
+
+def test_cell_sources(nb) -> set[str]:
+    """The code of a notebook's test and judge cells, by their metadata: nbgrader grade cells
+    that are not answers, and cells marked ``"autograder": {"role": "judge"}``."""
+    out = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
             continue
-        first = src.lstrip().splitlines()[0].strip()
-        if any(first.startswith(p) for p in prefixes):
+        meta = cell.get("metadata") or {}
+        nbg, own = meta.get("nbgrader") or {}, meta.get("autograder") or {}
+        if (nbg.get("grade") and not nbg.get("solution")) or own.get("role") == "judge":
+            src = cell.get("source", "")
+            out.add(_norm("".join(src) if isinstance(src, list) else src))
+    return out
+
+
+def _notebook_of(current: str, where: str | None = None) -> dict | None:
+    """The notebook (in the kernel's directory) that holds the cell running now."""
+    import glob
+    import json
+
+    want = _norm(current)
+    for path in sorted(glob.glob(os.path.join(where or os.getcwd(), "*.ipynb"))):
+        try:
+            with open(path, encoding="utf-8") as f:
+                nb = json.load(f)
+        except (OSError, ValueError):
+            continue
+        for cell in nb.get("cells", []):
+            src = cell.get("source", "")
+            if _norm("".join(src) if isinstance(src, list) else src) == want:
+                return nb
+    return None
+
+
+def engine_sources(history: Sequence[str], tests: set[str] | None = None) -> list[str]:
+    """The code cells run so far that define the engine: all but test and judge cells.
+
+    ``history`` is IPython's ``In`` (every executed cell, in order; ``In[0]`` is empty; the
+    last is the cell running now). ``tests``: the code of the notebook's test and judge cells
+    (:func:`test_cell_sources`); by default read from the notebook in the kernel's directory
+    that holds the running cell. Without such a notebook only cells that call
+    ``check_without_torch`` are left out (a test cell replayed where torch does not exist just
+    fails there, and its failure is not the engine's).
+    """
+    cells = [src for src in history if isinstance(src, str) and src.strip()]
+    if tests is None and cells:
+        nb = _notebook_of(cells[-1])
+        tests = test_cell_sources(nb) if nb is not None else None
+    out = []
+    for src in cells:
+        if tests is not None and _norm(src) in tests:
+            continue
+        if tests is None and "check_without_torch(" in src:
             continue
         out.append(src)
     return out

@@ -103,8 +103,9 @@ def test_solution_does_not_use_torch():
 
     for cell in cells():
         meta = cell.metadata.get("nbgrader", {})
+        role = (cell.metadata.get("autograder") or {}).get("role")
         if meta.get("solution") or (cell.cell_type == "code" and not meta.get("grade")
-                                    and not cell.source.startswith(("# Tests", "# Picture"))):
+                                    and role != "judge"):
             names = {t.string for t in tokenize.generate_tokens(io.StringIO(code_of(cell)).readline)
                      if t.type == tokenize.NAME}
             assert "torch" not in names, f"{cell.id} uses torch"
@@ -256,9 +257,24 @@ class Variable:
     assert "No module named 'torch'" in str(e.value)
 
 
-def test_integrity_skips_test_and_picture_cells():
-    history = ["", "x = 1", "# Tests: part 1\nimport torch", "# Picture: a graph\nimport torch", "y = x + 1"]
+def test_integrity_skips_test_and_judge_cells_by_their_metadata(tmp_path, monkeypatch):
+    """The replay leaves out the notebook's test and judge cells, known by metadata (never by
+    a comment); without the notebook, only the cells that call check_without_torch."""
+    test = nbformat.v4.new_code_cell("import torch\nassert x == 1")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    picture = nbformat.v4.new_code_cell("import torch  # a picture")
+    picture.metadata["autograder"] = {"role": "judge"}
+    check = nbformat.v4.new_code_cell("check_without_torch(In, [])")
+    check.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "c", "points": 1}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), test, picture,
+                nbformat.v4.new_code_cell("y = x + 1"), check]
+    nbformat.write(nb, tmp_path / "ps3.ipynb")
+    history = ["", "x = 1", test.source, picture.source, "y = x + 1", check.source]
+    monkeypatch.chdir(tmp_path)
     assert engine_sources(history) == ["x = 1", "y = x + 1"]
+    monkeypatch.chdir(tmp_path.parent)  # no notebook here
+    assert engine_sources(history) == ["x = 1", test.source, picture.source, "y = x + 1"]
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
