@@ -4,8 +4,9 @@ tests/alt_solutions/<assignment>.py fills each ``# YOUR CODE HERE`` of the relea
 notebook the way a student would, in a style deliberately unlike source/ (another
 topological sort, other algebraic forms of the derivatives). Graded by the course's
 own grader, every autograded cell must get full marks: a test that fails them depends
-on how the reference solution is written, not on what torch defines. For ps5 the
-student's folder also gets the second ps3 engine as minigrad.py, as ps5 allows.
+on how the reference solution is written, not on what torch defines. ps5 is graded on
+the student's own engine: its submission carries the second ps3 engine, exported from the
+filled ps3 notebook as ps5 tells students to (`autograder engine`), as minigrad.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from autograder import course as C
 
 ALT = ROOT / "tests" / "alt_solutions"
 PLACEHOLDER = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*(\n|$)", re.M)
-ENGINE_CELLS_SKIPPED = {"ps3-test-setup", "ps3-picture"}  # tests and the picture import torch
 
 
 def fills(assignment: str) -> dict[str, list[str]]:
@@ -60,14 +60,15 @@ def alt_notebook(release_nb: Path, assignment: str) -> nbformat.NotebookNode:
     return nb
 
 
-def alt_engine(release_ps3: Path) -> str:
-    """The second ps3 engine as a module (minigrad.py): ps3's code cells in order, without tests."""
-    nb = alt_notebook(release_ps3, "ps3")
-    parts = [cell.source for cell in nb.cells
-             if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade")
-             and cell.id not in ENGINE_CELLS_SKIPPED]
-    return '"""The second ps3 engine (tests/alt_solutions/ps3.py), as a student\'s minigrad.py."""\n\n' + \
-        "\n\n\n".join(parts) + "\n"
+def alt_engine(release_ps3: Path, tmp: Path) -> str:
+    """The second ps3 engine as a student's minigrad.py: the filled ps3 notebook exported the
+    way ps5 tells students to (`autograder engine ps3.ipynb -o minigrad.py`)."""
+    from autograder.gen_minigrad import export
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    nbformat.write(alt_notebook(release_ps3, "ps3"), tmp / "ps3.ipynb")
+    assert export(tmp / "ps3.ipynb", tmp / "minigrad.py") == [], "the second ps3 engine is unfinished"
+    return (tmp / "minigrad.py").read_text()
 
 
 def test_fill_cell_indents_each_answer_like_its_placeholder():
@@ -94,7 +95,7 @@ def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
         files[nb_path.name] = alt_notebook(nb_path, assignment)
     if assignment == "ps5":
         C.nbgrader(course, "generate_assignment", "ps3", "--force")
-        files["minigrad.py"] = alt_engine(course / "release" / "ps3" / "ps3.ipynb").encode()
+        files["minigrad.py"] = alt_engine(course / "release" / "ps3" / "ps3.ipynb", tmp_path / "ps3").encode()
     C.write_submission(course, assignment, "alt", files)
 
     run = grade(course, assignment, feedback=False, report=False, progress=False)

@@ -4,8 +4,9 @@ Different from ``source/ps5`` where a student could differ: the loss in the form
 (1 - y) z + log(1 + e^-z), layers that add the bias first, a loop over all layers
 but the last, SGD that zeroes gradients with arrays of zeros and updates with
 ``np.subtract(..., out=)``, ``np.where`` for the classes, the figure built with
-``add_subplot`` and ``semilogy``. Its ``minigrad.py`` is the second ps3 engine, as the
-notebook allows ("You may replace it with your own ps3 engine"). Format: alt_solutions/ps3.py.
+``add_subplot`` and ``semilogy``. Its ``minigrad.py`` is the second ps3 engine, exported
+from the filled ps3 notebook with ``autograder engine`` as ps5 asks ("The engine is yours").
+Format: alt_solutions/ps3.py.
 """
 
 FILLS = {
