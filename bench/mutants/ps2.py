@@ -32,9 +32,14 @@ MUTANTS = {
                                                             "grad = grad.sum(axis=tuple(range(grad.ndim - added, grad.ndim)))")]},
     "unbroadcast-mean-not-sum": {"ps2-unbroadcast": [("grad = grad.sum(axis=stretched, keepdims=True)",
                                                       "grad = grad.mean(axis=stretched, keepdims=True)")]},
-    # part 4: matmul
-    "matmul-grad-B-transposed": {"ps2-matmul": [("grad_B = A.T @ G", "grad_B = (G.T @ A).T.T")]},
-    "matmul-grad-A-without-transpose": {"ps2-matmul": [("grad_A = G @ B.T", "grad_A = G @ B")]},
+    # part 4: matrix products (a vector operand, a batch sharing one matrix)
+    "matvec-grad-A-outer-swapped": {"ps2-matmul": [("grad_A = np.outer(g, v)", "grad_A = np.outer(v, g).T.T")]},
+    "matvec-grad-v-without-transpose": {"ps2-matmul": [("grad_v = A.T @ g", "grad_v = A @ g")]},
+    "matvec-grad-A-elementwise": {"ps2-matmul": [("grad_A = np.outer(g, v)", "grad_A = g[:, None] * A")]},
+    "batched-grad-B-first-matrix-only": {"ps2-matmul": [("@ G).sum(axis=0)", "@ G)[0]")]},
+    "batched-grad-B-mean-not-sum": {"ps2-matmul": [("@ G).sum(axis=0)", "@ G).mean(axis=0)")]},
+    "batched-grad-A-without-transpose": {"ps2-matmul": [("grad_A = G @ B.T", "grad_A = G @ B")]},
+    "batched-grad-B-wrong-axes": {"ps2-matmul": [("A.transpose(0, 2, 1) @ G", "A.transpose(2, 1, 0) @ G.transpose(1, 0, 2)")]},
     # part 5: softmax
     "jacobian-outer-diagonal-only": {"ps2-vjp": [("np.diag(s) - np.outer(s, s)", "np.diag(s) - np.diag(s * s)")]},
     "jacobian-no-diagonal": {"ps2-vjp": [("np.diag(s) - np.outer(s, s)", "np.eye(len(s)) - np.outer(s, s)")]},

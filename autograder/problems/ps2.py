@@ -1,0 +1,159 @@
+"""Test helpers of problem set 2, *Chain rule by hand* (``source/ps2/ps2.ipynb``).
+
+The student writes gradients in numpy; every check runs the same function through
+torch.autograd (float64) on the same inputs and compares, with the hints of
+:mod:`autograder.checks` for a result computed by hand (``context="numpy"``: no advice
+about ``backward()`` or ``.grad``, which numpy code does not have). The student's
+functions are passed in (in the judge: proxies); nothing here is an answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checks import assert_close, assert_grad_close, random_inputs, torch_gradients
+
+__all__ = ["check_local_derivative", "torch_two_layer_loss", "random_network", "check_forward",
+           "check_network_gradients", "check_unbroadcast", "check_matvec", "check_batched_matmul",
+           "check_softmax_jacobian", "check_softmax_vjp"]
+
+
+# ------------------------------------------------------------------ part 1: local derivatives
+
+
+def check_local_derivative(student_fn, torch_fn, x, label, *args) -> None:
+    """``student_fn(x, *args)`` against torch.autograd's derivative of ``torch_fn(t, *args)`` at x."""
+    __tracebackhide__ = True
+    # for an elementwise f, the gradient of sum(f(x)) is f'(x) at every element
+    expected = torch_gradients(lambda t: torch_fn(t, *args).sum(), [x]).grads[0]
+    assert_grad_close(student_fn(x, *args), expected, label, context="numpy")
+
+
+# ------------------------------------------------------------------ part 2: a 2-layer network
+
+
+def torch_two_layer_loss(X, y):
+    """The network's loss as a torch function of ``(W1, b1, W2, b2)``, for the data ``X``, ``y``."""
+    import torch
+
+    Xt = torch.tensor(X, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.float64)
+
+    def loss(W1, b1, W2, b2):
+        return ((torch.tanh(Xt @ W1 + b1) @ W2 + b2 - yt) ** 2).mean()
+
+    return loss
+
+
+def random_network(N, D, H, C, seed):
+    """Reproducible data ``(X, y)`` and parameters ``(W1, b1, W2, b2)``: six float64 arrays."""
+    return random_inputs((N, D), (N, C), (D, H), (H,), (H, C), (C,), seed=seed)
+
+
+def check_forward(forward, dims, seed, label) -> float:
+    """``forward(X, y, W1, b1, W2, b2)``'s loss against torch's; returns the loss."""
+    __tracebackhide__ = True
+    X, y, W1, b1, W2, b2 = random_network(*dims, seed=seed)
+    loss, _cache = forward(X, y, W1, b1, W2, b2)
+    ref = torch_gradients(torch_two_layer_loss(X, y), [W1, b1, W2, b2])
+    assert_close(loss, ref.value, f"two_layer_forward: the loss ({label}, N, D, H, C = {dims})",
+                 kind="value")
+    return loss
+
+
+_PARAMS = {"W1": 0, "b1": 1, "W2": 2, "b2": 3}
+
+
+def check_network_gradients(forward, backward, dims, seed, label, names) -> None:
+    """The gradients ``names`` (a sequence of "W1", "b1", "W2", "b2") of the student's
+    ``backward(forward(...)[1])`` against torch's, in the order given."""
+    __tracebackhide__ = True
+    X, y, W1, b1, W2, b2 = random_network(*dims, seed=seed)
+    _loss, cache = forward(X, y, W1, b1, W2, b2)
+    grads = backward(cache)
+    if not isinstance(grads, dict) or sorted(grads) != ["W1", "W2", "b1", "b2"]:
+        raise AssertionError("two_layer_backward must return a dict with the keys "
+                             "'W1', 'b1', 'W2', 'b2'")
+    ref = torch_gradients(torch_two_layer_loss(X, y), [W1, b1, W2, b2])
+    N, C = dims[0], dims[3]
+    for name in names:
+        # the mean runs over both dimensions of the output: a missing factor is named by its size
+        assert_grad_close(grads[name], ref.grads[_PARAMS[name]],
+                          f"dL/d{name} ({label}, N, D, H, C = {dims})", n=(N, C), context="numpy")
+
+
+# ------------------------------------------------------------------ part 3: unbroadcast
+
+
+def check_unbroadcast(unbroadcast, a_shape, b_shape, seed, label, op="add") -> None:
+    """``unbroadcast`` as the gradient of ``a`` in ``a + b`` (``op="add"``) or ``a * b`` ("mul")."""
+    __tracebackhide__ = True
+    a, b = random_inputs(a_shape, b_shape, seed=seed)
+    fn, op_name = {"add": (lambda s, t: s + t, "a + b"), "mul": (lambda s, t: s * t, "a * b")}[op]
+    ref = torch_gradients(fn, [a, b], seed=seed)  # grad_output: random, of the output's shape
+    g = ref.grad_output
+    # d(a+b)/da = 1 and d(a*b)/da = b: the local part first, then sum back to a's shape
+    local = g if op == "add" else g * np.broadcast_to(b, g.shape)
+    got = unbroadcast(local, a_shape)
+    assert_grad_close(got, ref.grads[0],
+                      f"unbroadcast(grad of shape {g.shape}, {a_shape}) as the gradient of a in "
+                      f"{op_name} with a {a_shape}, b {b_shape} ({label})",
+                      output_shape=g.shape, context="numpy")
+
+
+# ------------------------------------------------------------------ part 4: matrix products
+
+
+def _pair(result, name):
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise AssertionError(f"{name} must return a pair (a tuple of two arrays), got {result!r}")
+    return result
+
+
+def check_matvec(matvec_backward, n, k, seed, label) -> None:
+    """``matvec_backward(A, v, g)`` for ``y = A @ v``, A ``(n, k)``, v ``(k,)``, against torch."""
+    __tracebackhide__ = True
+    A, v = random_inputs((n, k), (k,), seed=seed)
+    ref = torch_gradients(lambda a, w: a @ w, [A, v], seed=seed)
+    grad_A, grad_v = _pair(matvec_backward(A, v, ref.grad_output), "matvec_backward")
+    assert_grad_close(grad_A, ref.grads[0], f"grad_A for A {A.shape} @ v {v.shape} ({label})",
+                      context="numpy")
+    assert_grad_close(grad_v, ref.grads[1], f"grad_v for A {A.shape} @ v {v.shape} ({label})",
+                      context="numpy")
+
+
+def check_batched_matmul(batched_matmul_backward, b, n, k, m, seed, label) -> None:
+    """``batched_matmul_backward(A, B, G)`` for ``Y = A @ B``, A ``(b, n, k)``, B ``(k, m)``."""
+    __tracebackhide__ = True
+    A, B = random_inputs((b, n, k), (k, m), seed=seed)
+    ref = torch_gradients(lambda a, w: a @ w, [A, B], seed=seed)
+    grad_A, grad_B = _pair(batched_matmul_backward(A, B, ref.grad_output), "batched_matmul_backward")
+    assert_grad_close(grad_A, ref.grads[0], f"grad_A for A {A.shape} @ B {B.shape} ({label})",
+                      context="numpy")
+    assert_grad_close(grad_B, ref.grads[1], f"grad_B for A {A.shape} @ B {B.shape} ({label})",
+                      context="numpy")
+
+
+# ------------------------------------------------------------------ part 5: softmax
+
+
+def check_softmax_jacobian(softmax_jacobian, x, label) -> None:
+    """``softmax_jacobian(x)`` against torch's Jacobian of softmax at ``x`` (1-D)."""
+    __tracebackhide__ = True
+    import torch
+
+    expected = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, dim=0),
+                                                  torch.tensor(x, dtype=torch.float64))
+    assert_grad_close(softmax_jacobian(x), expected,
+                      f"softmax_jacobian(x), x of shape {x.shape} ({label})", context="numpy")
+
+
+def check_softmax_vjp(softmax_vjp, n, seed, label, low=-2.0, high=2.0) -> None:
+    """``softmax_vjp(x, v)`` against torch's ``backward(gradient=v)`` through softmax."""
+    __tracebackhide__ = True
+    import torch
+
+    x, v = random_inputs((n,), (n,), seed=seed, low=low, high=high)
+    ref = torch_gradients(lambda t: torch.softmax(t, dim=0), [x], grad_output=v)
+    assert_grad_close(softmax_vjp(x, v), ref.grads[0],
+                      f"softmax_vjp(x, v), x and v of shape ({n},) ({label})", context="numpy")
