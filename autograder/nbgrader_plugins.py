@@ -11,6 +11,13 @@ from .feedback import FeedbackExporter, FeedbackSummary  # noqa: F401  (named by
 HIDDEN_NOTE = "# (hidden tests: their code is not shown; their messages appear below)"
 
 
+def hidden_note() -> str:
+    """The note in place of hidden test code, in the feedback's language."""
+    from .i18n import _
+
+    return "# " + _("(hidden tests: their code is not shown; their messages appear below)")
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """Strip hidden test code from the notebook before feedback is rendered.
 
@@ -25,6 +32,12 @@ class HideHiddenTests(NbGraderPreprocessor):
 
     begin = Unicode("### BEGIN HIDDEN TESTS").tag(config=True)
     end = Unicode("### END HIDDEN TESTS").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from .i18n import notebook_language, using
+
+        with using(notebook_language(nb)):   # the note speaks the notebook's language
+            return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type != "code" or not (is_grade(cell) and not is_solution(cell)):
@@ -42,4 +55,4 @@ def strip_hidden(source: str, begin: str = "### BEGIN HIDDEN TESTS",
     """Replace every hidden-test region of ``source`` by a one-line note."""
     from .feedback import strip_hidden as strip
 
-    return strip(source, HIDDEN_NOTE, begin, end)
+    return strip(source, hidden_note(), begin, end)
