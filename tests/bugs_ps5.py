@@ -22,7 +22,7 @@ BUGS = [
     # the bound from out_features: right only for square layers
     Bug("linear-bound-from-fan-out",
         edits={"ps5-linear": [("bound = 1.0 / np.sqrt(in_features)", "bound = 1.0 / np.sqrt(out_features)")]},
-        expect=["Linear(4, 9): weight and bias must be drawn", "1/sqrt(in_features)"]),
+        expect=["Linear(3, 4): weight and bias must be drawn", "1/sqrt(in_features)"]),
     # a logit of exactly 0 taken as class 1
     Bug("predict-zero-logit-is-one",
         edits={"ps5-train": [("return (logits > 0).astype(np.int64)", "return (logits >= 0).astype(np.int64)")]},

@@ -1,0 +1,72 @@
+"""autograder.problems.ps4: the helpers of ps4's test cells, run in-process on the solution
+(every test cell passes) and on each bug fixture of tests/bugs_ps4.py (a test cell fails and
+says what the feedback must say). test_assignments.py grades the same cells in the judge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import load_bugs
+from inprocess import failures, run_source_notebook
+
+from autograder.problems import ps4 as P
+
+BUGS = load_bugs("ps4")
+
+
+def test_the_solution_passes_every_test_cell():
+    results = run_source_notebook("ps4")
+    assert len(results) >= 12, sorted(results)
+    assert not failures(results), failures(results)
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_each_bug_fails_a_test_cell_that_names_it(bug):
+    failed = failures(run_source_notebook("ps4", bug.edits))
+    assert failed, f"bug {bug.name} passes every test cell"
+    text = "\n".join(failed.values())
+    for expected in bug.expect:
+        assert expected in text, f"bug {bug.name}: no failing cell says {expected!r}: {failed}"
+
+
+def test_straight_through_reference_and_torch_clipping():
+    t = torch.tensor([-2.0, 0.1, 3.0], dtype=torch.float64, requires_grad=True)
+    out = P.st_reference(-1.0, 1.0)(t)
+    assert torch.equal(out.detach(), t.detach().clamp(-1.0, 1.0))
+    out.sum().backward()
+    assert torch.equal(t.grad, torch.ones(3, dtype=torch.float64))
+    g = torch.tensor([3.0, 4.0], dtype=torch.float64)  # norm 5
+    np.testing.assert_allclose(P.clipped_by_torch(g, 1.0), g * (1.0 / (5.0 + 1e-6)))
+    np.testing.assert_allclose(P.clipped_by_torch(g, 10.0), g)
+
+
+def test_linear_products_counts_what_backward_computes():
+    class AllProducts(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w, b):
+            ctx.save_for_backward(x, w)
+            return x @ w.T + b
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            return g @ w, g.T @ x, g.sum(0)
+
+    assert P.linear_products(AllProducts, {"bias"}) == 2
+    assert P.linear_products(AllProducts, {"x", "weight", "bias"}) == 2
+
+
+def test_gradcheck_passes_names_what_failed():
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(AssertionError, match="Wrong: torch.autograd.gradcheck failed"):
+        P.gradcheck_passes(Wrong.apply, [x], "Wrong")
