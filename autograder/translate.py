@@ -434,13 +434,15 @@ def render(pair: Pair, lang: str, base: Path | None = None) -> str:
 
 def _localize_fences(src: str, lang: str) -> str:
     """Commands in a markdown cell's fenced blocks name the translated problem sets
-    (``bin/course selfgrade release/ps1/ps1.ipynb`` -> ``release/ps1-zh-CN/ps1.ipynb``)."""
+    (``bin/course selfgrade release/ps1/ps1.ipynb`` -> ``release/ps1-zh-CN/ps1.ipynb``,
+    ``../ps3/ps3.ipynb`` -> ``../ps3-zh-CN/ps3.ipynb``)."""
     lines, inside = src.split("\n"), False
     for k, line in enumerate(lines):
         if _FENCE.match(line):
             inside = not inside
         elif inside:
-            lines[k] = re.sub(r"\brelease/(ps\d+)/", rf"release/\1-{lang}/", line)
+            line = re.sub(r"\brelease/(ps\d+)/", rf"release/\1-{lang}/", line)
+            lines[k] = re.sub(r"(?<![\w-])\.\./(ps\d+)/", rf"../\1-{lang}/", line)
     return "\n".join(lines)
 
 
