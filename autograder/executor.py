@@ -109,6 +109,9 @@ class Zygote:
         self._buf = bytearray()
         self._ready = False
         self.info: dict = {}
+        #: kept warm by a grading daemon (autograder.daemon) across runs: a pool worker that
+        #: used it only lets go of its control socket; the daemon alone stops it
+        self.kept = False
 
     # -- lifecycle
     def start(self) -> None:
@@ -153,6 +156,10 @@ class Zygote:
         return self.proc is not None and self.proc.poll() is None
 
     def close(self) -> None:
+        if self.kept and not isinstance(self.proc, subprocess.Popen):  # a daemon's, lent to us
+            self._close_ctl()
+            self.proc = None
+            return
         if self.proc is not None:
             self._close_ctl()
             try:
@@ -361,6 +368,55 @@ def prestart(n: int, slot_root: str, log_path: str | None = None,
     return zs
 
 
+_KEPT: dict = {"slot_root": None, "log_path": None, "zygotes": {}}
+
+
+def keep_zygotes(slot_root: str, log_path: str | None = None) -> None:
+    """This process is a grading daemon: its zygotes live in ``slot_root`` and outlast each run."""
+    _KEPT.update(slot_root=slot_root, log_path=log_path)
+
+
+def kept_slot_root() -> str | None:
+    return _KEPT["slot_root"]
+
+
+def ready_kept(n: int, torch: bool) -> list[Zygote]:
+    """In the daemon: ``n`` live zygotes of this kind, started (and waited for) if missing."""
+    zs = [z for z in _KEPT["zygotes"].get(torch, []) if z.alive()]
+    while len(zs) < n:
+        z = Zygote(slot_root=_KEPT["slot_root"], log_path=_KEPT["log_path"], torch=torch)
+        z.kept = True
+        z.start()
+        zs.append(z)
+    _KEPT["zygotes"][torch] = zs
+    for z in zs:
+        z._wait_ready()  # in the daemon, once: the runs it forks find them ready
+    return zs
+
+
+def drop_kept(kill: bool = False) -> None:
+    """In the daemon: forget (and with ``kill``, stop) its zygotes: a run ended uncleanly."""
+    for zs in _KEPT["zygotes"].values():
+        for z in zs:
+            if kill:
+                z.kill()
+            else:
+                z.close()
+            if z._own_slot:
+                _rmtree(z.slot_dir)
+    _KEPT["zygotes"] = {}
+
+
+def prestart_kept(n: int, torch: bool) -> list[Zygote]:
+    """In a run forked from a grading daemon: the daemon's zygotes, for the pool to adopt."""
+    import multiprocessing
+
+    zs = [z for z in _KEPT["zygotes"].get(torch, []) if z.alive()][:n]
+    _PRESTARTED.update(slot_root=_KEPT["slot_root"], zygotes=zs,
+                       taken=multiprocessing.Value("i", 0))
+    return zs
+
+
 def release_prestarted() -> None:
     """In the parent, once the pool is forked: close its copies of the zygotes' pipes.
 
@@ -376,7 +432,7 @@ def reap_prestarted(timeout: float = 10.0) -> None:
     release_prestarted()  # closing our ends is what lets an unadopted zygote stop
     for z in _PRESTARTED["zygotes"]:
         proc = z.proc
-        if proc is None:
+        if proc is None or z.kept:  # a daemon's: it outlasts the run
             continue
         try:
             proc.wait(timeout=timeout)

@@ -31,7 +31,6 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import report as _report  # noqa: F401  (registers `autograder report`)
 from .cli import register
 
 log = logging.getLogger("autograder.grading")
@@ -163,6 +162,7 @@ class _Worker:
     capture: _Capture | None = None
     feedback = True
     feedback_exporter = None
+    staging_root: str | None = None  # where submissions are staged (default: the slot root)
 
 
 def _share_engines() -> None:
@@ -257,12 +257,13 @@ def _feedback_converter(app):
 
 
 def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
-                 feedback: bool) -> None:
+                 feedback: bool, staging_root: str | None = None) -> None:
     from multiprocessing.util import Finalize
 
     from . import executor
 
     os.chdir(course)
+    _Worker.staging_root = staging_root
     # the zygote imports torch while this process imports nbgrader
     executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
                            torch=executor.student_torch(course, assignment))
@@ -292,16 +293,55 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
     _Worker.feedback = feedback
 
 
+def warm_imports() -> None:
+    """Import now what a worker's first submission would import on first use (nbgrader's
+    converters and preprocessors, nbconvert's exporters, the gradebook's ORM), and make the
+    process-wide patches the workers make: for a process that forks runs (autograder.daemon)."""
+    import nbconvert.exporters  # noqa: F401
+    import nbgrader.api  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+    from nbgrader.apps import AutogradeApp  # noqa: F401
+
+    from . import executor, sandbox, submissions  # noqa: F401
+    from .judge import runner  # noqa: F401
+
+    executor.WarmExecute  # noqa: B018  (built on first use)
+    _share_engines()
+    _cache_metadata_schema()
+    import nbformat
+    from sqlalchemy.orm import configure_mappers
+
+    nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]))
+    configure_mappers()  # nbgrader's gradebook classes, set up once
+
+
 def warm_judge() -> None:
     """Import what test cells use (torch, the checks) in this process, once, before forking.
 
     Test cells run in the grading workers (the judge, :mod:`autograder.judge`); importing
     torch in each of them would cost every worker seconds at start.
     """
+    import io
+
     from . import checks
 
     checks.torch_gradients(lambda a, b: (a * b + a).tanh().mean(),
                            checks.random_inputs((2, 3), (3,), seed=0))
+    # backward() with a gradient imports more of torch (sympy) on first use
+    checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+    try:  # test cells draw graphs: pyplot, its backend and fonts once, here
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(1, 1))
+        fig.text(0.5, 0.5, "x")
+        fig.savefig(io.BytesIO(), format="png")
+        plt.close(fig)
+    except Exception:  # noqa: BLE001  (only a warm-up)
+        pass
     for mod in ("autograder.graph", "autograder.testing", "autograder.judge.runner"):
         __import__(mod)
 
@@ -316,8 +356,8 @@ def grade_submission(student: str) -> SubmissionResult:
     from .submissions import staged_submission
 
     t0 = time.monotonic()
-    slot_root = _Worker.app.config.WarmExecute.get("slot_root")  # removed after the run
-    with staged_submission(_Worker.app.coursedir, student, staging_dir=slot_root
+    slot_root = _Worker.staging_root or _Worker.app.config.WarmExecute.get("slot_root")
+    with staged_submission(_Worker.app.coursedir, student, staging_dir=slot_root  # removed
                            if isinstance(slot_root, str) and slot_root else None) as cleaned:
         if cleaned.fatal:
             return SubmissionResult(student, ok=False, reason=cleaned.fatal,
@@ -534,11 +574,15 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
     results: list[SubmissionResult] = []
     t0 = time.monotonic()
     # one machine: the workers' zygotes start now and import torch (~4 s) while we check
-    # the gradebook; a Dask cluster's workers make their own, on their machines
-    slot_root = None if scheduler else tempfile.mkdtemp(prefix="autograder-slots-")
-    if slot_root:
-        from . import executor
+    # the gradebook; a Dask cluster's workers make their own, on their machines. In a run
+    # forked by a grading daemon (autograder.daemon) they are the daemon's, already warm.
+    from . import executor
 
+    slot_root = None if scheduler else tempfile.mkdtemp(prefix="autograder-slots-")
+    kept_root = None if scheduler else executor.kept_slot_root()
+    if kept_root:
+        executor.prestart_kept(jobs, torch=executor.student_torch(course, assignment))
+    elif slot_root:
         executor.prestart(jobs, slot_root, log_path=str(log_path),
                           torch=executor.student_torch(course, assignment))
     finished = False
@@ -560,7 +604,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             try:
                 pool = multiprocessing.get_context("fork").Pool(
                     jobs, initializer=_worker_init,
-                    initargs=(str(course), assignment, str(log_path), slot_root, feedback))
+                    initargs=(str(course), assignment, str(log_path), kept_root or slot_root,
+                              feedback, slot_root))
             finally:
                 executor.release_prestarted()  # each worker has its zygote's pipes; we keep none
         try:
@@ -659,6 +704,34 @@ def _add_args(p) -> None:
     p.add_argument("--db-url", default=None, metavar="URL",
                    help="nbgrader's gradebook URL (e.g. postgresql://user:pw@host/gradebook; "
                         "default: the course's nbgrader_config.py, SQLite)")
+    add_daemon_args(p)
+
+
+def add_daemon_args(p) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--daemon", dest="daemon", action="store_true", default=None,
+                   help="grade in the course's warm grading daemon, starting one if none runs "
+                        "(later runs start in about a second; autograder.daemon)")
+    g.add_argument("--no-daemon", dest="daemon", action="store_false",
+                   help="grade in this process even if a grading daemon runs (default: use a "
+                        "running one; AUTOGRADER_DAEMON=auto|off changes the default)")
+
+
+def grade_here_or_in_daemon(course: Path, assignment: str, *, daemon: str = "use",
+                            daemon_course: Path | None = None, **kw) -> GradingRun:
+    """:func:`grade`, done by the grading daemon of ``daemon_course`` (default: ``course``)
+    when ``daemon`` is ``"use"`` (if one runs) or ``"auto"`` (starting one if none runs);
+    in this process otherwise, or when no daemon can take it."""
+    if daemon != "off" and not kw.get("scheduler"):
+        from . import daemon as _daemon
+
+        kw2 = {k: v for k, v in kw.items() if k != "scheduler"}
+        try:
+            return _daemon.grade_via_daemon(course, assignment, daemon_course=daemon_course,
+                                            start_if_absent=(daemon == "auto"), **kw2)
+        except _daemon.DaemonUnavailable as e:
+            log.info("grading in-process: %s", e)
+    return grade(course, assignment, **kw)
 
 
 def _run(args) -> int:
@@ -666,6 +739,7 @@ def _run(args) -> int:
 
     course = Path(args.course).resolve() if args.course else repo_root()
     from .cluster import ClusterError  # no dask import: that waits for a ClusterPool
+    from .daemon import mode
     from .translate import translations_of
 
     # an assignment and its translations (ps1, ps1-zh-CN: same cells, grade_ids, tests and
@@ -675,9 +749,10 @@ def _run(args) -> int:
     runs = []
     for name in names:
         try:
-            run = grade(course, name, students=args.student or None,
-                        jobs=args.jobs or None, feedback=not args.no_feedback,
-                        report=not args.no_report, scheduler=args.scheduler, db_url=args.db_url)
+            run = grade_here_or_in_daemon(
+                course, name, daemon=mode(args.daemon), students=args.student or None,
+                jobs=args.jobs or None, feedback=not args.no_feedback,
+                report=not args.no_report, scheduler=args.scheduler, db_url=args.db_url)
         except (FileNotFoundError, ClusterError) as e:
             print(f"autograder grade: {e}", file=sys.stderr)
             return 2

@@ -76,8 +76,13 @@ def guess_assignment(path: Path, root: Path) -> str:
 
 
 def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
-              root: Path | None = None, keep: Path | None = None) -> SelfGrade:
-    """Grade ``notebook`` (a file, or a folder of the assignment's notebooks) as the instructor would."""
+              root: Path | None = None, keep: Path | None = None,
+              daemon: str = "off") -> SelfGrade:
+    """Grade ``notebook`` (a file, or a folder of the assignment's notebooks) as the instructor would.
+
+    ``daemon``: ``"use"`` grades in the course's grading daemon if one runs, ``"auto"`` starts
+    one if none does (:mod:`autograder.daemon`), ``"off"`` grades in this process.
+    """
     import nbformat
 
     from . import grading
@@ -106,8 +111,9 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
             for name in student_files(course, assignment):  # ps5: your minigrad.py beside it
                 if (src.parent / name).is_file():
                     shutil.copy2(src.parent / name, sub / name)
-        run = grading.grade(course, assignment, jobs=1, feedback=False, report=False,
-                            progress=False, stream=open(os.devnull, "w"))
+        run = grading.grade_here_or_in_daemon(
+            course, assignment, daemon=daemon, daemon_course=root, jobs=1, feedback=False,
+            report=False, progress=False, stream=open(os.devnull, "w"))
         res = run.results[0]
         out = SelfGrade(assignment, res.ok, res.reason)
         out.notes = [f"{i.get('notebook', '')} {i.get('grade_id') or ''}: {i.get('detail')}"
@@ -204,6 +210,9 @@ def _add_args(p) -> None:
                         "process, seconds; no hidden tests, no score)")
     p.add_argument("--keep", default=None, metavar="DIR",
                    help="keep the private grading copy in DIR (to look at the graded notebook)")
+    from .grading import add_daemon_args
+
+    add_daemon_args(p)
 
 
 def _run(args) -> int:
@@ -215,8 +224,10 @@ def _run(args) -> int:
             return 2
         return validate_files([args.notebook])
     try:
+        from .daemon import mode
+
         r = selfgrade(args.notebook, assignment=args.assignment,
-                      keep=Path(args.keep) if args.keep else None)
+                      keep=Path(args.keep) if args.keep else None, daemon=mode(args.daemon))
     except FileNotFoundError as e:
         print(f"autograder selfgrade: {e}", file=sys.stderr)
         return 2
