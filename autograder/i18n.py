@@ -1,4 +1,4 @@
-"""The language of what a learner reads: check messages, hints, feedback pages (issue 16).
+"""The language of what a learner reads: check messages, hints, feedback pages.
 
 Messages are written in English in the code and marked for translation::
 
