@@ -393,6 +393,13 @@ def problems(lang: str, base: Path | None = None, build_check: bool = True) -> l
                 out.append(f"{rel}: untranslated entry for cell {ctx}: {short!r}")
             elif protected_spans(msgid) != protected_spans(e.msgstr):
                 out.append(f"{rel}: code spans or math differ in cell {ctx}: {short!r}")
+        if build_check and pair.assignment:   # psN's other files, copied along
+            src, dst = pair.english.parent, pair.translated.parent
+            for f in _other_files(src):
+                copy = dst / f.relative_to(src)
+                if not copy.exists() or copy.read_bytes() != f.read_bytes():
+                    out.append(f"{copy.relative_to(base).as_posix()}: out of step with "
+                               f"{f.relative_to(base).as_posix()} (run: autograder i18n build)")
         if build_check:
             want = render(pair, lang, base)
             have = pair.translated.read_text(encoding="utf-8") if pair.translated.exists() else None
@@ -446,6 +453,13 @@ def _localize_fences(src: str, lang: str) -> str:
     return "\n".join(lines)
 
 
+def _other_files(adir: Path) -> list[Path]:
+    """An assignment's files besides its notebooks (data, ps5's engine)."""
+    return [f for f in sorted(adir.rglob("*"))
+            if f.is_file() and f.suffix != ".ipynb" and "__pycache__" not in f.parts
+            and ".ipynb_checkpoints" not in f.parts]
+
+
 def build(lang: str, base: Path | None = None, only: str | None = None) -> list[Path]:
     base = base or root()
     written = []
@@ -459,14 +473,12 @@ def build(lang: str, base: Path | None = None, only: str | None = None) -> list[
             written.append(pair.translated)
         if pair.assignment:   # the assignment's other files (data, engines) go along
             src = pair.english.parent
-            for f in sorted(src.rglob("*")):
-                if (f.is_file() and f.suffix != ".ipynb" and "__pycache__" not in f.parts
-                        and ".ipynb_checkpoints" not in f.parts):
-                    dest = pair.translated.parent / f.relative_to(src)
-                    if not dest.exists() or dest.read_bytes() != f.read_bytes():
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(f, dest)
-                        written.append(dest)
+            for f in _other_files(src):
+                dest = pair.translated.parent / f.relative_to(src)
+                if not dest.exists() or dest.read_bytes() != f.read_bytes():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(f, dest)
+                    written.append(dest)
             for f in sorted(pair.translated.parent.rglob("*")):   # files psN no longer has
                 if (f.is_file() and f.suffix != ".ipynb" and "__pycache__" not in f.parts
                         and not (src / f.relative_to(pair.translated.parent)).exists()):
