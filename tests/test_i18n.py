@@ -183,7 +183,7 @@ def test_zh_ps1_graded_with_the_english_in_one_gradebook(tmp_path):
     C.write_solution_submissions(course, zh, {"li": {}, "wang": bug.edits})
     rel = course / "release" / zh
     C.write_submission(course, zh, "zhao", {p.name: p for p in rel.iterdir() if p.is_file()})
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", en, "--course",
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", en, "--course",
                            str(course), "--no-report", "--jobs", "2"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
