@@ -509,6 +509,20 @@ def grade_via_daemon(course: str | os.PathLike, assignment: str, *, students=Non
         s.close()
 
 
+def wait_exit(pid: int, timeout: float = 30.0) -> bool:
+    """Wait until process ``pid`` has exited (a zombie counts as exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except (OSError, IndexError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def mode(flag: bool | None = None) -> str:
     """How a grading command uses the daemon: ``off``, ``use`` (a running one; default) or
     ``auto`` (start one if absent). ``--daemon``/``--no-daemon`` win over ``AUTOGRADER_DAEMON``."""
@@ -552,6 +566,9 @@ def _run_cmd(args) -> int:
         return 0 if ok else 1
     if args.action == "stop":
         ans = request(course, {"op": "stop"})
+        if ans and not wait_exit(ans["pid"]):
+            print(f"grading daemon (pid {ans['pid']}) did not stop within 30 s", file=sys.stderr)
+            return 1
         print(f"grading daemon stopped (pid {ans['pid']})" if ans else "no grading daemon running")
         return 0
     ans = request(course, {"op": "ping"})

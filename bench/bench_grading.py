@@ -9,12 +9,17 @@ reference solution as a student would submit it, the rest one-bug variants:
 the fixtures of tests/bugs_<assignment>.py, or planted edits for the synthetic
 assignment of bench/synthetic.py), grades them with stock ``nbgrader
 autograde`` (one command for the batch, as an instructor runs it) and with
-``autograder grade --no-feedback --no-report`` in an identical copy, checks
+``autograder grade --no-feedback --no-report --no-daemon`` in an identical copy, checks
 that every cell's score is identical, and prints seconds per notebook for both
 and the ratio: for the whole commands (the headline), and once started (from
 the first graded notebook to the last, by the autograded files' write times),
-which separates the fixed start-up cost from the per-notebook cost. The copies
-are kept under bench/out/ (git-ignored) for a look.
+which separates the fixed start-up cost from the per-notebook cost.
+
+Then the time to the first graded notebook of a re-grade of one student: cold (no
+grading daemon), with ``--daemon`` starting one, and with the daemon warm (median of
+``--n-warm`` runs); and the whole batch once more with the warm daemon
+(:mod:`autograder.daemon`; stopped at the end). The copies are kept under bench/out/
+(git-ignored) for a look.
 """
 
 from __future__ import annotations
@@ -94,6 +99,43 @@ def steady(times: list[float]) -> tuple[float, float]:
     return times[0], (times[-1] - times[0]) / (len(times) - 1)
 
 
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def first_graded(cmd: list[str], course: Path, assignment: str, student: str) -> float:
+    """Seconds from starting ``cmd`` to ``student``'s first autograded notebook being written."""
+    for p in (course / "autograded" / student / assignment).glob("*.ipynb"):
+        p.unlink()
+    t0 = time.time()
+    _s, proc = timed(cmd, course)
+    if proc.returncode != 0:
+        print(f"{' '.join(cmd[3:])} exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
+    times = sorted(p.stat().st_mtime - t0
+                   for p in (course / "autograded" / student / assignment).glob("*.ipynb"))
+    return times[0] if times else float("nan")
+
+
+def latency(cli: list[str], course: Path, assignment: str, student: str, n_warm: int) -> dict:
+    """Time to the first graded notebook of a one-student re-grade: cold (in this process), with
+    ``--daemon`` starting the grading daemon, and ``n_warm`` times with it warm; then the whole
+    batch once more with the warm daemon. The daemon is stopped at the end."""
+    one = cli + ["grade", assignment, "--student", student, "--no-feedback", "--no-report",
+                 "--course", str(course)]
+    out = {"cold": [first_graded(one + ["--no-daemon"], course, assignment, student)]}
+    try:
+        out["start"] = [first_graded(one + ["--daemon"], course, assignment, student)]
+        out["warm"] = [first_graded(one, course, assignment, student) for _ in range(n_warm)]
+        t0 = time.perf_counter()
+        _s, proc = timed(cli + ["grade", assignment, "--no-feedback", "--no-report",
+                                "--course", str(course)], course)
+        out["batch"] = time.perf_counter() - t0 if proc.returncode == 0 else None
+    finally:
+        timed(cli + ["daemon", "stop", "--course", str(course)], course)
+    return out
+
+
 def compare(a: dict, b: dict) -> list[str]:
     diffs = []
     for student in sorted(set(a) | set(b)):
@@ -114,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feedback", action="store_true",
                     help="also time nbgrader generate_feedback against autograder's feedback")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out"), help="working directory")
+    ap.add_argument("--n-warm", type=int, default=3,
+                    help="re-grades of one student timed with the warm daemon (default 3)")
     args = ap.parse_args(argv)
 
     out = Path(args.out).resolve()
@@ -144,20 +188,24 @@ def main(argv: list[str] | None = None) -> int:
     stock_first, stock_rate = steady(finish_times(stock_course, a, stock_t0))
     if proc.returncode != 0:
         print(f"stock nbgrader autograde exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
-    ours_cmd = [sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())",
-                "grade", a, "--no-feedback", "--no-report", "--course", str(ours_course)]
+    cli = [sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())"]
+    ours_cmd = cli + ["grade", a, "--no-feedback", "--no-report", "--course", str(ours_course)]
     if args.jobs:
         ours_cmd += ["--jobs", str(args.jobs)]
+    # the headline: the whole command, cold (no grading daemon: everything starts here)
     ours_t0 = time.time()
-    ours_s, proc = timed(ours_cmd, ours_course)
+    ours_s, proc = timed(ours_cmd + ["--no-daemon"], ours_course)
     ours_first, ours_rate = steady(finish_times(ours_course, a, ours_t0))
     print(proc.stdout.strip())
     if proc.returncode != 0:
         print(f"autograder grade exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
+    ours_scores_cold = C.gradebook_scores(ours_course, a)
+    lat = latency(cli, ours_course, a, students[0], args.n_warm)
 
     stock_scores = C.gradebook_scores(stock_course, a)
     ours_scores = C.gradebook_scores(ours_course, a)
-    diffs = compare(stock_scores, ours_scores)
+    diffs = compare(stock_scores, ours_scores_cold) + [
+        f"(after the daemon's re-grades) {d}" for d in compare(stock_scores, ours_scores)]
     total = {s: v["auto_score"] for s, v in ours_scores.items()}
     full = max(total.values(), default=0)
     print(f"scores: {sum(v == full for v in total.values())} at full autograded marks ({full:g}), "
@@ -181,6 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     # from the autograded notebooks' write times
     print(f"speed-up once started: {stock_rate / ours_rate:.1f}x "
           f"(seconds per notebook after the first graded one)")
+    print()
+    print(f"first graded notebook, re-grading one student ({students[0]}), "
+          f"command start to its autograded notebook written:")
+    for label, key in (("cold (no daemon)", "cold"), ("daemon starting (--daemon)", "start"),
+                       ("warm daemon", "warm")):
+        vals = lat[key]
+        print(f"  {label:28s}{median(vals):8.2f} s" + (f"  (median of {len(vals)}: "
+              f"{', '.join(f'{v:.2f}' for v in vals)})" if len(vals) > 1 else ""))
+    if lat.get("batch") is not None:
+        wb = lat["batch"]
+        print(f"  whole batch with the warm daemon: {wb:.1f} s, {stock_s / wb:.1f}x stock")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.feedback:
         fs, proc = timed([sys.executable, "-m", "nbgrader", "generate_feedback", a], stock_course)
         cmd = [x for x in ours_cmd if x not in ("--no-feedback",)]
