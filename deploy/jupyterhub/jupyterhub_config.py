@@ -10,7 +10,9 @@ nbgrader's ``JupyterHubAuthPlugin``; see docs/jupyterhub.md):
 - students are the hub group ``nbgrader-autograd-course``, instructors
   ``formgrade-autograd-course``: nbgrader asks the hub (``JupyterHubAuthPlugin``) which
   courses a user is in, so a student sees this course's assignments;
-- students get nbgrader's *Assignment List* and *Validate*; instructors also get the
+- students get nbgrader's *Assignment List* and *Validate* (its route served by the course's
+  warm, asynchronous handler, ``autograder.validate``, instead of nbgrader's; set in
+  ``jupyter/student/jupyter_server_config.json``); instructors also get the
   *Formgrader*, on the course directory in their home (``~/autograd-course``), and
   grade there with ``bin/course grade``;
 - nbgrader's exchange is one directory every user reaches (``AUTOGRADER_EXCHANGE``).
