@@ -97,15 +97,16 @@ def jupyterlab(course: Path, home: Path, log: Path, lang: str = "en"):
 
 
 @contextlib.contextmanager
-def chromium():
-    """Headless Debian chromium under playwright (fails, never skips, when it cannot start)."""
+def chromium(timeout_ms: int = TIMEOUT_MS):
+    """Headless Debian chromium under playwright (fails, never skips, when it cannot start);
+    ``timeout_ms``: how long an ``expect`` waits."""
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError as e:  # never a silent skip
         pytest.fail(f"playwright is not installed ({e}): run bin/setup --dev")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (bin/setup --dev does)")
-    expect.set_options(timeout=TIMEOUT_MS)
+    expect.set_options(timeout=timeout_ms)
     with sync_playwright() as p:
         try:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -120,7 +121,7 @@ def chromium():
 
 def menu(page, name: str, item: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(name)}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
 
 
 def type_into_cell(page, cell, text: str, kind: str = "code") -> None:

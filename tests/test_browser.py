@@ -17,35 +17,31 @@ If chromium cannot start, the tests fail: they never skip.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+import browsing
 import nbformat
 import pytest
+from browsing import SCROLL_TO_TEXT as SCROLL_TO_MESSAGE
+from browsing import close_dialog as _close_dialog
+from browsing import menu as _menu
+from browsing import type_into_cell as _type_into_cell
+from browsing import validate as _validate
 from conftest import ROOT
 
 from autograder import course as C
-from autograder.lab import FIRST_LESSON, lab_command
+from autograder.lab import FIRST_LESSON
 
 pytestmark = [pytest.mark.browser]
 
 ASSIGNMENT = "ps1"
 NOTEBOOK = f"release/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
 STUDENT = "alice"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-TIMEOUT_MS = 90_000  # one step (a kernel start, a validation) on 2 busy cores
 
 # The student's first try at A1: the mean's 1/N forgotten (the visible check must catch it).
 WRONG_A1 = ("def grad_batch_mean_square(x):\n"
@@ -56,15 +52,6 @@ WRITTEN_ANSWER = ("`.data` hides in-place changes from autograd, so `backward()`
                   "raises an error instead.")
 
 
-SCROLL_TO_MESSAGE = """(body, text) => {
-    const walk = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
-    let node;
-    while ((node = walk.nextNode()) && !node.data.includes(text)) {}
-    if (!node) return;
-    const range = document.createRange();
-    range.selectNodeContents(node);
-    body.scrollTop += range.getBoundingClientRect().top - body.getBoundingClientRect().top - 40;
-}"""
 _T0 = time.monotonic()
 
 
@@ -72,12 +59,6 @@ def _step(what: str) -> None:
     """Time line in tests/artifacts/browser-steps.log: where the seconds go on a slow machine."""
     with open(ARTIFACTS / "browser-steps.log", "a") as f:
         f.write(f"{time.monotonic() - _T0:7.1f} s  {what}\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _js_number(x: float) -> str:
@@ -107,7 +88,7 @@ def _answer_cells(course: Path) -> list[tuple[int, str, str, str]]:
 
 
 class Grading(threading.Thread):
-    """Real nbgrader in the course copy, beside the starting server: generate, submit, autograde."""
+    """Real nbgrader in the course copy, beside the starting server: generate, submit, grade."""
 
     def __init__(self, course: Path):
         super().__init__(daemon=True)
@@ -129,9 +110,14 @@ class Grading(threading.Thread):
 
             with Gradebook(C.db_url(self.course)) as gb:
                 gb.update_or_create_student(STUDENT, first_name="Alice", last_name="Example")
-            C.nbgrader(self.course, "autograde", ASSIGNMENT, "--force")
+            # the project's grader (nbgrader's Autograde converter, tests in the judge);
+            # tests/test_stock_nbgrader.py keeps the comparison with stock `nbgrader autograde`
+            from autograder.grading import grade
+
+            run = grade(self.course, ASSIGNMENT, feedback=False, report=False, progress=False)
+            assert not run.failures, [r.reason for r in run.failures]
             self.scores = C.gradebook_scores(self.course, ASSIGNMENT)
-            _step("nbgrader autograde done")
+            _step("autograder grade done")
         except BaseException as e:  # reported by the test that needs it
             self.error = e
         finally:
@@ -142,22 +128,21 @@ class Grading(threading.Thread):
             assert self.released.wait(300), "nbgrader generate_assignment did not finish"
         else:
             self.join(600)
-            assert not self.is_alive(), "nbgrader autograde did not finish"
+            assert not self.is_alive(), "grading did not finish"
         if self.error is not None:
             raise AssertionError(f"real nbgrader failed in the course copy: {self.error}")
 
 
 class Lab:
-    def __init__(self, course: Path, port: int, token: str, proc: subprocess.Popen, log: Path,
-                 grading: Grading):
-        self.course, self.port, self.token, self.proc, self.log = course, port, token, proc, log
-        self.grading = grading
+    def __init__(self, server: browsing.LabServer, grading: Grading):
+        self.server, self.grading = server, grading
+        self.course, self.token, self.log = server.course, server.token, server.log
 
     def url(self, path: str = "lab") -> str:
-        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+        return self.server.url(path)
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+        return self.server.log_tail()
 
 
 @pytest.fixture(scope="module")
@@ -171,50 +156,11 @@ def lab(tmp_path_factory):
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     grading = Grading(course)
     grading.start()
-
-    # A hermetic Jupyter: no user config, kernels, settings or workspace of this machine leak in.
-    home = tmp / "jupyter"
-    settings = home / "lab-settings"
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    # no "get notified about Jupyter news?" toast over the screenshots (it would fetch from the web)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false"}))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
-               JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-               AUTOGRADER_COURSE=str(course))
-    port, token = _free_port(), os.urandom(12).hex()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOGRADER_COURSE", str(course))
-        cmd = lab_command(port, token=token, open_browser=False)
-    assert f"--ServerApp.root_dir={course}" in cmd, cmd
-    log = ARTIFACTS / "jupyterlab.log"
-    with open(log, "w") as out:
-        # cwd as bin/course has it: nbgrader's server extensions read ./nbgrader_config.py
-        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Lab(course, port, token, proc, log, grading)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{server.log_tail()}")
-            try:
-                with urllib.request.urlopen(server.url("api/status"), timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer within 90 s:\n{server.log_tail()}")
-            time.sleep(0.25)
-        _step("JupyterLab answers")
-        yield server
+        with browsing.jupyterlab(course, tmp / "jupyter", ARTIFACTS / "jupyterlab.log") as server:
+            _step("JupyterLab answers")
+            yield Lab(server, grading)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
         grading.join(60)
 
 
@@ -223,31 +169,16 @@ def browser():
     """Headless Debian chromium, started first: if it cannot start, the tests fail at once."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "browser-steps.log").write_text("")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError as e:  # never a silent skip
-        pytest.fail(f"playwright is not installed ({e}): run bin/setup --dev")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (bin/setup --dev does)")
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_ARGS, timeout=60_000)
-        except Exception as e:
-            pytest.fail(f"headless chromium did not start: {e}")
+    with browsing.chromium() as chromium:
         _step("chromium started")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+        yield chromium
 
 
 @pytest.fixture(scope="module")
 def page(browser, lab):
     """A browser tab with the course open at JupyterLab's default URL (the landing page)."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.set_default_timeout(browsing.TIMEOUT_MS)
     pg = ctx.new_page()
     pg.goto(lab.url(""))  # "/": the server redirects to its default URL, lesson 0
     try:
@@ -260,40 +191,6 @@ def _shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
-
-
-def _menu(page, menu: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(menu)}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
-
-
-def _type_into_cell(page, cell, text: str, kind: str = "code") -> None:
-    """Replace a cell's text the way a student does: click into it, select all, type."""
-    if kind == "markdown":
-        cell.locator(".jp-RenderedMarkdown").dblclick()  # a rendered markdown cell opens its editor
-    editor = cell.locator(".cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    # insert_text types the whole answer as one input (no auto-indent, no auto-closed brackets)
-    page.keyboard.insert_text(text)
-    # back to command mode; a markdown cell renders again
-    page.keyboard.press("Control+Enter" if kind == "markdown" else "Escape")
-
-
-def _validate(page, panel) -> str:
-    """Press nbgrader's Validate, wait for its dialog, return the dialog's text (dialog left open)."""
-    from playwright.sync_api import expect
-
-    panel.locator(".validate-button").click()  # every open notebook's toolbar has one
-    dialog = page.locator(".jp-Dialog")
-    expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results")
-    return dialog.locator(".jp-Dialog-body").inner_text()
-
-
-def _close_dialog(page) -> None:
-    dialog = page.locator(".jp-Dialog")
-    dialog.locator("button", has_text=re.compile("^ok$", re.I)).click()
-    dialog.wait_for(state="detached")
 
 
 def test_main_command_opens_lesson_0(page, lab):

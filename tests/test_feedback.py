@@ -25,8 +25,8 @@ from __future__ import annotations
 import html
 import io
 import re
-from pathlib import Path
 
+import browsing
 import nbformat
 import pytest
 from conftest import ROOT, load_bugs
@@ -40,10 +40,6 @@ A = "ps3"
 BUG = "missing-unbroadcast"
 STUDENT = f"bug-{BUG}"
 FIRST_FAILING = "ps3-mul-test"  # the first test cell the bug fails, in notebook order
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SIZES = {"desktop": (1200, 900), "phone": (390, 844)}
 
@@ -250,68 +246,49 @@ def test_traceback_formats_give_the_failing_line():
     assert F.failing_line(["GradientMismatch: no frame of the cell"]) is None
 
 
-def _browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:  # never a silent skip
-        pytest.fail(f"playwright is not installed ({e}): run bin/setup --dev")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (bin/setup --dev does)")
-    return sync_playwright
-
-
 @pytest.mark.browser
 def test_the_page_in_a_browser(graded):
-    sync_playwright = _browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     url = graded["page"].as_uri()
-    with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=CHROMIUM_ARGS, timeout=60_000)
-        except Exception as e:
-            pytest.fail(f"headless chromium did not start: {e}")
-        try:
-            for name, (w, h) in SIZES.items():
-                ctx = browser.new_context(viewport={"width": w, "height": h})
-                ctx.set_default_timeout(90_000)
-                requests = []
-                ctx.on("request", lambda r, seen=requests: seen.append(r.url))
-                # nothing may leave the machine: anything but the page itself is refused
-                ctx.route(re.compile(r"^(?!file://).*"), lambda route: route.abort())
-                page = ctx.new_page()
-                page.goto(url)
-                page.wait_for_function("() => window.MathJax && MathJax.startup "
-                                       "&& MathJax.startup.promise")
-                page.evaluate("() => MathJax.startup.promise")
+    with browsing.chromium() as browser:
+        for name, (w, h) in SIZES.items():
+            ctx = browser.new_context(viewport={"width": w, "height": h})
+            ctx.set_default_timeout(90_000)
+            requests = []
+            ctx.on("request", lambda r, seen=requests: seen.append(r.url))
+            # nothing may leave the machine: anything but the page itself is refused
+            ctx.route(re.compile(r"^(?!file://).*"), lambda route: route.abort())
+            page = ctx.new_page()
+            page.goto(url)
+            page.wait_for_function("() => window.MathJax && MathJax.startup "
+                                   "&& MathJax.startup.promise")
+            page.evaluate("() => MathJax.startup.promise")
 
-                row = page.locator(f'li.ag-row[data-grade-id="{FIRST_FAILING}"]')
-                box = row.bounding_box()
-                text = row.inner_text()
-                assert "Part 5" in text and "missing unbroadcast" in text, text
-                # on the first screen: all of the row on a desktop, its start on a phone
-                bottom = box["y"] + (box["height"] if name == "desktop" else 0)
-                assert box["y"] >= 0 and bottom <= h, \
-                    f"{name}: the failing part's row is not on the first screen: {box}"
+            row = page.locator(f'li.ag-row[data-grade-id="{FIRST_FAILING}"]')
+            box = row.bounding_box()
+            text = row.inner_text()
+            assert "Part 5" in text and "missing unbroadcast" in text, text
+            # on the first screen: all of the row on a desktop, its start on a phone
+            bottom = box["y"] + (box["height"] if name == "desktop" else 0)
+            assert box["y"] >= 0 and bottom <= h, \
+                f"{name}: the failing part's row is not on the first screen: {box}"
 
-                over = page.evaluate("""() => [...document.querySelectorAll('pre')]
-                    .filter(p => p.scrollWidth > p.clientWidth + 1
-                              || p.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-                    .map(p => p.textContent.slice(0, 80))""")
-                pres = page.evaluate("() => document.querySelectorAll('pre').length")
-                assert pres > 20 and not over, f"{name}: pre elements overflow: {over[:3]}"
-                assert page.evaluate("() => document.documentElement.scrollWidth") <= w
+            over = page.evaluate("""() => [...document.querySelectorAll('pre')]
+                .filter(p => p.scrollWidth > p.clientWidth + 1
+                          || p.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                .map(p => p.textContent.slice(0, 80))""")
+            pres = page.evaluate("() => document.querySelectorAll('pre').length")
+            assert pres > 20 and not over, f"{name}: pre elements overflow: {over[:3]}"
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= w
 
-                maths = page.evaluate("() => document.querySelectorAll('mjx-container svg').length")
-                errors = page.evaluate("() => document.querySelectorAll('mjx-merror').length")
-                assert maths >= 5 and errors == 0, (maths, errors)
-                raw = page.evaluate("() => document.body.innerText")
-                assert "\\partial" not in raw, "maths shown as TeX source"
+            maths = page.evaluate("() => document.querySelectorAll('mjx-container svg').length")
+            errors = page.evaluate("() => document.querySelectorAll('mjx-merror').length")
+            assert maths >= 5 and errors == 0, (maths, errors)
+            raw = page.evaluate("() => document.body.innerText")
+            assert "\\partial" not in raw, "maths shown as TeX source"
 
-                assert requests == [url], f"network requests: {[r for r in requests if r != url]}"
-                page.screenshot(path=str(ARTIFACTS / f"feedback-{name}.png"))
-                ctx.close()
-        finally:
-            browser.close()
+            assert requests == [url], f"network requests: {[r for r in requests if r != url]}"
+            page.screenshot(path=str(ARTIFACTS / f"feedback-{name}.png"))
+            ctx.close()
     for name in SIZES:  # the README's pictures (docs/img/feedback-*.png) are copies of these
         assert (ARTIFACTS / f"feedback-{name}.png").stat().st_size > 10_000

@@ -41,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+import browsing
 import nbformat
 import pytest
 from conftest import ROOT
@@ -56,10 +57,6 @@ import hub as H  # noqa: E402
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
 A = "ps1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TIMEOUT_MS = 180_000  # one step (a server spawn, a kernel start, a validation) on 2 busy cores
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -132,23 +129,8 @@ def hub():
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError as e:
-        pytest.fail(f"playwright is not installed ({e}): run bin/setup --dev")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (bin/setup --dev does)")
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=CHROMIUM_ARGS, timeout=60_000)
-        except Exception as e:
-            pytest.fail(f"headless chromium did not start: {e}")
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with browsing.chromium(TIMEOUT_MS) as chromium:
+        yield chromium
 
 
 # ---------------------------------------------------------------------------- helpers

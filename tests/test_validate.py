@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,12 +24,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import browsing
 import nbformat
 import pytest
 from conftest import ROOT, load_bugs
 
 from autograder import course as C
-from autograder.lab import lab_command
 
 pytestmark = [pytest.mark.slow]
 
@@ -40,15 +39,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 VISIBLE_BUG = "product-one-path"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
-    def __init__(self, course: Path, port: int, token: str, proc: subprocess.Popen, log: Path):
-        self.course, self.port, self.token, self.proc, self.log = course, port, token, proc, log
+    """A JupyterLab of the course (tests/browsing.py) and the requests the Validate button makes."""
+
+    def __init__(self, lab: browsing.LabServer):
+        self.lab, self.course, self.port, self.token = lab, lab.course, lab.port, lab.token
 
     def url(self, path: str) -> str:
         sep = "&" if "?" in path else "?"
@@ -67,7 +62,7 @@ class Server:
             return json.loads(r.read())
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+        return self.lab.log_tail()
 
 
 @pytest.fixture(scope="module")
@@ -94,37 +89,8 @@ def course(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(course, tmp_path_factory):
     home = tmp_path_factory.mktemp("jupyter")
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), AUTOGRADER_COURSE=str(course))
-    port, token = _free_port(), os.urandom(12).hex()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AUTOGRADER_COURSE", str(course))
-        cmd = lab_command(port, token=token, open_browser=False)
-    log = home / "jupyterlab.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT)
-    srv = Server(course, port, token, proc, log)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {proc.returncode}:\n{srv.log_tail()}")
-            try:
-                srv.get("api/status", timeout=5)
-                break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer within 180 s:\n{srv.log_tail()}")
-            time.sleep(0.25)
-        yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with browsing.jupyterlab(course, home, home / "jupyterlab.log") as lab:
+        yield Server(lab)
 
 
 def _stock(course: Path, rel: str) -> dict:
