@@ -284,6 +284,58 @@ def test_an_engine_check_and_its_localised_bug_in_chinese(monkeypatch):
     assert sorted(_numbers(zh)) == sorted(_numbers(en))
 
 
+def test_a_problem_set_check_and_its_likely_cause_in_chinese():
+    """ps3's order check (autograder.problems) on a real graph, torch's own, and a student's
+    topological_order that forgets to reverse its depth-first post-order."""
+    from autograder.feedback import cause_re
+    from autograder.problems import ps3
+
+    def post_order(root):  # the bug: the post-order itself, not reversed
+        order, seen = [], set()
+
+        def visit(node):
+            if node is None or node in seen:
+                return
+            seen.add(node)
+            for child, _index in node.next_functions:
+                visit(child)
+            order.append(node)
+
+        visit(root)
+        return order
+
+    def message():
+        x = torch.tensor([0.5, -1.25, 2.0], dtype=torch.float64, requires_grad=True)
+        xt = torch.tensor([0.5, -1.25, 2.0], dtype=torch.float64, requires_grad=True)
+        with pytest.raises(AssertionError) as e:
+            ps3.check_topological_order(post_order, (x * 2.0 + x).sum(), (xt * 2.0 + xt).sum(),
+                                        "x * 2 + x")
+        return str(e.value)
+
+    en = message()
+    with i18n.using("zh-CN"):
+        zh = message()
+    what = "topological_order(root) for x * 2 + x"
+    assert en.splitlines() == [
+        f"{what} starts with AccumulateGrad, not with root (SumBackward0): the output's node passes "
+        "gradients to every other node, so it comes first",
+        "  likely cause: the depth-first post-order was not reversed"]
+    first = ZH.gettext("{what} starts with {first}, not with root ({root}): the output's node "
+                       "passes gradients to every other node, so it comes first")
+    cause = ZH.gettext("the depth-first post-order was not reversed")
+    assert zh.splitlines() == [
+        first.format(what=ZH.gettext("topological_order(root) for {label}").format(
+            label="x * 2 + x"), first="AccumulateGrad", root="SumBackward0"),
+        "  可能原因：" + cause]
+    assert zh.startswith("对 x * 2 + x 调用的 topological_order(root) 以 AccumulateGrad 开头") and "后序遍历" in cause
+    assert not re.search(r"likely cause|starts with|not reversed", zh)
+    # feedback reads the cause in either language; node names and code stay as they are
+    assert cause_re().search(zh).group(1) == cause
+    assert cause_re().search(en).group(1) == "the depth-first post-order was not reversed"
+    for code in ("AccumulateGrad", "SumBackward0", "topological_order(root)", "x * 2 + x"):
+        assert code in zh, code
+
+
 def test_a_try_it_cell_in_chinese(monkeypatch, capsys):
     from autograder.tryit import try_it
 

@@ -13,9 +13,11 @@ from ..checks import (
     GradientMismatch,
     assert_close,
     assert_grad_close,
+    likely_cause,
     to_array,
     torch_gradients,
 )
+from ..i18n import N_, _, ngettext
 from ..testing import type_name
 
 __all__ = ["batch_mean_square", "check_batch_mean_square", "product_plus_square", "graph_tree",
@@ -43,9 +45,11 @@ def check_batch_mean_square(grad_fn, x, label):
         if (cols > 1 and g is not None and g.shape == expected.shape
                 and np.allclose(g * cols, expected, rtol=1e-6, atol=1e-9)):
             raise GradientMismatch(
-                f"{e}\n  likely cause: off by 1/{cols}: divided by x.size = {rows} x {cols}, all "
-                f"the elements. Only the mean over the {rows} rows divides; the sum over each "
-                f"row's {cols} entries does not (the derivative of a sum is 1).") from None
+                f"{e}\n  " + likely_cause(
+                    _("off by 1/{cols}: divided by x.size = {rows} x {cols}, all the elements. Only "
+                      "the mean over the {rows} rows divides; the sum over each row's {cols} "
+                      "entries does not (the derivative of a sum is 1).").format(rows=rows,
+                                                                                 cols=cols))) from None
         raise
 
 
@@ -82,18 +86,18 @@ def graph_tree(t, leaves: dict):
         name = type_name(node)
         if name == "AccumulateGrad":
             return (name, _which_leaf(node.variable, leaves))
-        return (name, *(walk(fn) for fn, _ in node.next_functions))
+        return (name, *(walk(fn) for fn, _index in node.next_functions))
 
     return walk(t.grad_fn)
 
 
 def _which_leaf(variable, leaves: dict) -> str:
-    values = to_array(variable, "a leaf of the graph")
+    values = to_array(variable, _("a leaf of the graph"))
     for name, arr in leaves.items():
         arr = np.asarray(arr, dtype=np.float64)
         if values.shape == arr.shape and np.allclose(values, arr, rtol=1e-6, atol=1e-7):
             return name
-    return "another leaf"
+    return _("another leaf")
 
 
 def format_tree(tree, indent: str = "") -> str:
@@ -112,10 +116,11 @@ def describe_graph(out, leaves: dict, label: str) -> str:
     __tracebackhide__ = True
     name = type_name(out)
     if name != "Tensor":
-        raise AssertionError(f"{label}: expected a torch tensor, got an object of type {name}")
+        raise AssertionError(_("{label}: expected a torch tensor, got an object of type {type}")
+                             .format(label=label, type=name))
     if not bool(out.requires_grad):
-        raise AssertionError(f"{label}: your result does not require grad, so it has no graph: "
-                             f"build it from the inputs with tensor operations")
+        raise AssertionError(_("{label}: your result does not require grad, so it has no graph: "
+                               "build it from the inputs with tensor operations").format(label=label))
     return format_tree(graph_tree(out, leaves))
 
 
@@ -139,7 +144,8 @@ def _head(tree) -> str:
         return "None"
     if tree[0] == "AccumulateGrad":
         return f"AccumulateGrad ({tree[1]})"
-    return f"{tree[0]} with {len(tree) - 1} input{'s' if len(tree) != 2 else ''}"
+    return ngettext("{node} with {count} input", "{node} with {count} inputs", len(tree) - 1).format(
+        node=tree[0], count=len(tree) - 1)
 
 
 def check_same_graph(out, expected, leaves: dict, label: str) -> None:
@@ -152,18 +158,19 @@ def check_same_graph(out, expected, leaves: dict, label: str) -> None:
         where, w, g = diff
         if (w is not None and g is not None and w[0] == g[0] and len(w) == len(g)
                 and w[0] != "AccumulateGrad"):
-            what = (f"the inputs of {w[0]} in another order: expected "
-                    f"{', '.join(map(_head, w[1:]))}; yours {', '.join(map(_head, g[1:]))}. "
-                    f"next_functions lists a node's inputs in the order of the operation's "
-                    f"operands (the left one first)")
+            what = _("the inputs of {node} in another order: expected {expected}; yours {got}. "
+                     "next_functions lists a node's inputs in the order of the operation's "
+                     "operands (the left one first)").format(
+                node=w[0], expected=", ".join(map(_head, w[1:])), got=", ".join(map(_head, g[1:])))
         else:
-            what = f"expected {_head(w)}, yours is {_head(g)}"
+            what = _("expected {expected}, yours is {got}").format(expected=_head(w), got=_head(g))
         raise AssertionError(
-            f"{label}: your graph differs from the drawing at {where}: {what}\n"
-            f"  expected graph:\n{format_tree(want, '    ')}\n"
-            f"  your graph:\n{format_tree(got, '    ')}")
-    assert_close(to_array(out, f"{label}: value"), to_array(expected), f"{label}: the value",
-                 kind="value")
+            _("{label}: your graph differs from the drawing at {where}: {what}").format(
+                label=label, where=where, what=what) + "\n"
+            + "  " + _("expected graph:") + "\n" + format_tree(want, "    ") + "\n"
+            + "  " + _("your graph:") + "\n" + format_tree(got, "    "))
+    assert_close(to_array(out, _("{what}: value").format(what=label)), to_array(expected),
+                 _("{what}: the value").format(what=label), kind="value")
 
 
 def torch_chain(t) -> list[str]:
@@ -171,7 +178,7 @@ def torch_chain(t) -> list[str]:
     names, node = [], t.grad_fn
     while node is not None:
         names.append(type(node).__name__)
-        node = next((fn for fn, _ in node.next_functions if fn is not None), None)
+        node = next((fn for fn, _index in node.next_functions if fn is not None), None)
     return names
 
 
@@ -188,16 +195,16 @@ def chain_leaves(torch_module, arrays):
 
 # ------------------------------------------------------------------ C: tensors made to order
 
-_ATTRIBUTE_HINTS = {
-    ("is_leaf", True): "yours is the result of an operation on w, so it is not a leaf: do the "
-                       "arithmetic on values without history (.detach()), then switch tracking "
-                       "on with .requires_grad_()",
-    ("is_leaf", False): "yours has no history: compute it from w with a tensor operation "
-                        "(detach() and torch.tensor(...) start a new leaf)",
-    ("requires_grad", True): "compute it from w with tensor operations (no .detach()), or, for "
-                             "a new leaf, switch tracking on with .requires_grad_()",
-    ("requires_grad", False): "gradients could still flow through it into w: cut it from w's "
-                              "graph with .detach()",
+_ATTRIBUTE_HINTS = {  # marked here, translated where they are shown
+    ("is_leaf", True): N_("yours is the result of an operation on w, so it is not a leaf: do the "
+                          "arithmetic on values without history (.detach()), then switch tracking "
+                          "on with .requires_grad_()"),
+    ("is_leaf", False): N_("yours has no history: compute it from w with a tensor operation "
+                           "(detach() and torch.tensor(...) start a new leaf)"),
+    ("requires_grad", True): N_("compute it from w with tensor operations (no .detach()), or, for "
+                                "a new leaf, switch tracking on with .requires_grad_()"),
+    ("requires_grad", False): N_("gradients could still flow through it into w: cut it from w's "
+                                 "graph with .detach()"),
 }
 
 
@@ -211,28 +218,32 @@ def check_made_tensor(made, key: str, reference, *, values_only: bool = False,
     __tracebackhide__ = True
     keys = list(made) if type_name(made) == "dict" else None
     if keys is None:
-        raise AssertionError(f"make_tensors must return a dict, got an object of type "
-                             f"{type_name(made)}")
+        raise AssertionError(_("make_tensors must return a dict, got an object of type {type}")
+                             .format(type=type_name(made)))
     if key not in keys:
-        raise AssertionError(f"make_tensors(w) has no entry {key!r}; its keys: {sorted(map(str, keys))}")
+        raise AssertionError(_("make_tensors(w) has no entry {key!r}; its keys: {keys}").format(
+            key=key, keys=sorted(map(str, keys))))
     t = made[key]
     name = type_name(t)
     if name != "Tensor":
-        raise AssertionError(f"made[{key!r}] must be a torch tensor, got an object of type {name}")
-    assert_close(to_array(t, f"made[{key!r}]"), to_array(reference), f"made[{key!r}]: its values",
-                 kind="value", rtol=1e-6, atol=1e-7)
+        raise AssertionError(_("made[{key!r}] must be a torch tensor, got an object of type {type}")
+                             .format(key=key, type=name))
+    assert_close(to_array(t, f"made[{key!r}]"), to_array(reference),
+                 _("made[{key!r}]: its values").format(key=key), kind="value", rtol=1e-6, atol=1e-7)
     if values_only:
         return
     for attr in ("requires_grad", "is_leaf"):
         want, mine = bool(getattr(reference, attr)), bool(getattr(t, attr))
         if mine != want:
-            raise AssertionError(f"made[{key!r}].{attr}: torch says {want} for a tensor made as "
-                                 f"the task asks, yours is {mine}: {_ATTRIBUTE_HINTS[attr, want]}")
+            raise AssertionError(_("made[{key!r}].{attr}: torch says {want} for a tensor made as "
+                                   "the task asks, yours is {mine}: {hint}").format(
+                key=key, attr=attr, want=want, mine=mine, hint=_(_ATTRIBUTE_HINTS[attr, want])))
     if dtype:
         want, mine = int(reference.element_size()), int(t.element_size())
         if mine != want:
-            raise AssertionError(f"made[{key!r}]: {mine} bytes an element, a float64 tensor has "
-                                 f"{want} (convert with .double() or .to(torch.float64))")
+            raise AssertionError(_("made[{key!r}]: {mine} bytes an element, a float64 tensor has "
+                                   "{want} (convert with .double() or .to(torch.float64))").format(
+                key=key, mine=mine, want=want))
 
 
 def check_w_grad(got, expected, label: str) -> None:
@@ -251,7 +262,8 @@ def check_training(train, w0, X, y, lr, steps, label) -> None:
 
     w_final, grads = train(w0.copy(), X.copy(), y.copy(), lr, steps)
     if len(grads) != steps:
-        raise AssertionError(f"{label}: expected one gradient per step ({steps}), got {len(grads)}")
+        raise AssertionError(_("{label}: expected one gradient per step ({steps}), got {got}")
+                             .format(label=label, steps=steps, got=len(grads)))
 
     def mse(w):
         return ((torch.as_tensor(X) @ w - torch.as_tensor(y)) ** 2).mean()
@@ -260,12 +272,17 @@ def check_training(train, w0, X, y, lr, steps, label) -> None:
     for step in range(steps):
         fresh = torch_gradients(mse, [w]).grads[0]  # torch's gradient at this step's w
         so_far = so_far + fresh
-        got = to_array(grads[step], f"{label}: gradient of step {step}")
+        got = to_array(grads[step], _("{label}: gradient of step {step}").format(label=label,
+                                                                                 step=step))
         if (step > 0 and got is not None and got.shape == fresh.shape and np.allclose(got, so_far)
                 and not np.allclose(got, fresh)):
             raise AssertionError(
-                f"{label}: the gradient of step {step} is the sum of the gradients of steps 0 to "
-                f"{step}: w.grad was not zeroed between steps (backward() adds into .grad)")
-        assert_grad_close(got, fresh, f"{label}: w.grad at step {step}")
+                _("{label}: the gradient of step {step} is the sum of the gradients of steps 0 to "
+                  "{step}: w.grad was not zeroed between steps (backward() adds into .grad)").format(
+                    label=label, step=step))
+        assert_grad_close(got, fresh, _("{label}: w.grad at step {step}").format(label=label,
+                                                                                  step=step))
         w = w - lr * fresh
-    assert_close(w_final, w, f"{label}: final w after {steps} steps", kind="value")
+    assert_close(w_final, w, _("{label}: final w after {steps} steps").format(label=label,
+                                                                             steps=steps),
+                 kind="value")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import assert_close, assert_grad_close, random_inputs, torch_gradients
+from ..i18n import _
 
 __all__ = ["check_local_derivative", "torch_two_layer_loss", "random_network", "check_forward",
            "check_network_gradients", "check_unbroadcast", "check_matvec", "check_batched_matmul",
@@ -56,7 +57,9 @@ def check_forward(forward, dims, seed, label) -> float:
     X, y, W1, b1, W2, b2 = random_network(*dims, seed=seed)
     loss, _cache = forward(X, y, W1, b1, W2, b2)
     ref = torch_gradients(torch_two_layer_loss(X, y), [W1, b1, W2, b2])
-    assert_close(loss, ref.value, f"two_layer_forward: the loss ({label}, N, D, H, C = {dims})",
+    assert_close(loss, ref.value,
+                 _("two_layer_forward: the loss ({label}, N, D, H, C = {dims})").format(label=label,
+                                                                                      dims=dims),
                  kind="value")
     return loss
 
@@ -72,8 +75,8 @@ def check_network_gradients(forward, backward, dims, seed, label, names) -> None
     _loss, cache = forward(X, y, W1, b1, W2, b2)
     grads = backward(cache)
     if not isinstance(grads, dict) or sorted(grads) != ["W1", "W2", "b1", "b2"]:
-        raise AssertionError("two_layer_backward must return a dict with the keys "
-                             "'W1', 'b1', 'W2', 'b2'")
+        raise AssertionError(_("two_layer_backward must return a dict with the keys "
+                               "'W1', 'b1', 'W2', 'b2'"))
     ref = torch_gradients(torch_two_layer_loss(X, y), [W1, b1, W2, b2])
     N, C = dims[0], dims[3]
     for name in names:
@@ -96,17 +99,24 @@ def check_unbroadcast(unbroadcast, a_shape, b_shape, seed, label, op="add") -> N
     local = g if op == "add" else g * np.broadcast_to(b, g.shape)
     got = unbroadcast(local, a_shape)
     assert_grad_close(got, ref.grads[0],
-                      f"unbroadcast(grad of shape {g.shape}, {a_shape}) as the gradient of a in "
-                      f"{op_name} with a {a_shape}, b {b_shape} ({label})",
+                      _("unbroadcast(grad of shape {shape}, {a_shape}) as the gradient of a in "
+                        "{op} with a {a_shape}, b {b_shape} ({label})").format(
+                          shape=g.shape, a_shape=a_shape, op=op_name, b_shape=b_shape, label=label),
                       output_shape=g.shape, context="numpy")
 
 
 # ------------------------------------------------------------------ part 4: matrix products
 
 
+def _grad_for(name: str, product: str, label: str) -> str:
+    """The label of one gradient of a matrix product: ``grad_A for A (3, 4) @ v (4,) (visible)``."""
+    return _("{name} for {product} ({label})").format(name=name, product=product, label=label)
+
+
 def _pair(result, name):
     if not isinstance(result, tuple) or len(result) != 2:
-        raise AssertionError(f"{name} must return a pair (a tuple of two arrays), got {result!r}")
+        raise AssertionError(_("{name} must return a pair (a tuple of two arrays), got {result!r}")
+                             .format(name=name, result=result))
     return result
 
 
@@ -116,9 +126,10 @@ def check_matvec(matvec_backward, n, k, seed, label) -> None:
     A, v = random_inputs((n, k), (k,), seed=seed)
     ref = torch_gradients(lambda a, w: a @ w, [A, v], seed=seed)
     grad_A, grad_v = _pair(matvec_backward(A, v, ref.grad_output), "matvec_backward")
-    assert_grad_close(grad_A, ref.grads[0], f"grad_A for A {A.shape} @ v {v.shape} ({label})",
+    product = f"A {A.shape} @ v {v.shape}"
+    assert_grad_close(grad_A, ref.grads[0], _grad_for("grad_A", product, label),
                       context="numpy")
-    assert_grad_close(grad_v, ref.grads[1], f"grad_v for A {A.shape} @ v {v.shape} ({label})",
+    assert_grad_close(grad_v, ref.grads[1], _grad_for("grad_v", product, label),
                       context="numpy")
 
 
@@ -128,9 +139,10 @@ def check_batched_matmul(batched_matmul_backward, b, n, k, m, seed, label) -> No
     A, B = random_inputs((b, n, k), (k, m), seed=seed)
     ref = torch_gradients(lambda a, w: a @ w, [A, B], seed=seed)
     grad_A, grad_B = _pair(batched_matmul_backward(A, B, ref.grad_output), "batched_matmul_backward")
-    assert_grad_close(grad_A, ref.grads[0], f"grad_A for A {A.shape} @ B {B.shape} ({label})",
+    product = f"A {A.shape} @ B {B.shape}"
+    assert_grad_close(grad_A, ref.grads[0], _grad_for("grad_A", product, label),
                       context="numpy")
-    assert_grad_close(grad_B, ref.grads[1], f"grad_B for A {A.shape} @ B {B.shape} ({label})",
+    assert_grad_close(grad_B, ref.grads[1], _grad_for("grad_B", product, label),
                       context="numpy")
 
 
@@ -145,7 +157,8 @@ def check_softmax_jacobian(softmax_jacobian, x, label) -> None:
     expected = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, dim=0),
                                                   torch.tensor(x, dtype=torch.float64))
     assert_grad_close(softmax_jacobian(x), expected,
-                      f"softmax_jacobian(x), x of shape {x.shape} ({label})", context="numpy")
+                      _("softmax_jacobian(x), x of shape {shape} ({label})").format(
+                          shape=x.shape, label=label), context="numpy")
 
 
 def check_softmax_vjp(softmax_vjp, n, seed, label, low=-2.0, high=2.0) -> None:
@@ -156,4 +169,5 @@ def check_softmax_vjp(softmax_vjp, n, seed, label, low=-2.0, high=2.0) -> None:
     x, v = random_inputs((n,), (n,), seed=seed, low=low, high=high)
     ref = torch_gradients(lambda t: torch.softmax(t, dim=0), [x], grad_output=v)
     assert_grad_close(softmax_vjp(x, v), ref.grads[0],
-                      f"softmax_vjp(x, v), x and v of shape ({n},) ({label})", context="numpy")
+                      _("softmax_vjp(x, v), x and v of shape {shape} ({label})").format(
+                          shape=f"({n},)", label=label), context="numpy")

@@ -14,8 +14,9 @@ import warnings
 
 import numpy as np
 
-from ..checks import assert_grad_close, torch_gradients
+from ..checks import assert_grad_close, likely_cause, torch_gradients
 from ..graph import graph_data, order_violations
+from ..i18n import _
 from ..testing import repeat, type_name
 
 __all__ = ["same", "require_float64", "raises", "quiet_grad", "torch_unbroadcast",
@@ -29,15 +30,16 @@ def same(got, expected, what: str, hint: str = "") -> None:
     Student objects compare by identity (a proxy's ``==`` is ``is``), plain data by value.
     """
     if got != expected:
-        raise AssertionError(f"{what}: torch gives {expected!r}, yours gives {got!r}"
-                             + (f"\n  likely cause: {hint}" if hint else ""))
+        raise AssertionError(_("{what}: torch gives {expected!r}, yours gives {got!r}").format(
+            what=what, expected=expected, got=got) + ("\n  " + likely_cause(hint) if hint else ""))
 
 
 def require_float64(data, what: str) -> None:
     """``data`` must be a float64 numpy array (torch's tensors in these tests are float64 too)."""
     if not (isinstance(data, np.ndarray) and data.dtype == np.float64):
-        raise AssertionError(f"{what} must be a float64 numpy array, got {type_name(data)} "
-                             f"of dtype {getattr(data, 'dtype', None)}")
+        raise AssertionError(_("{what} must be a float64 numpy array, got {type} of dtype {dtype}")
+                             .format(what=what, type=type_name(data),
+                                     dtype=getattr(data, "dtype", None)))
 
 
 def raises(f):
@@ -75,7 +77,9 @@ def two_backward_calls(Variable, x0, g1, g2, label: str) -> None:
     x = Variable(x0, requires_grad=True)
     (x + x).backward(g1)
     (x + 1.0).backward(g2)
-    assert_grad_close(x.grad, xt.grad, f"x.grad after (x + x).backward(g1), then (x + 1).backward(g2) {label}",
+    assert_grad_close(x.grad, xt.grad,
+                      _("x.grad after (x + x).backward(g1), then (x + 1).backward(g2) {label}")
+                      .format(label=label),
                       per_call=[first.numpy(), (xt.grad - first).numpy()])
 
 
@@ -113,29 +117,34 @@ def compare_graphs(Variable, label: str, f, shapes, seed: int, positive: bool = 
     rg = requires_grad or [True] * len(arrays)
     mine = [Variable(a, requires_grad=r) for a, r in zip(arrays, rg)]
     ref = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, rg)]
-    assert_same_graph(f(*ref), f(*mine), f"the graph of {label}")
+    assert_same_graph(f(*ref), f(*mine), _("the graph of {label}").format(label=label))
 
 
 # ---------------------------------------------------------------------------- topological order
 
-_RECURSION = ("  likely cause: a recursive walk of the graph hits Python's recursion limit (about "
-              "1,000 nested calls) on a deep graph; walk it with an explicit stack (a list) instead")
+def _recursion() -> str:
+    """The likely cause of a RecursionError in a walk of a deep graph (in the learner's language)."""
+    return "  " + likely_cause(_("a recursive walk of the graph hits Python's recursion limit (about "
+                                 "1,000 nested calls) on a deep graph; walk it with an explicit "
+                                 "stack (a list) instead"))
 
 
 def _order_of(topological_order, root, label: str) -> list:
     """The student's ``topological_order(root)`` as a list, its errors as failed checks."""
+    raised = _("topological_order(root) for {label} raised {error}")
     try:
         order = topological_order(root)
     except RecursionError as e:
-        raise AssertionError(f"topological_order(root) for {label} raised RecursionError: {e}\n"
-                             + _RECURSION) from None
+        raise AssertionError(raised.format(label=label, error=f"RecursionError: {e}") + "\n"
+                             + _recursion()) from None
     except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"topological_order(root) for {label} raised {type(e).__name__}: {e}") from None
+        raise AssertionError(raised.format(label=label, error=f"{type(e).__name__}: {e}")) from None
     try:
         return list(order)
     except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"topological_order(root) for {label} must return a list of nodes, "
-                             f"got {type_name(order)} ({type(e).__name__}: {e})") from None
+        raise AssertionError(_("topological_order(root) for {label} must return a list of nodes, "
+                               "got {type} ({error})").format(
+            label=label, type=type_name(order), error=f"{type(e).__name__}: {e}")) from None
 
 
 def _name(node) -> str:
@@ -154,45 +163,53 @@ def check_topological_order(topological_order, y, yt, label: str) -> None:
     root = y.grad_fn
     ref = graph_data(yt)
     mine = graph_data(root)  # the nodes the student's next_functions reach (walked here, no recursion)
-    what = f"topological_order(root) for {label}"
+    what = _("topological_order(root) for {label}").format(label=label)
     order = _order_of(topological_order, root, label)
     if not order:
-        raise AssertionError(f"{what} is empty: torch's graph has {len(ref.nodes)} nodes, "
-                             f"{ref.names()}")
+        raise AssertionError(_("{what} is empty: torch's graph has {count} nodes, {names}").format(
+            what=what, count=len(ref.nodes), names=ref.names()))
     index = {id(n.obj): n.index for n in mine.nodes}
     foreign = [o for o in order if id(o) not in index]
     if foreign:
-        raise AssertionError(f"{what} lists {_name(foreign[0])}, which is not a node of the graph "
-                             f"(the nodes reached from root through next_functions: {mine.names()})"
-                             + ("\n  likely cause: None entries of next_functions (constants) "
-                                "are not nodes: skip them" if foreign[0] is None else ""))
+        raise AssertionError(
+            _("{what} lists {node}, which is not a node of the graph (the nodes reached from root "
+              "through next_functions: {names})").format(what=what, node=_name(foreign[0]),
+                                                         names=mine.names())
+            + ("\n  " + likely_cause(_("None entries of next_functions (constants) are not nodes: "
+                                        "skip them")) if foreign[0] is None else ""))
     if order[0] is not root:
-        raise AssertionError(f"{what} starts with {_name(order[0])}, not with root ({_name(root)}): "
-                             f"the output's node passes gradients to every other node, so it comes "
-                             f"first\n  likely cause: the depth-first post-order was not reversed")
+        raise AssertionError(
+            _("{what} starts with {first}, not with root ({root}): the output's node passes "
+              "gradients to every other node, so it comes first").format(
+                what=what, first=_name(order[0]), root=_name(root))
+            + "\n  " + likely_cause(_("the depth-first post-order was not reversed")))
     positions = [index[id(o)] for o in order]
     twice = sorted({mine.nodes[i].name for i in positions if positions.count(i) > 1})
     if twice:
-        raise AssertionError(f"{what} lists {', '.join(twice)} more than once: torch's graph has "
-                             f"{len(ref.nodes)} nodes and each must be listed once\n"
-                             f"  likely cause: no visited set: a node reached along two paths (a "
-                             f"value used twice, a diamond) is listed twice")
+        raise AssertionError(
+            _("{what} lists {nodes} more than once: torch's graph has {count} nodes and each must "
+              "be listed once").format(what=what, nodes=", ".join(twice), count=len(ref.nodes))
+            + "\n  " + likely_cause(_("no visited set: a node reached along two paths (a value used "
+                                       "twice, a diamond) is listed twice")))
     missing = sorted(n.name for n in mine.nodes if n.index not in set(positions))
     if missing:
-        raise AssertionError(f"{what} misses {', '.join(missing)}: every node reachable from root "
-                             f"through next_functions must be listed")
+        raise AssertionError(_("{what} misses {nodes}: every node reachable from root through "
+                               "next_functions must be listed").format(what=what,
+                                                                       nodes=", ".join(missing)))
     too_early = order_violations(mine, positions)
     if too_early:
         i, j = too_early[0]
-        raise AssertionError(f"{what} lists {mine.nodes[j].name} before {mine.nodes[i].name}, which "
-                             f"passes gradients to it: in backward() it would run before all of its "
-                             f"gradient has arrived\n  likely cause: a reversed depth-first post-order "
-                             f"is needed (each node listed after everything below it, then the list "
-                             f"reversed)")
+        raise AssertionError(
+            _("{what} lists {later} before {earlier}, which passes gradients to it: in backward() "
+              "it would run before all of its gradient has arrived").format(
+                what=what, later=mine.nodes[j].name, earlier=mine.nodes[i].name)
+            + "\n  " + likely_cause(_("a reversed depth-first post-order is needed (each node "
+                                       "listed after everything below it, then the list reversed)")))
     got, expected = sorted(mine.names()), sorted(ref.names())
     if got != expected:
-        raise AssertionError(f"{what}: the graph has the nodes {got}, torch's graph of the same "
-                             f"expression has {expected} (part 3: Node and gradient_node)")
+        raise AssertionError(_("{what}: the graph has the nodes {got}, torch's graph of the same "
+                               "expression has {expected} (part 3: Node and gradient_node)").format(
+            what=what, got=got, expected=expected))
 
 
 def check_deep_topological_order(topological_order, x, y, yt, label: str) -> None:
@@ -202,16 +219,17 @@ def check_deep_topological_order(topological_order, x, y, yt, label: str) -> Non
     Checked without walking the chain node by node from the test (one request in the judge).
     """
     root = y.grad_fn
-    what = f"topological_order(root) for {label}"
+    what = _("topological_order(root) for {label}").format(label=label)
     order = _order_of(topological_order, root, label)
     n = len(graph_data(yt).nodes)  # torch's graph, walked in this process
     if len(order) != n:
-        raise AssertionError(f"{what} lists {len(order)} nodes, torch's graph has {n}")
+        raise AssertionError(_("{what} lists {got} nodes, torch's graph has {count}").format(
+            what=what, got=len(order), count=n))
     if len({id(o) for o in order}) != n:
-        raise AssertionError(f"{what} lists a node more than once")
+        raise AssertionError(_("{what} lists a node more than once").format(what=what))
     if order[0] is not root:
-        raise AssertionError(f"{what} does not start with root, the output's node")
+        raise AssertionError(_("{what} does not start with root, the output's node").format(what=what))
     last = order[-1]
     if type_name(last) != "AccumulateGrad" or last.variable is not x:
-        raise AssertionError(f"{what} ends with {_name(last)}, not with the AccumulateGrad of x, the "
-                             f"one leaf (the end of every path)")
+        raise AssertionError(_("{what} ends with {last}, not with the AccumulateGrad of x, the one "
+                               "leaf (the end of every path)").format(what=what, last=_name(last)))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import assert_close, assert_grad_close, random_inputs, to_array, torch_gradients
+from ..i18n import _
 from ..testing import SCALAR_FUNCTIONS, scalar_function, student_side, type_name
 
 __all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
@@ -28,7 +29,8 @@ def gradcheck_passes(fn, inputs, what: str) -> None:
     try:
         T.autograd.gradcheck(fn, tuple(inputs))
     except Exception as e:  # noqa: BLE001  (gradcheck's GradcheckError, or the student's own)
-        raise AssertionError(f"{what}: torch.autograd.gradcheck failed: {str(e)[:700]}") from None
+        raise AssertionError(_("{what}: torch.autograd.gradcheck failed: {error}").format(
+            what=what, error=str(e)[:700])) from None
 
 
 # ---------------------------------------------------------------------- 1. LogSumExp
@@ -39,9 +41,9 @@ def check_lse(LogSumExp, x_np, what: str, seed: int = 0) -> None:
     ref = torch_gradients(lambda t: torch.logsumexp(t, dim=-1), [x_np], seed=seed)
     x = T.tensor(x_np, requires_grad=True)
     out = LogSumExp.apply(x)
-    assert_close(out, ref.value, f"{what}: value", kind="value")
+    assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
     out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
-    assert_grad_close(x.grad, ref.grads[0], f"{what}: gradient of x")
+    assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
 
 
 # ---------------------------------------------------------------------- 2. ClampST
@@ -58,9 +60,9 @@ def check_st(ClampST, x_np, lo, hi, what: str, seed: int = 0, post=lambda t: t) 
     ref = torch_gradients(lambda t: post(st_reference(lo, hi)(t)), [x_np], seed=seed)
     x = T.tensor(x_np, requires_grad=True)
     out = post(ClampST.apply(x, lo, hi))
-    assert_close(out, ref.value, f"{what}: value", kind="value")
+    assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
     out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
-    assert_grad_close(x.grad, ref.grads[0], f"{what}: gradient of x")
+    assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
 
 
 # ---------------------------------------------------------------------- 3. LinearFunction
@@ -76,16 +78,17 @@ def check_linear(LinearFunction, n: int, fan_in: int, fan_out: int, seed: int, b
     what = f"LinearFunction, x {n}x{fan_in}, weight {fan_out}x{fan_in}" + ("" if bias else ", bias=None")
     frozen = [nm for nm, r in zip(names, needs) if not r]
     if frozen:
-        what += f", {' and '.join(frozen)} not requiring grad"
+        what += _(", {names} not requiring grad").format(names=_(" and ").join(frozen))
     # reference: torch's own linear on the same inputs
     ref = torch_gradients(lambda *t: F.linear(*[a if r else a.detach() for a, r in zip(t, needs)]),
                           arrays, seed=seed)
     ts = [T.tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
     out = LinearFunction.apply(*ts) if bias else LinearFunction.apply(ts[0], ts[1], None)
-    assert_close(out, ref.value, f"{what}: value", kind="value")
+    assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
     out.backward(T.tensor(ref.grad_output))
     for t, g, nm, r in zip(ts, ref.grads, names, needs):
-        assert_grad_close(t.grad, g if r else None, f"{what}: gradient of {nm}")
+        assert_grad_close(t.grad, g if r else None,
+                          _("{label}: gradient of {name}").format(label=what, name=nm))
 
 
 def linear_products(LinearFunction, needs, seed: int = 7) -> int:
@@ -142,11 +145,12 @@ def check_clip_returns_new(make_clip_hook, g_np, max_norm: float) -> None:
     g = T.tensor(g_np)
     out = make_clip_hook(max_norm)(g)
     assert type_name(out) == "Tensor", (
-        f"the hook returned {type_name(out)}, not a tensor: it must return the clipped gradient")
+        _("the hook returned {type}, not a tensor: it must return the clipped gradient").format(
+            type=type_name(out)))
     assert np.array_equal(to_array(g), g_np), \
-        "the hook changed its argument in place: return a new tensor instead"
+        _("the hook changed its argument in place: return a new tensor instead")
     assert_grad_close(out, clipped_by_torch(torch.tensor(g_np), max_norm),
-                      f"make_clip_hook({max_norm})(g) called directly")
+                      _("make_clip_hook({max_norm})(g) called directly").format(max_norm=max_norm))
 
 
 # ---------------------------------------------------------------------- 5. hvp
@@ -155,12 +159,13 @@ def check_hvp(hvp, name: str, params, x_np, v_np) -> None:
     """``hvp(f, x, v)`` against ``torch.autograd.functional.hvp`` for the scalar function
     ``name`` of ``autograder.testing.SCALAR_FUNCTIONS`` (built where the student's code runs)."""
     T = student_side("torch")
-    what = f"hvp for {SCALAR_FUNCTIONS[name][0]}"
-    _, expected = torch.autograd.functional.hvp(scalar_function(name, *params),
-                                                torch.tensor(x_np), torch.tensor(v_np))
+    what = _("hvp for {function}").format(function=SCALAR_FUNCTIONS[name][0])
+    _value, expected = torch.autograd.functional.hvp(scalar_function(name, *params),
+                                                     torch.tensor(x_np), torch.tensor(v_np))
     f = student_side("autograder.testing").scalar_function(name, *params)
     got = hvp(f, T.tensor(x_np), T.tensor(v_np))
-    assert type_name(got) == "Tensor", f"{what}: hvp returned {type_name(got)}, not a tensor"
+    assert type_name(got) == "Tensor", _("{what}: hvp returned {type}, not a tensor").format(
+        what=what, type=type_name(got))
     assert_grad_close(got, expected, what)
 
 
@@ -170,13 +175,14 @@ def check_hvp_leaves_x_alone(hvp, x_np, v_np, x_requires_grad: bool) -> None:
     T = student_side("torch")
     x = T.tensor(x_np, requires_grad=x_requires_grad)
     got = hvp(student_side("autograder.testing").scalar_function("x_exp_x"), x, T.tensor(v_np))
-    assert x.grad is None, "hvp left a .grad on the caller's x: work on x.detach().requires_grad_()"
+    assert x.grad is None, _("hvp left a .grad on the caller's x: work on x.detach().requires_grad_()")
     assert bool(x.requires_grad) == x_requires_grad, (
-        "hvp switched on requires_grad of the caller's x (x.requires_grad_() changes the tensor it "
-        "was given): work on x.detach().requires_grad_()")
-    assert type_name(got) == "Tensor", f"hvp returned {type_name(got)}, not a tensor"
-    assert not got.requires_grad, "hvp returned a tensor that requires grad: return hv.detach()"
-    _, expected = torch.autograd.functional.hvp(scalar_function("x_exp_x"), torch.tensor(x_np),
-                                                torch.tensor(v_np))
-    state = "requiring grad" if x_requires_grad else "not requiring grad"
-    assert_grad_close(got, expected, f"hvp for f(x) = sum(x exp x), x {state}")
+        _("hvp switched on requires_grad of the caller's x (x.requires_grad_() changes the tensor "
+          "it was given): work on x.detach().requires_grad_()"))
+    assert type_name(got) == "Tensor", _("hvp returned {type}, not a tensor").format(
+        type=type_name(got))
+    assert not got.requires_grad, _("hvp returned a tensor that requires grad: return hv.detach()")
+    _value, expected = torch.autograd.functional.hvp(scalar_function("x_exp_x"),
+                                                     torch.tensor(x_np), torch.tensor(v_np))
+    state = _("requiring grad") if x_requires_grad else _("not requiring grad")
+    assert_grad_close(got, expected, _("hvp for f(x) = sum(x exp x), x {state}").format(state=state))

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import assert_close, assert_grad_close, random_inputs, torch_gradients
+from ..checks import assert_close, assert_grad_close, likely_cause, random_inputs, torch_gradients
 from ..data import accuracy, make_moons
+from ..i18n import _
 from ..testing import student_side, torch_mlp, type_name
 
 __all__ = ["check_linear", "check_linear_init", "check_mlp", "check_loss", "tanh_layer_loss",
@@ -36,27 +37,32 @@ def check_linear(Linear, Variable, n: int, fan_in: int, fan_out: int, seed: int)
     (``[weight, bias]``, shapes, leaves requiring grad), its output and the gradients of
     weight, bias and ``x`` against torch with the same numbers. Returns the layer."""
     layer = Linear(fan_in, fan_out, _rng(seed))
-    what = f"Linear({fan_in}, {fan_out}) on x of shape ({n}, {fan_in})"
+    what = _("Linear({fan_in}, {fan_out}) on x of shape ({n}, {fan_in})").format(
+        fan_in=fan_in, fan_out=fan_out, n=n)
     params = layer.parameters()
     assert len(params) == 2 and params[0] is layer.weight and params[1] is layer.bias, (
-        f"{what}: parameters() must return [weight, bias]")
+        _("{what}: parameters() must return [weight, bias]").format(what=what))
     assert layer.weight.shape == (fan_out, fan_in) and layer.bias.shape == (fan_out,), (
-        f"{what}: weight has shape {layer.weight.shape} and bias {layer.bias.shape}; expected "
-        f"{(fan_out, fan_in)} and {(fan_out,)}")
+        _("{what}: weight has shape {weight_shape} and bias {bias_shape}; expected "
+          "{expected_weight} and {expected_bias}").format(
+            what=what, weight_shape=layer.weight.shape, bias_shape=layer.bias.shape,
+            expected_weight=(fan_out, fan_in), expected_bias=(fan_out,)))
     for p, nm in ((layer.weight, "weight"), (layer.bias, "bias")):
-        assert p.requires_grad and p.is_leaf, f"{what}: {nm} must be a leaf Variable with requires_grad=True"
+        assert p.requires_grad and p.is_leaf, (
+            _("{what}: {name} must be a leaf Variable with requires_grad=True").format(what=what,
+                                                                                       name=nm))
     x_np, = random_inputs((n, fan_in), seed=seed + 100)
     W, b = np.array(layer.weight.data), np.array(layer.bias.data)
     # torch on the same numbers: x, weight and bias as leaves, the same output gradient
     ref = torch_gradients(lambda x, W, b: x @ W.T + b, [x_np, W, b], seed=seed)
     x = Variable(x_np, requires_grad=True)
     out = layer(x)
-    assert_close(out.data, ref.value, f"{what}: output", kind="value")
+    assert_close(out.data, ref.value, _("{what}: output").format(what=what), kind="value")
     out.backward(ref.grad_output.copy())
-    assert_grad_close(layer.weight.grad, ref.grads[1], f"{what}: gradient of weight")
-    assert_grad_close(layer.bias.grad, ref.grads[2], f"{what}: gradient of bias",
+    assert_grad_close(layer.weight.grad, ref.grads[1], _("{label}: gradient of {name}").format(label=what, name="weight"))
+    assert_grad_close(layer.bias.grad, ref.grads[2], _("{label}: gradient of {name}").format(label=what, name="bias"),
                       output_shape=tuple(ref.value.shape))
-    assert_grad_close(x.grad, ref.grads[0], f"{what}: gradient of x")
+    assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
     return layer
 
 
@@ -69,19 +75,21 @@ def check_linear_init(Linear, fan_in: int, fan_out: int, seed: int) -> None:
     bound = 1 / np.sqrt(fan_in)
     weight, bias = np.array(layer.weight.data), np.array(layer.bias.data)
     assert np.all(np.abs(weight) <= bound) and np.all(np.abs(bias) <= bound), (
-        f"{name}: initial values must lie in [-1/sqrt(in_features), 1/sqrt(in_features)] = "
-        f"[{-bound:.4g}, {bound:.4g}]")
+        _("{name}: initial values must lie in [-1/sqrt(in_features), 1/sqrt(in_features)] = "
+          "[{low:.4g}, {high:.4g}]").format(name=name, low=-bound, high=bound))
     if weight.size >= 16:
-        assert np.std(weight) > bound / 5, f"{name}: the weights look constant, not random"
+        assert np.std(weight) > bound / 5, (
+            _("{name}: the weights look constant, not random").format(name=name))
     rng = np.random.default_rng(seed)
     w, b = rng.uniform(-bound, bound, (fan_out, fan_in)), rng.uniform(-bound, bound, fan_out)
     assert weight.shape == w.shape and np.allclose(weight, w) \
         and bias.shape == b.shape and np.allclose(bias, b), (
-        f"{name}: weight and bias must be drawn with rng.uniform(-bound, bound, ...), weight first, "
-        f"with bound = 1/sqrt(in_features) = {bound:.4g} (torch.nn.Linear's default: the fan-in, "
-        f"not out_features)")
+        _("{name}: weight and bias must be drawn with rng.uniform(-bound, bound, ...), weight "
+          "first, with bound = 1/sqrt(in_features) = {bound:.4g} (torch.nn.Linear's default: the "
+          "fan-in, not out_features)").format(name=name, bound=bound))
     again = Linear(fan_in, fan_out, _rng(seed))
-    assert np.array_equal(np.array(again.bias.data), bias), f"{name}: the same rng seed must give the same layer"
+    assert np.array_equal(np.array(again.bias.data), bias), (
+        _("{name}: the same rng seed must give the same layer").format(name=name))
 
 
 # ---------------------------------------------------------------------- 2. MLP
@@ -91,23 +99,26 @@ def check_mlp(MLP, Variable, sizes, n: int, seed: int) -> None:
     order, shapes), output and every parameter's gradient against the same network in
     torch (:func:`autograder.testing.torch_mlp`) with identical weights."""
     model = MLP(sizes, _rng(seed))
-    what = f"MLP({sizes}) on x of shape ({n}, {sizes[0]})"
+    what = _("MLP({sizes}) on x of shape ({n}, {features})").format(sizes=sizes, n=n,
+                                                                     features=sizes[0])
     params = model.parameters()
     assert len(params) == 2 * (len(sizes) - 1), (
-        f"{what}: parameters() returned {len(params)} Variables; expected {2 * (len(sizes) - 1)} "
-        f"(a weight and a bias per layer)")
+        _("{what}: parameters() returned {got} Variables; expected {expected} (a weight and a bias "
+          "per layer)").format(what=what, got=len(params), expected=2 * (len(sizes) - 1)))
     shapes = [p.shape for p in params]
     expected_shapes = [s for a, b in zip(sizes[:-1], sizes[1:]) for s in ((b, a), (b,))]
-    assert shapes == expected_shapes, f"{what}: parameter shapes {shapes}, expected {expected_shapes}"
+    assert shapes == expected_shapes, _("{what}: parameter shapes {shapes}, expected {expected}").format(
+        what=what, shapes=shapes, expected=expected_shapes)
     x_np, = random_inputs((n, sizes[0]), seed=seed + 100)
     arrays = [x_np] + [np.array(p.data) for p in params]
     ref = torch_gradients(torch_mlp, arrays, seed=seed)   # tanh between torch.nn.Linear-style layers
     out = model(Variable(x_np))
-    assert_close(out.data, ref.value, f"{what}: output", kind="value")
+    assert_close(out.data, ref.value, _("{what}: output").format(what=what), kind="value")
     out.backward(ref.grad_output.copy())
     for i, (p, g) in enumerate(zip(params, ref.grads[1:])):
         kind = "weight" if i % 2 == 0 else "bias"
-        assert_grad_close(p.grad, g, f"{what}: gradient of layer {i // 2 + 1}'s {kind}")
+        assert_grad_close(p.grad, g, _("{what}: gradient of layer {layer}'s {kind}").format(
+            what=what, layer=i // 2 + 1, kind=kind))
 
 
 # ---------------------------------------------------------------------- 3. the loss
@@ -117,15 +128,18 @@ def check_loss(bce_with_logits, Variable, n: int, seed: int, scale: float = 2.0)
     against ``F.binary_cross_entropy_with_logits``."""
     z_np = scale * random_inputs((n, 1), seed=seed)[0]
     t_np = (np.random.default_rng(seed + 1).random((n, 1)) < 0.5).astype(np.float64)
-    what = f"bce_with_logits on {n} logits"
+    what = _("bce_with_logits on {n} logits").format(n=n)
     ref = torch_gradients(lambda z: F.binary_cross_entropy_with_logits(z, torch.tensor(t_np)), [z_np])
     z = Variable(z_np, requires_grad=True)
     loss = bce_with_logits(z, t_np)
     shape = getattr(loss, "shape", None)
-    assert shape in ((), (1,)), f"{what}: the loss must be a scalar Variable, got shape {shape}"
-    assert_close(loss.data, ref.value, f"{what}: value", kind="value")
+    assert shape in ((), (1,)), (
+        _("{what}: the loss must be a scalar Variable, got shape {shape}").format(what=what,
+                                                                                  shape=shape))
+    assert_close(loss.data, ref.value, _("{what}: value").format(what=what), kind="value")
     loss.backward()
-    assert_grad_close(z.grad, ref.grads[0], f"{what}: gradient of the logits", n=n)
+    assert_grad_close(z.grad, ref.grads[0], _("{what}: gradient of the logits").format(what=what),
+                      n=n)
 
 
 # ---------------------------------------------------------------------- 4. SGD
@@ -141,12 +155,12 @@ def check_steps(SGD, Variable, steps: int, lr: float, seed: int) -> None:
     with ``torch.optim.SGD`` from the same parameters: the same parameters after them, still
     leaves that require grad."""
     x_np, W_np, b_np = random_inputs((6, 3), (2, 3), (2,), seed=seed)
-    what = f"SGD(lr={lr}), {steps} step(s) with zero_grad()"
+    what = _("SGD(lr={lr}), {steps} step(s) with zero_grad()").format(lr=lr, steps=steps)
     Wt, bt = torch.tensor(W_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
     opt_t = torch.optim.SGD([Wt, bt], lr=lr)
     W, b = Variable(W_np, requires_grad=True), Variable(b_np, requires_grad=True)
     opt = SGD([W, b], lr=lr)
-    for _ in range(steps):
+    for _step in range(steps):
         opt_t.zero_grad()
         tanh_layer_loss(torch.tensor(x_np), Wt, bt).backward()
         opt_t.step()
@@ -154,8 +168,11 @@ def check_steps(SGD, Variable, steps: int, lr: float, seed: int) -> None:
         tanh_layer_loss(Variable(x_np), W, b).backward()
         opt.step()
     for p, pt, nm in ((W, Wt, "weight"), (b, bt, "bias")):
-        assert p.is_leaf and p.requires_grad, f"{what}: after step() the {nm} must still be a leaf that requires grad"
-        assert_close(p.data, pt, f"{what}: {nm} after the updates", kind="value")
+        assert p.is_leaf and p.requires_grad, (
+            _("{what}: after step() the {name} must still be a leaf that requires grad").format(
+                what=what, name=nm))
+        assert_close(p.data, pt, _("{what}: {name} after the updates").format(what=what, name=nm),
+                     kind="value")
 
 
 def check_zero_grad(SGD, Variable, seed: int) -> None:
@@ -168,11 +185,12 @@ def check_zero_grad(SGD, Variable, seed: int) -> None:
     tanh_layer_loss(Variable(x), W, b).backward()
     opt.zero_grad()
     tanh_layer_loss(Variable(x), W, b).backward()
-    assert_grad_close(W.grad, ref.grads[1], "SGD.zero_grad(), then one more backward(): weight.grad")
-    assert_grad_close(b.grad, ref.grads[2], "SGD.zero_grad(), then one more backward(): bias.grad")
+    again = _("SGD.zero_grad(), then one more backward(): {grad}")
+    assert_grad_close(W.grad, ref.grads[1], again.format(grad="weight.grad"))
+    assert_grad_close(b.grad, ref.grads[2], again.format(grad="bias.grad"))
     opt.zero_grad()
     assert all(p.grad is None or not np.any(np.array(p.grad)) for p in (W, b)), (
-        "SGD.zero_grad(): after it, every .grad must be None (or zeros)")
+        _("SGD.zero_grad(): after it, every .grad must be None (or zeros)"))
 
 
 def check_sgd_params(SGD, Variable, seed: int) -> None:
@@ -185,11 +203,13 @@ def check_sgd_params(SGD, Variable, seed: int) -> None:
     tanh_layer_loss(Variable(x), W, b).backward()   # W gets a gradient, frozen none
     opt = SGD(student_side("builtins").iter([W, frozen]), lr=0.1)
     opt.step()
-    assert np.array_equal(np.array(frozen.data), np.ones(3)), "SGD.step() changed a parameter whose .grad is None"
+    assert np.array_equal(np.array(frozen.data), np.ones(3)), (
+        _("SGD.step() changed a parameter whose .grad is None"))
     before = np.array(W.data)
     opt.step()
     assert not np.array_equal(np.array(W.data), before), (
-        "SGD.step() did nothing the second time: keep params as a list (a generator is used up after one pass)")
+        _("SGD.step() did nothing the second time: keep params as a list (a generator is used up "
+          "after one pass)"))
 
 
 # ---------------------------------------------------------------------- 5. train and predict
@@ -201,7 +221,7 @@ def torch_training(initial, X, y, steps: int, lr: float) -> np.ndarray:
     opt = torch.optim.SGD(params, lr=lr)
     xt, yt = torch.tensor(X), torch.tensor(y, dtype=torch.float64).reshape(-1, 1)
     losses = []
-    for _ in range(steps):
+    for _step in range(steps):
         opt.zero_grad()
         loss = F.binary_cross_entropy_with_logits(torch_mlp(xt, *params), yt)
         loss.backward()
@@ -216,12 +236,15 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
     X, y = make_moons(n, noise=0.15, seed=seed)
     model = MLP(list(sizes), _rng(seed))
     initial = [np.array(p.data) for p in model.parameters()]
-    what = f"train() on make_moons({n}, noise=0.15, seed={seed}), {steps} steps, lr={lr}"
+    what = _("train() on make_moons({n}, noise=0.15, seed={seed}), {steps} steps, lr={lr}").format(
+        n=n, seed=seed, steps=steps, lr=lr)
     losses = train(model, X, y, steps=steps, lr=lr)
     assert isinstance(losses, list) and len(losses) == steps, (
-        f"{what}: train must return a list of {steps} losses, got {type_name(losses)} "
-        f"of length {len(losses) if hasattr(losses, '__len__') else '?'}")
-    assert all(isinstance(v, float) for v in losses), f"{what}: the losses must be Python floats"
+        _("{what}: train must return a list of {steps} losses, got {type} of length {length}").format(
+            what=what, steps=steps, type=type_name(losses),
+            length=len(losses) if hasattr(losses, "__len__") else "?"))
+    assert all(isinstance(v, float) for v in losses), (
+        _("{what}: the losses must be Python floats").format(what=what))
     return model, initial, losses, X, y, what
 
 
@@ -230,9 +253,11 @@ def check_training(MLP, train, seed: int, steps: int = 300, lr: float = 0.5) -> 
     against the same training in torch from the same initial weights; the loss falls."""
     _model, initial, losses, X, y, what = _trained(MLP, train, seed, steps, lr)
     assert losses[-1] < losses[0], (
-        f"{what}: the loss did not decrease: {losses[0]:.4f} at the start, {losses[-1]:.4f} at the end")
+        _("{what}: the loss did not decrease: {start:.4f} at the start, {end:.4f} at the end")
+        .format(what=what, start=losses[0], end=losses[-1]))
     assert_close(losses, torch_training(initial, X, y, steps, lr),
-                 f"{what}: the loss curve vs the same training in torch", kind="value", rtol=1e-6)
+                 _("{what}: the loss curve vs the same training in torch").format(what=what),
+                 kind="value", rtol=1e-6)
 
 
 #: accuracy a trained model must reach on new points (the reference: at least 97.8% on seeds 0-9)
@@ -244,15 +269,21 @@ def check_accuracy(MLP, train, predict, seed: int, steps: int = 300, lr: float =
     accuracy on 500 new points at least :data:`THRESHOLD`."""
     model, _initial, losses, _X, _y, what = _trained(MLP, train, seed, steps, lr)
     assert losses[-1] < 0.5 * losses[0], (
-        f"{what}: the loss did not decrease enough: {losses[0]:.4f} at the start, {losses[-1]:.4f} "
-        "at the end (expected below half the start)")
+        _("{what}: the loss did not decrease enough: {start:.4f} at the start, {end:.4f} at the end "
+          "(expected below half the start)").format(what=what, start=losses[0], end=losses[-1]))
     X_new, y_new = make_moons(500, noise=0.15, seed=1000 + seed)
     pred = predict(model, X_new)
-    assert isinstance(pred, np.ndarray) and pred.shape == (500,), (
-        f"predict must return a numpy array of shape (500,), got {type_name(pred)} "
-        f"{getattr(pred, 'shape', '')}")
+    assert isinstance(pred, np.ndarray) and pred.shape == (500,), _not_an_array(pred, 500)
     acc = accuracy(pred, y_new)
-    assert acc >= THRESHOLD, f"{what}: accuracy on 500 new points is {acc:.1%}, below {THRESHOLD:.0%}"
+    assert acc >= THRESHOLD, (
+        _("{what}: accuracy on {n} new points is {accuracy:.1%}, below {threshold:.0%}").format(
+            what=what, n=500, accuracy=acc, threshold=THRESHOLD))
+
+
+def _not_an_array(pred, n: int) -> str:
+    """The message for a ``predict`` that returned no numpy array of shape ``(n,)``."""
+    return _("predict must return a numpy array of shape {shape}, got {type} {got}").format(
+        shape=f"({n},)", type=type_name(pred), got=getattr(pred, "shape", ""))
 
 
 def grads(model) -> list:
@@ -269,21 +300,21 @@ def check_predict(MLP, train, predict, seed: int, n: int = 50) -> None:
     X_new = make_moons(n, noise=0.15, seed=500 + seed)[0]
     before = grads(model)
     pred = predict(model, X_new)
-    assert isinstance(pred, np.ndarray) and pred.shape == (n,), (
-        f"predict must return a numpy array of shape ({n},), got {type_name(pred)} "
-        f"{getattr(pred, 'shape', '')}")
-    assert np.issubdtype(pred.dtype, np.integer), f"predict must return integer classes, got dtype {pred.dtype}"
-    assert set(np.unique(pred).tolist()) <= {0, 1}, f"predict must return classes 0 and 1, got {np.unique(pred)[:5]}"
+    assert isinstance(pred, np.ndarray) and pred.shape == (n,), _not_an_array(pred, n)
+    assert np.issubdtype(pred.dtype, np.integer), (
+        _("predict must return integer classes, got dtype {dtype}").format(dtype=pred.dtype))
+    assert set(np.unique(pred).tolist()) <= {0, 1}, (
+        _("predict must return classes 0 and 1, got {got}").format(got=np.unique(pred)[:5]))
     params = [torch.tensor(np.array(p.data)) for p in model.parameters()]
     expected = (torch_mlp(torch.tensor(X_new), *params)[:, 0] > 0).numpy().astype(np.int64)
     wrong = int(np.sum(pred != expected))
     assert wrong == 0, (
-        f"predict on {n} points: {wrong} class(es) differ from the model's own logits "
-        "(class 1 exactly where the logit is positive)")
+        _("predict on {n} points: {wrong} class(es) differ from the model's own logits (class 1 "
+          "exactly where the logit is positive)").format(n=n, wrong=wrong))
     after = grads(model)
     assert all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
                for a, b in zip(before, after)), (
-        "predict changed the parameters' gradients: it must only run the model, under no_grad()")
+        _("predict changed the parameters' gradients: it must only run the model, under no_grad()"))
 
 
 def check_predict_edges(MLP, predict, bias: float) -> None:
@@ -298,9 +329,12 @@ def check_predict_edges(MLP, predict, bias: float) -> None:
     expected = (logits > 0).numpy().astype(np.int64)
     got = predict(model, X)
     assert np.array_equal(got, expected), (
-        f"predict on a model whose logits are all exactly {bias}: expected class {int(expected[0])} for every "
-        f"point, got {np.unique(got).tolist()}\n  likely cause: predict gives 1 exactly where the logit is "
-        "positive (> 0: a logit of exactly 0 is class 0); the threshold is on the logit, not on a probability")
+        _("predict on a model whose logits are all exactly {bias}: expected class {expected} for "
+          "every point, got {got}").format(bias=bias, expected=int(expected[0]),
+                                           got=np.unique(got).tolist())
+        + "\n  " + likely_cause(_("predict gives 1 exactly where the logit is positive (> 0: a logit "
+                                   "of exactly 0 is class 0); the threshold is on the logit, not on "
+                                   "a probability")))
 
 
 # ---------------------------------------------------------------------- 6. the plot
@@ -314,15 +348,19 @@ def check_plot(MLP, train, plot_training, seed: int) -> None:
     losses = train(model, X, y, steps=30, lr=0.5)
     plt.close("all")
     fig = plot_training(losses, model, X, y)
-    assert type_name(fig) == "Figure", f"plot_training must return a matplotlib Figure, got {type_name(fig)}"
+    assert type_name(fig) == "Figure", (
+        _("plot_training must return a matplotlib Figure, got {type}").format(type=type_name(fig)))
     try:
         lines = [ln for ax in fig.axes for ln in ax.get_lines()]
         assert any(len(ln.get_ydata()) == len(losses) and np.allclose(ln.get_ydata(), losses)
-                   for ln in lines), "plot_training: no line in the figure shows the losses (one point per step)"
+                   for ln in lines), (
+            _("plot_training: no line in the figure shows the losses (one point per step)"))
         scatter_sizes = [len(c.get_offsets()) for ax in fig.axes for c in ax.collections
                          if type_name(c) == "PathCollection"]
         assert sum(scatter_sizes) >= len(X), (
-            "plot_training: the points X do not appear in the figure (use plot_decision_boundary)")
-        assert len(fig.axes) >= 2, f"plot_training: expected two axes (loss, boundary), got {len(fig.axes)}"
+            _("plot_training: the points X do not appear in the figure (use plot_decision_boundary)"))
+        assert len(fig.axes) >= 2, (
+            _("plot_training: expected two axes (loss, boundary), got {count}").format(
+                count=len(fig.axes)))
     finally:
         plt.close(fig)
