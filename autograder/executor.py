@@ -411,7 +411,9 @@ def prestart_kept(n: int, torch: bool) -> list[Zygote]:
     """In a run forked from a grading daemon: the daemon's zygotes, for the pool to adopt."""
     import multiprocessing
 
-    zs = [z for z in _KEPT["zygotes"].get(torch, []) if z.alive()][:n]
+    # not z.alive(): they are the daemon's children, not ours, and Popen.poll() would call
+    # them gone; the daemon checked them just before it forked this run
+    zs = [z for z in _KEPT["zygotes"].get(torch, []) if z.proc is not None][:n]
     _PRESTARTED.update(slot_root=_KEPT["slot_root"], zygotes=zs,
                        taken=multiprocessing.Value("i", 0))
     return zs
