@@ -48,7 +48,11 @@ import hub as H  # noqa: E402
 from autograder import course as C  # noqa: E402
 
 A = "ps1"
-BUG = {"ps1-grad-mean-square": [("return 2 * x / x.size", "return x / 2")]}
+# one of ps1's bug fixtures (tests/bugs_ps1.py), so the bench follows the solution's text
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_grading import load_bugs  # noqa: E402
+
+BUG = dict(load_bugs(A))["mean-square-x-over-2"]
 BUGGY_CELL = "ps1-grad-mean-square-test"  # the test cell that the bug fails
 
 
