@@ -74,6 +74,31 @@ def nbgrader(course: Path, *args: str, timeout: float = 900, check: bool = True,
     return proc
 
 
+_GENERATE = """
+import sys
+from nbgrader.apps import GenerateAssignmentApp, NbGraderAPI
+app = GenerateAssignmentApp()
+app.initialize([])  # the course's nbgrader_config.py, from the working directory
+api = NbGraderAPI(coursedir=app.coursedir, parent=app)
+for name in sys.argv[1:]:
+    result = api.generate_assignment(name, force=True, create=True)
+    if not result["success"]:
+        sys.exit(f"generate_assignment {name} failed: {result.get('error', '')[-4000:]}")
+"""
+
+
+def generate_assignments(course: Path, *assignments: str, timeout: float = 900) -> None:
+    """``nbgrader generate_assignment --force`` of several assignments in one process: nbgrader's
+    own API (as its Formgrader calls it), so its start-up is paid once, not per assignment."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    proc = subprocess.run([sys.executable, "-c", _GENERATE, *assignments], cwd=course,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"generating {', '.join(assignments)} failed with code "
+                           f"{proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+
+
 def strip_solution_markers(source: str) -> str:
     """The solution as a student would type it: the code between the markers, markers removed."""
     return SOLUTION_RE.sub("", source)
