@@ -53,6 +53,7 @@ IDLE_SECONDS = 15 * 60
 _ENV_KEYS = ("AUTOGRADER_SANDBOX", "AUTOGRADER_LIMITS", "AUTOGRADER_SUBMISSION_LIMITS",
              "AUTOGRADER_EXCHANGE", "AUTOGRADER_LANG", "OMP_NUM_THREADS")
 _MAX_REQUEST = 1 << 20
+_RUNS = [0]  # runs this daemon has forked (ping says)
 
 
 class DaemonUnavailable(Exception):
@@ -290,7 +291,7 @@ def _handle(conn: socket.socket, stamp: str, settings: dict) -> str | None:
         return None
     op = req.get("op")
     if op == "ping":
-        _send(conn, {"ev": "pong", "pid": os.getpid(), "stamp": stamp})
+        _send(conn, {"ev": "pong", "pid": os.getpid(), "stamp": stamp, "runs": _RUNS[0]})
         return None
     if op == "stop":
         _send(conn, {"ev": "stopping", "pid": os.getpid()})
@@ -320,6 +321,7 @@ def _grade_request(conn: socket.socket, req: dict) -> None:
         except Exception as e:  # noqa: BLE001
             _send(conn, {"ev": "refused", "msg": f"could not start the zygotes: {e}"})
             return None
+    _RUNS[0] += 1
     pid = os.fork()
     if pid == 0:  # the run: exactly autograder.grading.grade, in a fork of the warm daemon
         rc = 1

@@ -89,6 +89,25 @@ def test_the_daemon_grades_exactly_as_in_process(courses):
         daemon.grade_via_daemon(there, A, students=["nobody"], progress=False)
 
 
+def test_selfgrade_in_the_daemon_agrees_with_selfgrade_in_process(courses, tmp_path):
+    from autograder.selfgrade import selfgrade
+
+    there = courses["there"]
+    nb = there / "submitted" / "bug-mul-sign" / A / f"{A}.ipynb"
+    here = selfgrade(nb, assignment=A, root=there, daemon="off")
+    before = daemon.request(there, {"op": "ping"})
+    keep = tmp_path / "kept"
+    warm = selfgrade(nb, assignment=A, root=there, daemon="use", keep=keep)
+    assert warm.ok and here.ok
+    assert [(c.grade_id, c.score, c.max_score, c.messages) for c in warm.cells] == \
+        [(c.grade_id, c.score, c.max_score, c.messages) for c in here.cells]
+    assert warm.score < warm.max_score  # the bug costs points, both ways
+    # the course's daemon graded it (in the private copy of the course)
+    after = daemon.request(there, {"op": "ping"})
+    assert after["pid"] == before["pid"] and after["runs"] == before["runs"] + 1
+    assert (keep / "course" / "autograded" / "selfgrade" / A / f"{A}.ipynb").is_file()
+
+
 def test_the_socket_is_private_and_another_user_is_refused(courses):
     there = courses["there"]
     assert daemon.request(there, {"op": "ping"})["ev"] == "pong"
