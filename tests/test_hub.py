@@ -44,6 +44,7 @@ from pathlib import Path
 import browsing
 import nbformat
 import pytest
+from browsing import SCROLL_TO_TEXT as SCROLL_TO_MESSAGE
 from conftest import ROOT
 
 from autograder import course as C
@@ -69,17 +70,6 @@ WRITTEN = {"alice": "`.detach()` shares the version counter, so autograd raises 
                     "in-place change; `.data` hides it and the gradient can be silently wrong.",
            "bob": "`.data` skips autograd's checks; `.detach()` keeps them."}
 _T0 = time.monotonic()
-SCROLL_TO_MESSAGE = """(body, text) => {
-    const walk = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
-    let node;
-    while ((node = walk.nextNode()) && !node.data.includes(text)) {}
-    if (!node) return;
-    const range = document.createRange();
-    range.selectNodeContents(node);
-    body.scrollTop += range.getBoundingClientRect().top - body.getBoundingClientRect().top - 40;
-}"""
-
-
 def _step(what: str) -> None:
     with open(ARTIFACTS / "hub-steps.log", "a") as f:
         f.write(f"{time.monotonic() - _T0:7.1f} s  {what}\n")
