@@ -109,17 +109,18 @@ class GradedBatch:
         return "\n".join(f.read_text() for f in files)
 
 
-def build_batch(tmp: Path, assignment: str) -> Path:
+def build_batch(tmp: Path, assignment: str, bugs: list[Bug] | None = None) -> Path:
     """A private course with ``assignment`` generated (real ``nbgrader generate_assignment``)
     and its submissions: the solution, the unmodified release and one per bug fixture
-    (``bug-<name>``). Returns the course directory."""
+    (``bug-<name>``; ``bugs``: only these). Returns the course directory."""
     course = C.copy_course(tmp / "course", assignment, root=ROOT)
     C.nbgrader(course, "generate_assignment", assignment, "--force")
     release_dir = course / "release" / assignment
     C.write_submission(course, assignment, "release",  # as handed out, with its other files
                        {p.name: p for p in release_dir.iterdir() if p.is_file()})
     C.write_solution_submissions(course, assignment, {
-        "solution": {}, **{f"bug-{bug.name}": bug.edits for bug in load_bugs(assignment)}})
+        "solution": {}, **{f"bug-{bug.name}": bug.edits
+                           for bug in (load_bugs(assignment) if bugs is None else bugs)}})
     return course
 
 
