@@ -333,7 +333,8 @@ def warm_judge() -> None:
     try:  # test cells draw graphs: pyplot, its backend and fonts once, here
         import matplotlib
 
-        matplotlib.use("Agg")
+        if "matplotlib.pyplot" not in sys.modules:  # never switch a running session's backend
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         fig = plt.figure(figsize=(1, 1))
