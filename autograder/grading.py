@@ -494,6 +494,36 @@ def ensure_in_gradebook(course: Path, assignment: str) -> bool:
     return True
 
 
+def _sqlite_path(course: Path) -> str | None:
+    """The gradebook's file, if the course's gradebook is SQLite."""
+    from .course import db_url
+
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(db_url(course))
+    except Exception:  # noqa: BLE001
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database
+
+
+def _journal_mode(path: str, mode: str | None = None, timeout: float = 2.0) -> str | None:
+    """SQLite's journal mode of ``path`` (set to ``mode`` first, if given); None if busy."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(path, timeout=timeout)
+        try:
+            row = con.execute(f"PRAGMA journal_mode={mode}" if mode else "PRAGMA journal_mode")
+            return str(row.fetchone()[0]).lower()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
 def export_csv(course: Path, assignment: str | list[str], dest: Path) -> Path:
     """Grades of ``assignment`` (or of several, e.g. ps1 and its translation ps1-zh-CN) as CSV,
     by nbgrader's own CSV export plugin."""
@@ -587,11 +617,18 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
         executor.prestart(jobs, slot_root, log_path=str(log_path),
                           torch=executor.student_torch(course, assignment))
     finished = False
+    restore_journal = None
     try:
         # the gradebook is created/upgraded here, once, before any worker touches it
         if ensure_in_gradebook(course, assignment):
             print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
                   f"(release/ untouched)", file=stream)
+        # an SQLite gradebook in write-ahead-log mode for the run: the workers' reads no
+        # longer wait for each other's writes (about 7% of a ps3 batch); put back afterwards
+        db_file = None if scheduler else _sqlite_path(course)
+        if db_file and _journal_mode(db_file) not in (None, "wal") and \
+                _journal_mode(db_file, "wal") == "wal":
+            restore_journal = db_file
         if scheduler:  # the same work on a Dask cluster; only then is dask imported
             from .cluster import ClusterPool
             from .course import db_url as course_db_url
@@ -633,6 +670,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
         if slot_root:  # after a clean close the zygotes have exited; else they are killed now
             executor.reap_prestarted(timeout=10 if finished else 0)
             shutil.rmtree(slot_root, ignore_errors=True)
+        if restore_journal:  # one file again (unless another program has it open just now)
+            _journal_mode(restore_journal, "delete")
     elapsed = time.monotonic() - t0
     results.sort(key=lambda r: r.student)
     run = GradingRun(course, assignment, results, jobs, autograde_seconds=elapsed,
