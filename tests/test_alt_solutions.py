@@ -83,7 +83,7 @@ def test_fill_cell_indents_each_answer_like_its_placeholder():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["ps3", "ps5"])
+@pytest.mark.parametrize("assignment", ["ps1", "ps2", "ps3", "ps4", "ps5"])
 def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
     from autograder.grading import grade
 
@@ -91,8 +91,11 @@ def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
     C.nbgrader(course, "generate_assignment", assignment, "--force")
     release_dir = course / "release" / assignment
     files: dict = {p.name: p for p in release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"}
+    autograded = set()   # the test cells; written answers are graded by hand, not here
     for nb_path in sorted(release_dir.glob("*.ipynb")):
         files[nb_path.name] = alt_notebook(nb_path, assignment)
+        autograded |= {c.metadata.nbgrader["grade_id"] for c in files[nb_path.name].cells
+                       if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
     if assignment == "ps5":
         C.nbgrader(course, "generate_assignment", "ps3", "--force")
         files["minigrad.py"] = alt_engine(course / "release" / "ps3" / "ps3.ipynb", tmp_path / "ps3").encode()
@@ -101,7 +104,8 @@ def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
     run = grade(course, assignment, feedback=False, report=False, progress=False)
     assert [r.student for r in run.results if r.ok] == ["alt"], [r.reason for r in run.results]
     cells = C.gradebook_scores(course, assignment)["alt"]["cells"]
-    short = {g: f"{sc}/{mx}" for g, (sc, mx) in cells.items() if sc is not None and sc < mx}
+    assert autograded <= set(cells), f"test cells missing from the gradebook: {sorted(autograded - set(cells))}"
+    short = {g: f"{sc}/{mx}" for g, (sc, mx) in cells.items() if g in autograded and (sc is None or sc < mx)}
     if short:
         graded = nbformat.read(next((course / "autograded" / "alt" / assignment).glob("*.ipynb")), as_version=4)
         why = []
@@ -111,4 +115,4 @@ def test_second_correct_solution_gets_full_marks(tmp_path, assignment):
                 errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
                 why.append(f"{gid}: " + ("; ".join(f"{e.ename}: {e.evalue}"[:600] for e in errors) or "no error"))
         pytest.fail(f"the second correct {assignment} solution lost points in {short}:\n" + "\n".join(why))
-    assert any(sc for sc, _ in cells.values()), "nothing was graded"
+    assert autograded and all(cells[g][0] for g in autograded), "nothing was graded"

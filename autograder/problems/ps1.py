@@ -18,7 +18,7 @@ from ..checks import (
     torch_gradients,
 )
 from ..i18n import N_, _, ngettext
-from ..testing import type_name
+from ..testing import student_side, type_name
 
 __all__ = ["batch_mean_square", "check_batch_mean_square", "product_plus_square", "graph_tree",
            "format_tree", "describe_graph", "check_same_graph", "torch_chain", "chain_leaves",
@@ -111,13 +111,18 @@ def format_tree(tree, indent: str = "") -> str:
     return "\n".join(lines)
 
 
+def is_tensor(x) -> bool:
+    """Whether ``x`` (a student's object) is a torch tensor, a subclass such as
+    ``nn.Parameter`` included: asked of torch where the student's code runs."""
+    return bool(student_side("torch").is_tensor(x))
+
+
 def describe_graph(out, leaves: dict, label: str) -> str:
     """Check that ``out`` is a tensor with a graph and return its drawing (for the student)."""
     __tracebackhide__ = True
-    name = type_name(out)
-    if name != "Tensor":
+    if not is_tensor(out):
         raise AssertionError(_("{label}: expected a torch tensor, got an object of type {type}")
-                             .format(label=label, type=name))
+                             .format(label=label, type=type_name(out)))
     if not bool(out.requires_grad):
         raise AssertionError(_("{label}: your result does not require grad, so it has no graph: "
                                "build it from the inputs with tensor operations").format(label=label))
@@ -224,10 +229,9 @@ def check_made_tensor(made, key: str, reference, *, values_only: bool = False,
         raise AssertionError(_("make_tensors(w) has no entry {key!r}; its keys: {keys}").format(
             key=key, keys=sorted(map(str, keys))))
     t = made[key]
-    name = type_name(t)
-    if name != "Tensor":
+    if not is_tensor(t):   # a subclass (an nn.Parameter for "param") is a tensor too
         raise AssertionError(_("made[{key!r}] must be a torch tensor, got an object of type {type}")
-                             .format(key=key, type=name))
+                             .format(key=key, type=type_name(t)))
     assert_close(to_array(t, f"made[{key!r}]"), to_array(reference),
                  _("made[{key!r}]: its values").format(key=key), kind="value", rtol=1e-6, atol=1e-7)
     if values_only:
