@@ -4,9 +4,9 @@ Written from the release notebook alone, in a deliberately different style from
 ``source/ps4``: ``LogSumExp`` saves the softmax it computed in forward (not its input
 or output), through ``amax`` and ``log(sum(exp))`` with ``keepdim``; ``ClampST`` clamps
 with two one-sided clamps and hands ``grad_output`` itself back; ``LinearFunction``
-multiplies with ``einsum`` and adds the bias in place; the clipping hook computes the
-norm by hand and caps the factor with ``clamp``; ``hvp`` takes the second gradient with
-``grad_outputs=v`` instead of differentiating a dot product.
+multiplies with ``einsum`` and adds the bias in place; the clipping hook takes the norm
+as a Python float and caps the factor with ``min``; ``hvp`` differentiates the dot product
+g . v instead of passing ``grad_outputs=v``.
 ``FILLS[grade_id]`` lists, in order, the code that replaces each ``# YOUR CODE HERE`` /
 ``raise NotImplementedError()`` of that answer cell (tests/test_alt_solutions.py).
 """
@@ -48,9 +48,8 @@ return gx, gw, gb
     "ps4-clip-hook": [
         """\
 def hook(g):
-    norm = torch.sqrt(torch.sum(g * g))
-    factor = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
-    return g * factor
+    norm = float(torch.linalg.vector_norm(g))
+    return g.mul(min(1.0, max_norm / (norm + 1e-6)))   # a new tensor, g untouched
 
 return hook
 """,
@@ -59,7 +58,8 @@ return hook
         """\
 x = x.detach().requires_grad_()
 (g,) = torch.autograd.grad(f(x), x, create_graph=True)
-(hv,) = torch.autograd.grad(g, x, grad_outputs=v)
+# H v is the gradient of the scalar g . v (v is a constant)
+(hv,) = torch.autograd.grad(torch.dot(g.reshape(-1), v.reshape(-1)), x)
 return hv.detach()
 """,
     ],
