@@ -30,7 +30,8 @@ from typing import Any
 
 __all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls",
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
-           "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace"]
+           "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace",
+           "make_leaves", "remote_leaves"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -255,6 +256,45 @@ def repeat(x, n: int, steps):
 def add_chain(x, step: float = 0.001, n: int = 10_000):
     """``x + step + step + ...`` (``n`` additions): a graph ``n`` nodes deep (see :func:`repeat`)."""
     return repeat(x, n, [("add", step)])
+
+
+# ---------------------------------------------------------------------------- leaves in one request
+
+
+def make_leaves(engine, arrays, requires_grad) -> list:
+    """``[engine(a, requires_grad=r) for a, r in zip(arrays, requires_grad)]``, stopping at the
+    first that raises (the list is then shorter).
+
+    Runs where ``engine`` lives (called by :func:`remote_leaves` in the judge through
+    :func:`student_side`): the inputs of a check are built in one request, not one each.
+    """
+    out = []
+    for a, r in zip(arrays, requires_grad):
+        try:
+            out.append(engine(a, requires_grad=r))
+        except KeyboardInterrupt:  # the time limit: the request ends
+            raise
+        except BaseException:  # noqa: BLE001  (the judge builds this one itself, sees the error)
+            break
+    return out
+
+
+def remote_leaves(engine, arrays, requires_grad) -> list | None:
+    """In the judge, for a student's ``engine``: the leaves :func:`make_leaves` built in the
+    student's process, in one request (the first ones, up to one that raised); None elsewhere,
+    or if the answer is not a list of at most that many values (the caller builds them itself).
+    """
+    judge = ACTIVE_JUDGE.get()
+    if judge is None or not is_student_object(engine):
+        return None
+    try:
+        got = judge.import_module("autograder.testing").make_leaves(
+            engine, list(arrays), [bool(r) for r in requires_grad])
+    except Exception:  # noqa: BLE001  (the helper itself failed there: build them one by one)
+        return None
+    if type(got) is not list or len(got) > len(arrays):
+        return None
+    return got
 
 
 # ---------------------------------------------------------------------------- graphs in one request

@@ -129,6 +129,7 @@ class Session:
         self.student_torch = student_torch  # what the grader started, not what the student says
         self._proxies: weakref.WeakValueDictionary[int, Proxy] = weakref.WeakValueDictionary()
         self._strong: list = []  # proxies stay alive: `a is b` must keep working all notebook
+        self._modules: dict = {}  # import_module's answers (a module stays what it was)
 
     # -- values
     def proxy(self, hid: int) -> Proxy:
@@ -186,7 +187,11 @@ class Session:
         return got
 
     def import_module(self, name: str):
-        return self.ask("import", name=name)
+        """A module imported in the student's process, asked for once per notebook and name."""
+        mod = self._modules.get(name)
+        if mod is None:
+            mod = self._modules[name] = self.ask("import", name=name)
+        return mod
 
     def put(self, value):
         return self.ask("put", v=self.encode(value))
