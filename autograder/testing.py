@@ -62,6 +62,12 @@ def type_name(x: Any) -> str:
     return type(x).__name__
 
 
+def is_tensor(x: Any) -> bool:
+    """Whether ``x`` (a student's object) is a torch tensor, a subclass such as
+    ``nn.Parameter`` included: asked of torch where the student's code runs."""
+    return bool(student_side("torch").is_tensor(x))
+
+
 def remote(value: Any):
     """``value`` itself in a kernel; in the judge, a copy of it that lives in the student's process."""
     judge = ACTIVE_JUDGE.get()

@@ -32,6 +32,9 @@ def test_without_a_judge_the_helpers_are_plain_python():
     value = [1, 2]
     assert remote(value) is value
     assert not testing.is_student_object(torch.zeros(1))
+    # a tensor subclass is a tensor (a student may hand in an nn.Parameter), numpy is not
+    assert testing.is_tensor(torch.nn.Parameter(torch.zeros(2)))
+    assert testing.is_tensor(torch.zeros(2)) and not testing.is_tensor(np.zeros(2))
 
 
 def test_torch_calls_names_the_torch_functions_called():

@@ -18,7 +18,7 @@ from ..checks import (
     torch_gradients,
 )
 from ..i18n import N_, _, ngettext
-from ..testing import student_side, type_name
+from ..testing import is_tensor, type_name
 
 __all__ = ["batch_mean_square", "check_batch_mean_square", "product_plus_square", "graph_tree",
            "format_tree", "describe_graph", "check_same_graph", "torch_chain", "chain_leaves",
@@ -109,12 +109,6 @@ def format_tree(tree, indent: str = "") -> str:
     lines = [f"{indent}{tree[0]}"]
     lines += [format_tree(child, indent + "    ") for child in tree[1:]]
     return "\n".join(lines)
-
-
-def is_tensor(x) -> bool:
-    """Whether ``x`` (a student's object) is a torch tensor, a subclass such as
-    ``nn.Parameter`` included: asked of torch where the student's code runs."""
-    return bool(student_side("torch").is_tensor(x))
 
 
 def describe_graph(out, leaves: dict, label: str) -> str:

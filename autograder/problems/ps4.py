@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..checks import assert_close, assert_grad_close, random_inputs, to_array, torch_gradients
 from ..i18n import _
-from ..testing import SCALAR_FUNCTIONS, scalar_function, student_side, type_name
+from ..testing import SCALAR_FUNCTIONS, is_tensor, scalar_function, student_side, type_name
 
 __all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
            "linear_products", "clipped_by_torch", "check_clip_leaf", "check_clip_upstream",
@@ -144,7 +144,7 @@ def check_clip_returns_new(make_clip_hook, g_np, max_norm: float) -> None:
     T = student_side("torch")
     g = T.tensor(g_np)
     out = make_clip_hook(max_norm)(g)
-    assert type_name(out) == "Tensor", (
+    assert is_tensor(out), (
         _("the hook returned {type}, not a tensor: it must return the clipped gradient").format(
             type=type_name(out)))
     assert np.array_equal(to_array(g), g_np), \
@@ -164,7 +164,7 @@ def check_hvp(hvp, name: str, params, x_np, v_np) -> None:
                                                      torch.tensor(x_np), torch.tensor(v_np))
     f = student_side("autograder.testing").scalar_function(name, *params)
     got = hvp(f, T.tensor(x_np), T.tensor(v_np))
-    assert type_name(got) == "Tensor", _("{what}: hvp returned {type}, not a tensor").format(
+    assert is_tensor(got), _("{what}: hvp returned {type}, not a tensor").format(
         what=what, type=type_name(got))
     assert_grad_close(got, expected, what)
 
@@ -179,7 +179,7 @@ def check_hvp_leaves_x_alone(hvp, x_np, v_np, x_requires_grad: bool) -> None:
     assert bool(x.requires_grad) == x_requires_grad, (
         _("hvp switched on requires_grad of the caller's x (x.requires_grad_() changes the tensor "
           "it was given): work on x.detach().requires_grad_()"))
-    assert type_name(got) == "Tensor", _("hvp returned {type}, not a tensor").format(
+    assert is_tensor(got), _("hvp returned {type}, not a tensor").format(
         type=type_name(got))
     assert not got.requires_grad, _("hvp returned a tensor that requires grad: return hv.detach()")
     _value, expected = torch.autograd.functional.hvp(scalar_function("x_exp_x"),
