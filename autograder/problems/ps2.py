@@ -120,30 +120,30 @@ def _pair(result, name):
     return result
 
 
+def _check_product(backward, name: str, other: str, shapes, seed, label) -> None:
+    """``backward(A, X, G)`` of ``Y = A @ X`` (X called ``other``) against torch's gradients."""
+    __tracebackhide__ = True
+    A, X = random_inputs(*shapes, seed=seed)
+    ref = torch_gradients(lambda a, w: a @ w, [A, X], seed=seed)
+    grad_A, grad_X = _pair(backward(A, X, ref.grad_output), name)
+    product = f"A {A.shape} @ {other} {X.shape}"
+    assert_grad_close(grad_A, ref.grads[0], _grad_for("grad_A", product, label),
+                      context="numpy")
+    assert_grad_close(grad_X, ref.grads[1], _grad_for(f"grad_{other}", product, label),
+                      context="numpy")
+
+
 def check_matvec(matvec_backward, n, k, seed, label) -> None:
     """``matvec_backward(A, v, g)`` for ``y = A @ v``, A ``(n, k)``, v ``(k,)``, against torch."""
     __tracebackhide__ = True
-    A, v = random_inputs((n, k), (k,), seed=seed)
-    ref = torch_gradients(lambda a, w: a @ w, [A, v], seed=seed)
-    grad_A, grad_v = _pair(matvec_backward(A, v, ref.grad_output), "matvec_backward")
-    product = f"A {A.shape} @ v {v.shape}"
-    assert_grad_close(grad_A, ref.grads[0], _grad_for("grad_A", product, label),
-                      context="numpy")
-    assert_grad_close(grad_v, ref.grads[1], _grad_for("grad_v", product, label),
-                      context="numpy")
+    _check_product(matvec_backward, "matvec_backward", "v", [(n, k), (k,)], seed, label)
 
 
 def check_batched_matmul(batched_matmul_backward, b, n, k, m, seed, label) -> None:
     """``batched_matmul_backward(A, B, G)`` for ``Y = A @ B``, A ``(b, n, k)``, B ``(k, m)``."""
     __tracebackhide__ = True
-    A, B = random_inputs((b, n, k), (k, m), seed=seed)
-    ref = torch_gradients(lambda a, w: a @ w, [A, B], seed=seed)
-    grad_A, grad_B = _pair(batched_matmul_backward(A, B, ref.grad_output), "batched_matmul_backward")
-    product = f"A {A.shape} @ B {B.shape}"
-    assert_grad_close(grad_A, ref.grads[0], _grad_for("grad_A", product, label),
-                      context="numpy")
-    assert_grad_close(grad_B, ref.grads[1], _grad_for("grad_B", product, label),
-                      context="numpy")
+    _check_product(batched_matmul_backward, "batched_matmul_backward", "B",
+                   [(b, n, k), (k, m)], seed, label)
 
 
 # ------------------------------------------------------------------ part 5: softmax
