@@ -63,6 +63,9 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENGLISH = "en"
 ENV_VAR = "AUTOGRADER_LANG"
 
+#: the languages the course's notebooks are translated into (autograder/translate.py), as tags
+COURSE_LANGUAGES = ("zh-CN",)
+
 # short names of the languages the course is translated into
 _ALIASES = {"zh": "zh_CN", "zh_hans": "zh_CN", "zh_hans_cn": "zh_CN", "zh_sg": "zh_CN"}
 

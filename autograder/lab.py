@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 
 from .course import repo_root
+from .i18n import COURSE_LANGUAGES, normalize, tag
 
 FIRST_LESSON = "course/00_getting_started.ipynb"
-LANGUAGES = ("en", "zh-CN")
-#: JupyterLab's locale names for the course's languages
-LAB_LOCALES = {"zh-CN": "zh_CN"}
+LANGUAGES = ("en", *COURSE_LANGUAGES)
 #: nbgrader's Validate route served by the course's warm executor, off the event loop
 #: (autograder/validate.py); nbgrader's own handler for it is turned off
 SERVER_EXTENSIONS = {"autograder.validate": True,
@@ -45,7 +44,7 @@ def lab_env(lang: str = "en", base: dict | None = None, home: Path | None = None
     plugin = settings / "@jupyterlab" / "translation-extension" / "plugin.jupyterlab-settings"
     if not plugin.exists():   # the learner may have changed it since: never overwrite
         plugin.parent.mkdir(parents=True, exist_ok=True)
-        plugin.write_text(json.dumps({"locale": LAB_LOCALES[lang]}) + "\n", encoding="utf-8")
+        plugin.write_text(json.dumps({"locale": normalize(lang)}) + "\n", encoding="utf-8")
     env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     env["AUTOGRADER_LANG"] = lang
     return env
@@ -84,7 +83,7 @@ def _take_lang(argv: list[str]) -> tuple[str, list[str]]:
         else:
             rest.append(a)
         k += 1
-    lang = {"zh": "zh-CN", "zh_CN": "zh-CN", "zh-cn": "zh-CN"}.get(lang, lang)
+    lang = tag(lang)  # zh, zh_CN, zh-cn -> zh-CN
     if lang not in LANGUAGES:
         raise SystemExit(f"--lang {lang}: the course exists in {', '.join(LANGUAGES)}")
     return lang, rest

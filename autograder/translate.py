@@ -46,7 +46,8 @@ from pathlib import Path
 
 import nbformat
 
-LANGUAGES = ("zh-CN",)
+from .i18n import COURSE_LANGUAGES as LANGUAGES
+
 LANGUAGE_NAMES = {"zh-CN": "Simplified Chinese (简体中文)"}
 
 _FENCE = re.compile(r"^\s*(```|~~~)")

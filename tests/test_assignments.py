@@ -12,7 +12,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import ROOT, assignments, load_bugs
+from conftest import ROOT, assignments, hidden_lines, load_bugs
 
 ALL = assignments()
 
@@ -75,13 +75,7 @@ def test_bug_fixtures_lose_points_and_feedback_names_the_check(graded, assignmen
 
 def _hidden_regions(assignment):
     """The non-trivial lines of every hidden test region of the assignment's source."""
-    lines = set()
-    for p in sorted((ROOT / "source" / assignment).glob("*.ipynb")):
-        for cell in nbformat.read(p, as_version=4).cells:
-            for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
-                                    cell.source, re.S):
-                lines.update(ln.strip() for ln in block.splitlines() if len(ln.strip()) > 12)
-    return lines
+    return set().union(*(hidden_lines(p) for p in sorted((ROOT / "source" / assignment).glob("*.ipynb"))))
 
 
 @pytest.mark.slow
