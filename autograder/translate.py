@@ -48,8 +48,6 @@ import nbformat
 
 from .i18n import COURSE_LANGUAGES as LANGUAGES
 
-LANGUAGE_NAMES = {"zh-CN": "Simplified Chinese (简体中文)"}
-
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MARKER = re.compile(r"^\s*#+\s*(BEGIN|END)\s+(SOLUTION|HIDDEN TESTS)\b")
 _SKIP_COMMENT = re.compile(r"^(#+\s*)?(YOUR CODE HERE|noqa\b|type:|pragma\b|!|%)", re.I)
@@ -266,13 +264,6 @@ def translations_of(course: Path, assignment: str) -> list[str]:
         return []
     return [f"{assignment}-{lang}" for lang in LANGUAGES
             if (Path(course) / "source" / f"{assignment}-{lang}").is_dir()]
-
-
-def english_assignment(assignment: str) -> str:
-    for lang in LANGUAGES:
-        if assignment.endswith("-" + lang):
-            return assignment[: -len(lang) - 1]
-    return assignment
 
 
 def catalog_path(lang: str, domain: str, base: Path | None = None) -> Path:
