@@ -69,3 +69,15 @@ def test_the_installed_torch_is_the_cpu_build():
     local = md.version("torch").partition("+")[2]
     if sys.platform != "darwin":
         assert local == "cpu", f"torch {md.version('torch')}: not a +cpu wheel"
+
+
+def test_importing_nbformat_builds_no_grammar():
+    """jsonschema 4.25+ builds rfc3987-syntax's Earley parser (lark) while it is imported,
+    ~1.7 s of CPU in every process that imports nbformat: nbgrader, Jupyter's server, the
+    grader (pyproject.toml pins jsonschema below it). What is loaded, not what a file asks."""
+    import subprocess
+
+    code = ("import sys, nbformat, jsonschema; nbformat.validate(nbformat.v4.new_notebook()); "
+            "print(sorted(m for m in ('lark', 'rfc3987_syntax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
