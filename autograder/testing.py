@@ -303,6 +303,104 @@ def remote_leaves(engine, arrays, requires_grad) -> list | None:
     return got
 
 
+# ---------------------------------------------------------------------------- backward and grads in one request
+
+
+def backward_grads(out, leaves, grad_output, requires_grad) -> list:
+    """``out.backward()`` (``out.backward(grad_output)`` if one is given), then each leaf's
+    ``.grad`` in order: ``leaf.grad`` where it requires grad, else ``getattr(leaf, "grad",
+    None)``, stopping at the first read that raises (the list is then shorter).
+
+    Runs where ``out`` lives (called by :func:`remote_backward_grads` in the judge): what
+    :func:`autograder.checks.check_gradients` did in one request per step, in the same order.
+    An exception from ``backward`` propagates, as from ``out.backward()`` itself.
+    """
+    if grad_output is None:
+        out.backward()
+    else:
+        out.backward(grad_output)
+    grads = []
+    for leaf, r in zip(leaves, requires_grad):
+        try:
+            grads.append(leaf.grad if r else getattr(leaf, "grad", None))
+        except KeyboardInterrupt:  # the time limit: the request ends
+            raise
+        except BaseException:  # noqa: BLE001  (the judge reads this one itself, sees the error)
+            break
+    return grads
+
+
+def remote_backward_grads(out, leaves, grad_output, requires_grad):
+    """In the judge, for a student's ``out``: a callable that runs :func:`backward_grads` in
+    the student's process, in one request, and returns the grads read there (up to one whose
+    read raised; the caller reads the rest itself); None elsewhere, or if the helper cannot be
+    reached (the caller then calls ``backward`` itself, as before). An answer that is not a
+    list of at most ``len(leaves)`` values is treated as no grads read."""
+    judge = ACTIVE_JUDGE.get()
+    if judge is None or not is_student_object(out):
+        return None
+    try:
+        there = judge.import_module("autograder.testing")
+    except Exception:  # noqa: BLE001  (not there: backward and grads request by request)
+        return None
+    rg = [bool(r) for r in requires_grad]
+
+    def run() -> list:
+        # `there.backward_grads(...)`: one request (a method call, not a getattr and a call);
+        # backward's exception propagates
+        got = there.backward_grads(out, list(leaves), grad_output, rg)
+        return got if type(got) is list and len(got) <= len(rg) else []
+
+    return run
+
+
+# ---------------------------------------------------------------------------- a long list in one request
+
+
+def order_summary(function, arg) -> dict:
+    """``function(arg)`` as a list, summarised: ``{"n": its length, "distinct": how many
+    different objects (by identity) it holds, "first", "last"}`` (None for an empty list), or
+    ``{"result": what it returned, "error": "Type: message"}`` when that is not iterable.
+
+    Runs where ``function`` lives (called by :func:`remote_order_summary` in the judge): a
+    topological order of a 10,000-node graph comes back as four values, not 10,000 handles.
+    An exception from ``function`` propagates, as from calling it directly.
+    """
+    result = function(arg)
+    try:
+        items = list(result)
+    except Exception as e:  # noqa: BLE001  (the judge words it, with the type's name)
+        return {"result": result, "error": f"{type(e).__name__}: {e}"}
+    return {"n": len(items), "distinct": len({id(o) for o in items}),
+            "first": items[0] if items else None, "last": items[-1] if items else None}
+
+
+def remote_order_summary(function, arg):
+    """In the judge, for a student's ``function``: a callable that runs :func:`order_summary`
+    in the student's process, in one request, and returns its answer if it is well formed
+    (else None: the caller calls ``function`` itself); None elsewhere."""
+    judge = ACTIVE_JUDGE.get()
+    if judge is None or not is_student_object(function):
+        return None
+    try:
+        there = judge.import_module("autograder.testing")
+    except Exception:  # noqa: BLE001  (not there: the caller calls the function itself)
+        return None
+
+    def run():
+        got = there.order_summary(function, arg)  # one request; function's exception propagates
+        if type(got) is not dict:
+            return None
+        if set(got) == {"result", "error"} and type(got["error"]) is str:
+            return got
+        if set(got) == {"n", "distinct", "first", "last"} and all(
+                type(got[k]) is int and 0 <= got[k] for k in ("n", "distinct")):
+            return got
+        return None
+
+    return run
+
+
 # ---------------------------------------------------------------------------- graphs in one request
 #
 # Walking a student's graph from the judge costs several requests per node (``next_functions``,

@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import alt_solutions
 import pytest
 
 from autograder import course as C
@@ -18,7 +19,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Test files whose tests are spread over the xdist workers one parameter at a time: each of
 # test_assignments.py's assignments shares its graded batch only with its own tests.
-SPLIT_BY_PARAMETER = {"tests/test_assignments.py"}
+SPLIT_BY_PARAMETER = {"tests/test_assignments.py", "tests/test_alt_solutions.py"}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -86,6 +87,17 @@ class Bug:
     expect: list[str] = field(default_factory=list)
 
 
+#: Every bug fixture is checked in-process (tests/test_problems_psN.py; ps3's in tests/test_ps3.py:
+#: its test cell fails and says what the feedback must say); the graded batches grade every
+#: E2E_STRIDE-th of them end to end, through the judge and nbgrader, into the feedback page.
+E2E_STRIDE = 3
+
+
+def e2e_bugs(assignment: str) -> list[Bug]:
+    """The bug fixtures of ``assignment`` that its graded batch grades end to end."""
+    return load_bugs(assignment)[::E2E_STRIDE]
+
+
 def load_bugs(assignment: str) -> list[Bug]:
     path = ROOT / "tests" / f"bugs_{assignment}.py"
     if not path.exists():
@@ -109,18 +121,25 @@ class GradedBatch:
         return "\n".join(f.read_text() for f in files)
 
 
-def build_batch(tmp: Path, assignment: str, bugs: list[Bug] | None = None) -> Path:
+def build_batch(tmp: Path, assignment: str, bugs: list[Bug] | None = None,
+                alt: bool = False) -> Path:
     """A private course with ``assignment`` generated (real ``nbgrader generate_assignment``)
     and its submissions: the solution, the unmodified release and one per bug fixture
-    (``bug-<name>``; ``bugs``: only these). Returns the course directory."""
+    (``bug-<name>``; ``bugs``: these, else :func:`e2e_bugs`); with ``alt``, the second correct solution of
+    tests/alt_solutions/ too (student ``alt``). Returns the course directory."""
     course = C.copy_course(tmp / "course", assignment, root=ROOT)
     C.nbgrader(course, "generate_assignment", assignment, "--force")
     release_dir = course / "release" / assignment
     C.write_submission(course, assignment, "release",  # as handed out, with its other files
                        {p.name: p for p in release_dir.iterdir() if p.is_file()})
+    if alt and alt_solutions.has_alt(assignment):
+        # ps5's engine: exported from ps3's committed release, kept in sync with source/ by
+        # test_assignments.py::test_every_release_is_in_sync_with_source
+        C.write_submission(course, assignment, alt_solutions.STUDENT, alt_solutions.alt_submission(
+            release_dir, assignment, ROOT / "release" / "ps3" / "ps3.ipynb", tmp))
     C.write_solution_submissions(course, assignment, {
         "solution": {}, **{f"bug-{bug.name}": bug.edits
-                           for bug in (load_bugs(assignment) if bugs is None else bugs)}})
+                           for bug in (e2e_bugs(assignment) if bugs is None else bugs)}})
     return course
 
 
@@ -135,14 +154,14 @@ def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
 
     from autograder.grading import grade
 
-    course = build_batch(tmp, assignment)
+    course = build_batch(tmp, assignment, alt=True)
     progress = io.StringIO()
     run = grade(course, assignment, report=False, stream=progress)
     assert not run.failures, (f"{assignment}: not graded: "
                               + "; ".join(f"{r.student}: {r.reason}" for r in run.failures)
                               + "\n" + progress.getvalue()[-3000:])
     return GradedBatch(course, assignment, C.gradebook_scores(course, assignment),
-                       load_bugs(assignment))
+                       e2e_bugs(assignment))
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +192,7 @@ def graded(tmp_path_factory):
                 batch = grade_batch(work, assignment)
                 done.write_text(json.dumps(batch.scores))
         cache[assignment] = GradedBatch(work / "course", assignment, json.loads(done.read_text()),
-                                        load_bugs(assignment))
+                                        e2e_bugs(assignment))
         return cache[assignment]
 
     return get

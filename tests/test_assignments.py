@@ -1,9 +1,9 @@
 """Every assignment in source/, graded end to end by real nbgrader (generate, autograde, feedback).
 
 For each assignment: the solution submitted as a student gets full autograded
-marks, the unmodified release gets 0 without a crash, each one-bug fixture
-(tests/bugs_<assignment>.py) scores below full and its feedback names the
-failing check, and no feedback shows hidden test code.
+marks, the unmodified release gets 0 without a crash, one-bug fixtures
+(tests/bugs_<assignment>.py; a sample, conftest.e2e_bugs) score below full and their
+feedback names the failing check, and no feedback shows hidden test code.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import re
 
 import nbformat
 import pytest
-from conftest import ROOT, assignments, hidden_lines, load_bugs
+from alt_solutions import STUDENT
+from conftest import ROOT, assignments, hidden_lines
 
 ALL = assignments()
 
@@ -61,7 +62,7 @@ def test_hidden_tests_hold_most_points(graded, assignment):
 @pytest.mark.parametrize("assignment", ALL)
 def test_bug_fixtures_lose_points_and_feedback_names_the_check(graded, assignment):
     batch = graded(assignment)
-    bugs = load_bugs(assignment)
+    bugs = batch.bugs  # a sample (conftest.E2E_STRIDE); all of them: tests/test_problems_psN.py
     if not bugs:
         pytest.skip(f"{assignment} has no bug fixtures")
     full = batch.scores["solution"]["auto_score"]
@@ -86,7 +87,8 @@ def test_feedback_has_no_hidden_test_code(graded, assignment):
     batch = graded(assignment)
     hidden = _hidden_regions(assignment)
     assert hidden, f"{assignment} has no hidden tests"
-    students = ["solution", "release"] + [f"bug-{b.name}" for b in batch.bugs]
+    students = ["solution", "release"] + [f"bug-{b.name}" for b in batch.bugs] + sorted(
+        {STUDENT} & set(batch.scores))
     for student in students:
         text = H.unescape(re.sub(r"<[^>]+>", "", batch.feedback_html(student)))
         leaked = [ln for ln in hidden if ln in text]

@@ -23,12 +23,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_bugs
+from conftest import ROOT, e2e_bugs
 
 from autograder import course as C
 
 A = "ps1"
-BUGS = ("mean-square-x-over-2", "train-not-zeroed", "h-is-a-leaf")
+# graded in the session's ps1 batch too (conftest.e2e_bugs), whose scores these are compared with
+BUGS = ("mean-square-x-over-2", "tanh-mean-no-1-over-n", "h-is-a-leaf")
 CORRUPT = "corrupt"
 MANUAL = "ps1-detach-vs-data"  # the manually graded written answer
 
@@ -133,7 +134,7 @@ def _write_batch(course: Path) -> list[str]:
     source = course / "source" / A / f"{A}.ipynb"
     C.write_submission(course, A, "solution", {f"{A}.ipynb": C.solution_submission(release, source)})
     C.write_submission(course, A, "release", {f"{A}.ipynb": release})
-    bugs = {b.name: b for b in load_bugs(A)}
+    bugs = {b.name: b for b in e2e_bugs(A)}
     for name in BUGS:
         C.write_submission(course, A, f"bug-{name}",
                            {f"{A}.ipynb": C.solution_submission(release, source, bugs[name].edits)})
@@ -228,8 +229,8 @@ def test_corrupt_notebook_is_reported_and_the_others_are_graded(batch):
     report = (course / "reports" / A / "report.md").read_text()
     assert CORRUPT in report and "JSON" in report
     # the feedback says why a bug lost points (the hidden checks ran in the workers' zygotes)
-    page = (course / "feedback" / "bug-train-not-zeroed" / A / f"{A}.html").read_text()
-    assert "w.grad was not zeroed between steps" in page
+    page = (course / "feedback" / "bug-tanh-mean-no-1-over-n" / A / f"{A}.html").read_text()
+    assert "off by a factor of N" in page
 
 
 @pytest.mark.slow

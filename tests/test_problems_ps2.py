@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import load_bugs
+from inprocess import failures, run_source_notebook
 
 from autograder import GradientMismatch
 from autograder.problems import ps2 as P
@@ -97,3 +99,22 @@ def test_softmax_checks():
     P.check_softmax_vjp(lambda t, v: _softmax(t) * (v - v @ _softmax(t)), 4, 51, "right")
     with pytest.raises(GradientMismatch, match="softmax_vjp"):
         P.check_softmax_vjp(lambda t, v: _softmax(t) * v, 4, 51, "no coupling")
+
+
+BUGS = load_bugs("ps2")
+
+
+def test_the_solution_passes_every_test_cell():
+    results = run_source_notebook("ps2")
+    assert len(results) >= 10, sorted(results)
+    assert not failures(results), failures(results)
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_each_bug_fails_a_test_cell_that_names_it(bug):
+    """Every bug fixture, in-process; test_assignments.py grades a sample of them end to end."""
+    failed = failures(run_source_notebook("ps2", bug.edits))
+    assert failed, f"bug {bug.name} passes every test cell"
+    text = "\n".join(failed.values())
+    for expected in bug.expect:
+        assert expected in text, f"bug {bug.name}: no failing cell says {expected!r}: {failed}"

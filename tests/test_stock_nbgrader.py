@@ -4,8 +4,9 @@ The suite's graded batches (tests/conftest.py's ``graded``) are graded by the pr
 own grader, ``autograder.grading.grade``, where test cells run in the judge and student
 cells in the sandboxed student's process (docs/architecture.md). Stock nbgrader runs
 every cell in one kernel. Here both grade the same submissions of one real assignment,
-the solution, the unmodified release and one bug fixture per answer cell the fixtures break
-(up to ``MAX_BUGS``: stock nbgrader pays a kernel start per notebook), and must agree on every
+the solution, the unmodified release and one bug fixture per answer cell that the session's
+batch grades end to end breaks (conftest.e2e_bugs; up to ``MAX_BUGS``: stock nbgrader pays a
+kernel start per notebook), and must agree on every
 cell. One assignment is enough to keep the suite fast; this file is a scheduling unit of
 its own (bin/test), so its slow stock run overlaps the other tests.
 """
@@ -13,7 +14,7 @@ its own (bin/test), so its slow stock run overlaps the other tests.
 from __future__ import annotations
 
 import pytest
-from conftest import build_batch, load_bugs
+from conftest import build_batch, e2e_bugs
 
 from autograder import course as C
 
@@ -34,7 +35,7 @@ def _one_bug_per_cell(bugs):
 
 @pytest.mark.slow
 def test_same_scores_as_stock_nbgrader(graded, tmp_path):
-    bugs = _one_bug_per_cell(load_bugs(A))
+    bugs = _one_bug_per_cell(e2e_bugs(A))  # graded in the session's ps1 batch too
     course = build_batch(tmp_path, A, bugs)
     C.nbgrader(course, "autograde", A, "--force")
     stock = C.gradebook_scores(course, A)

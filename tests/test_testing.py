@@ -117,3 +117,45 @@ def test_torch_mlp_is_linear_layers_with_tanh_between():
     params = [p for layer in net if isinstance(layer, torch.nn.Linear)
               for p in (layer.weight, layer.bias)]
     torch.testing.assert_close(torch_mlp(x, *params), net(x))
+
+
+def test_backward_grads_runs_backward_then_reads_each_grad_in_order():
+    """What check_gradients asks of a student's process in one request, on torch's engine."""
+    a = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    grads = testing.backward_grads((a * b).sum(), [a, b], None, [True, False])
+    assert torch.equal(grads[0], b) and grads[1] is None
+    a.grad = None
+    g = np.array([1.0, -1.0])
+    (ga,) = testing.backward_grads(a * b, [a], torch.tensor(g), [True])
+    assert torch.equal(ga, b * torch.tensor(g))
+    # backward's own exception propagates; a grad that cannot be read ends the list there
+    with pytest.raises(RuntimeError):
+        testing.backward_grads(b.sum(), [b], None, [False])
+
+    class NoGrad:
+        pass
+
+    c = torch.tensor(1.0, requires_grad=True)
+    assert testing.backward_grads(c * 2, [c, NoGrad(), c], None, [True, True, True]) == [c.grad]
+    # outside the judge there is nothing remote to call: check_gradients calls backward itself
+    assert testing.remote_backward_grads(c * 2, [c], None, [True]) is None
+
+
+def test_order_summary_counts_distinct_nodes_and_keeps_the_ends():
+    x = torch.ones(2, requires_grad=True)
+    y = (x * 2).sum()
+
+    def order(root):  # a node twice, as a sort without a visited set lists it
+        return [root, root.next_functions[0][0], root.next_functions[0][0]]
+
+    s = testing.order_summary(order, y.grad_fn)
+    assert (s["n"], s["distinct"]) == (3, 2)
+    assert s["first"] is y.grad_fn and s["last"] is y.grad_fn.next_functions[0][0]
+    assert testing.order_summary(lambda root: [], y.grad_fn) == {
+        "n": 0, "distinct": 0, "first": None, "last": None}
+    bad = testing.order_summary(lambda root: 42, y.grad_fn)
+    assert bad["result"] == 42 and bad["error"].startswith("TypeError: ")
+    with pytest.raises(ZeroDivisionError):
+        testing.order_summary(lambda root: 1 / 0, y.grad_fn)
+    assert testing.remote_order_summary(order, y.grad_fn) is None

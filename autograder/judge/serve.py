@@ -49,6 +49,15 @@ class Handles:
             self.ids[key] = hid
         return hid
 
+    def handle_named(self, obj):
+        """:meth:`handle`, with the object's type name the first time (``(id, name)``)."""
+        n = len(self.objects)
+        hid = self.handle(obj)
+        if hid < n:
+            return hid
+        name = str(type(obj).__name__)[:200]
+        return (hid, name) if name else hid
+
     def resolve(self, hid: int):
         if hid >= len(self.objects):
             raise wire.WireError(f"no handle {hid}")
@@ -80,9 +89,9 @@ class Server:
     # -- values
     def enc(self, value):
         try:
-            return wire.encode(value, self.handles.handle)
+            return wire.encode(value, self.handles.handle_named)
         except wire.Unencodable:  # too big as data: the judge gets a handle instead
-            return {"t": "h", "id": self.handles.handle(value)}
+            return wire._handle(self.handles.handle_named, value)
 
     def dec(self, value):
         return wire.decode(value, self.handles.resolve)

@@ -7,7 +7,8 @@ One message is one line of JSON. A *value* in a message is one of
 * ``{"t": "list" | "tuple", "v": [values]}``, ``{"t": "dict", "v": [[key, value], ...]}``;
 * ``{"t": "nd", "dtype": "<f8", "shape": [2, 3], "b": "<base64>"}``: a numpy array of a
   plain numeric or bool dtype (``"sc": true`` makes it a numpy scalar);
-* ``{"t": "h", "id": 7}``: a handle, an object that stays where it lives;
+* ``{"t": "h", "id": 7}``: a handle, an object that stays where it lives (the student's
+  process adds ``"tn": "Variable"``, its type's name, the first time it hands one out);
 * ``{"t": "slice", ...}``, ``{"t": "ellipsis"}``, ``{"t": "exctype", "name": "ValueError"}``.
 
 :func:`decode` turns a value back into Python objects with exact built-in types
@@ -108,7 +109,7 @@ def encode(value, handle=None, limits: Limits = LIMITS, _depth: int = 0, _count=
         if dt.str not in DTYPES:
             if handle is None:
                 raise Unencodable(f"an array of dtype {arr.dtype}")
-            return {"t": "h", "id": handle(value)}
+            return _handle(handle, value)
         if arr.size > limits.elements:
             raise Unencodable(f"an array of {arr.size} elements")
         data = np.ascontiguousarray(arr, dtype=dt).tobytes()
@@ -128,7 +129,15 @@ def encode(value, handle=None, limits: Limits = LIMITS, _depth: int = 0, _count=
         return {"t": "exctype", "name": value.__name__}
     if handle is None:
         raise Unencodable(f"an object of type {t.__name__}")
-    return {"t": "h", "id": handle(value)}
+    return _handle(handle, value)
+
+
+def _handle(handle, value) -> dict:
+    """A handle's wire value: ``handle(value)`` is its id, or (id, type name) to send that too."""
+    hid = handle(value)
+    if type(hid) is tuple:
+        return {"t": "h", "id": hid[0], "tn": hid[1]}
+    return {"t": "h", "id": hid}
 
 
 def dumps(msg: dict) -> bytes:
@@ -152,7 +161,8 @@ def loads(line: bytes, limits: Limits = LIMITS) -> dict:
 
 
 def decode(value, resolve, limits: Limits = LIMITS, _depth: int = 0, _count=None):
-    """A wire value as Python objects; ``resolve(id) -> object`` turns a handle into its object."""
+    """A wire value as Python objects; ``resolve(id) -> object`` turns a handle into its object
+    (``resolve(id, type_name)`` for a handle that comes with its type's name)."""
     if _count is None:
         _count = [0]
     if _depth > limits.depth:
@@ -198,7 +208,12 @@ def decode(value, resolve, limits: Limits = LIMITS, _depth: int = 0, _count=None
         hid = value.get("id")
         if type(hid) is not int or hid < 0:
             raise WireError("handle: bad id")
-        return resolve(hid)
+        tn = value.get("tn")
+        if tn is None:
+            return resolve(hid)
+        if type(tn) is not str or not 0 < len(tn) <= 200:
+            raise WireError("handle: bad type name")
+        return resolve(hid, tn)
     if tag == "slice":
         parts = value.get("v")
         if type(parts) is not list or len(parts) != 3:

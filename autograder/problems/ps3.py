@@ -17,7 +17,7 @@ import numpy as np
 from ..checks import assert_grad_close, likely_cause, torch_gradients
 from ..graph import graph_data, order_violations, walk
 from ..i18n import _
-from ..testing import repeat, type_name
+from ..testing import remote_order_summary, repeat, type_name
 
 __all__ = ["same", "require_float64", "raises", "quiet_grad", "torch_unbroadcast",
            "two_backward_calls", "reaches_caller", "mlp_loss", "deep_mixed", "compare_graphs",
@@ -129,11 +129,25 @@ def _recursion() -> str:
                                  "stack (a list) instead"))
 
 
-def _order_of(topological_order, root, label: str) -> list:
-    """The student's ``topological_order(root)`` as a list, its errors as failed checks."""
+def _order_of(topological_order, root, label: str, summarise: bool = False):
+    """The student's ``topological_order(root)`` as a list, its errors as failed checks.
+
+    ``summarise``: in the judge, summarised where the function runs instead
+    (:func:`autograder.testing.order_summary`: length, distinct nodes, first and last), as that
+    dict; elsewhere, or if its answer is malformed, the list."""
     raised = _("topological_order(root) for {label} raised {error}")
+    remote = remote_order_summary(topological_order, root) if summarise else None
     try:
+        order = remote() if remote is not None else None
+        if order is not None and "error" not in order:
+            return order
+        if order is not None:  # not iterable: worded below, as for a local result
+            raise _NotAList(order["result"], order["error"])
         order = topological_order(root)
+    except _NotAList as e:
+        raise AssertionError(_("topological_order(root) for {label} must return a list of nodes, "
+                               "got {type} ({error})").format(
+            label=label, type=type_name(e.result), error=e.error)) from None
     except RecursionError as e:
         raise AssertionError(raised.format(label=label, error=f"RecursionError: {e}") + "\n"
                              + _recursion()) from None
@@ -145,6 +159,12 @@ def _order_of(topological_order, root, label: str) -> list:
         raise AssertionError(_("topological_order(root) for {label} must return a list of nodes, "
                                "got {type} ({error})").format(
             label=label, type=type_name(order), error=f"{type(e).__name__}: {e}")) from None
+
+
+class _NotAList(Exception):
+    def __init__(self, result, error: str):
+        super().__init__(error)
+        self.result, self.error = result, error
 
 
 def _name(node) -> str:
@@ -220,16 +240,20 @@ def check_deep_topological_order(topological_order, x, y, yt, label: str) -> Non
     """
     root = y.grad_fn
     what = _("topological_order(root) for {label}").format(label=label)
-    order = _order_of(topological_order, root, label)
+    order = _order_of(topological_order, root, label, summarise=True)
+    if isinstance(order, dict):  # summarised in the student's process (one request)
+        count, distinct, first, last = order["n"], order["distinct"], order["first"], order["last"]
+    else:
+        count, distinct = len(order), len({id(o) for o in order})
+        first, last = (order[0], order[-1]) if order else (None, None)
     n = len(walk(yt.grad_fn)[0])  # torch's graph, walked in this process (nodes only)
-    if len(order) != n:
+    if count != n:
         raise AssertionError(_("{what} lists {got} nodes, torch's graph has {count}").format(
-            what=what, got=len(order), count=n))
-    if len({id(o) for o in order}) != n:
+            what=what, got=count, count=n))
+    if distinct != n:
         raise AssertionError(_("{what} lists a node more than once").format(what=what))
-    if order[0] is not root:
+    if first is not root:
         raise AssertionError(_("{what} does not start with root, the output's node").format(what=what))
-    last = order[-1]
     if type_name(last) != "AccumulateGrad" or last.variable is not x:
         raise AssertionError(_("{what} ends with {last}, not with the AccumulateGrad of x, the one "
                                "leaf (the end of every path)").format(what=what, last=_name(last)))
