@@ -47,6 +47,24 @@ def check_part(source: str, cell_id: str) -> str:
     return source[source.index(CHECK_LINE):]
 
 
+def side_branch(code: str, name: str) -> str:
+    """A cell that runs ``code`` in the lesson's namespace, then puts back every name as it
+    was: what an answer binds (``my_prediction``, a model answer's class, which the lesson's
+    own functions look up while the check runs) never reaches the lesson's later cells, which
+    run as for a learner who left the Try-it blank (test_lessons.py's top-to-bottom test relies
+    on it; an answer that changes a lesson object in place still changes it)."""
+    return ("def __side_branch(code, name, ns):\n"
+            "    before = dict(ns)\n"
+            "    try:\n"
+            "        exec(compile(code, name, 'exec'), ns)\n"
+            "    finally:\n"
+            "        for k in set(ns) - set(before):\n"
+            "            del ns[k]\n"
+            "        ns.update(before)\n"
+            f"__side_branch({code!r}, {('<' + name + '>')!r}, globals())\n"
+            "del __side_branch\n")
+
+
 def answered_notebook(stem: str, wrong: dict[str, tuple[str, list[str]]]):
     nb = nbformat.read(lesson_path(stem), as_version=4)
     out = []
@@ -58,7 +76,7 @@ def answered_notebook(stem: str, wrong: dict[str, tuple[str, list[str]]]):
             for suffix, answer in (("wrong", wrong[cell.id][0]), ("model", model_answer(nb, cell.id))):
                 extra = copy.deepcopy(cell)
                 extra.id = f"{cell.id}--{suffix}"
-                extra.source = answer.strip() + "\n\n" + check
+                extra.source = side_branch(answer.strip() + "\n\n" + check, extra.id)
                 out.append(extra)
     nb.cells = out
     return nb

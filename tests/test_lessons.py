@@ -1,5 +1,5 @@
-"""Lessons that make learners think: Try-it cells ask, checks accept and explain,
-and what the text says is what torch does.
+"""Lessons run top to bottom and make learners think: Try-it cells ask, checks accept and
+explain, and what the text says is what torch does.
 
 Each lesson runs once (tests/lessons.py), with every Try-it cell three ways: as shipped (it
 must say "not answered yet" and nothing else), with a wrong answer given here (it must print
@@ -148,6 +148,23 @@ def test_model_answers_are_collapsed_and_not_run():
             # the shipped cell asks: the model answer's code is not in it
             assert answer.strip() not in cell.source, f"{cell.id} ships its own answer"
             assert "..." in cell.source.split("# the check")[0], f"{cell.id}: no blank to fill in"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", STEMS)
+def test_lesson_runs_top_to_bottom(stem):
+    """The lesson's own cells run in order without an error, in a real kernel: the one run of
+    it that the Try-it tests read, whose answered variants run as side branches (their names
+    never reach the lesson's later cells: tests/lessons.py's ``side_branch``)."""
+    nb = lesson(stem)
+    shipped = [c for c in nb.cells if c.cell_type == "code" and "--" not in c.id]
+    assert shipped and all(c.execution_count for c in shipped), f"{stem}: not every cell ran"
+    errors = [c.id for c in shipped if any(o.output_type == "error" for o in c.outputs)]
+    assert not errors, f"cells with errors: {errors}"
+
+
+def test_every_lesson_has_its_try_it_answers_here():
+    assert STEMS == sorted(p.name[:2] for p in COURSE.glob("*.ipynb")), STEMS
 
 
 @pytest.mark.slow
