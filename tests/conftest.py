@@ -35,6 +35,10 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    # hand out work in collection order (pytest_collection_modifyitems: the longest files
+    # first), not xdist's default of the files with the most tests first
+    config.option.loadscopereorder = False
+
     class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path, _, rest = nodeid.partition("::")
@@ -43,6 +47,21 @@ def pytest_xdist_make_scheduler(config, log):
             return path
 
     return Scheduling(config, log)
+
+
+# The files that take longest (seconds of one idle run, --durations=0), longest first: both
+# workers start on them, and the many short files fill in at the end instead of one long
+# file running alone. The others follow in their usual order.
+LONGEST_FIRST = ["test_hub.py", "test_assignments.py", "test_attacks.py", "test_cluster.py",
+                 "test_validate.py", "test_bench.py", "test_lessons.py", "test_daemon.py",
+                 "test_security.py", "test_grading.py", "test_browser.py", "test_submissions.py",
+                 "test_stock_nbgrader.py", "test_feedback.py", "test_browser_zh.py", "test_i18n.py",
+                 "test_ps5_engine.py", "test_mutation.py", "test_nbgrader_config.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
 
 
 def assignments(translations: bool = False) -> list[str]:
