@@ -151,6 +151,8 @@ def build_batch(tmp: Path, assignment: str, bugs: list[Bug] | None = None,
     release_dir = course / "release" / assignment
     C.write_submission(course, assignment, "release",  # as handed out, with its other files
                        {p.name: p for p in release_dir.iterdir() if p.is_file()})
+    for student, files in (extra_submissions(course, assignment) if alt else {}).items():
+        C.write_submission(course, assignment, student, files)
     if alt and alt_solutions.has_alt(assignment):
         # ps5's engine: exported from ps3's committed release, kept in sync with source/ by
         # test_assignments.py::test_every_release_is_in_sync_with_source
@@ -160,6 +162,25 @@ def build_batch(tmp: Path, assignment: str, bugs: list[Bug] | None = None,
         "solution": {}, **{f"bug-{bug.name}": bug.edits
                            for bug in (e2e_bugs(assignment) if bugs is None else bugs)}})
     return course
+
+
+#: ps5's engine test (tests/test_ps5_engine.py): the solution notebook with an engine whose tanh
+#: backward is wrong, and with no engine at all, graded in the session's ps5 batch
+PS5_BUGGY_ENGINE, PS5_NO_ENGINE = "engine-tanh-wrong", "engine-missing"
+PS5_TANH_BACKWARD = ("return (grad * (1 - t**2),)", "return (grad * (1 - t),)")
+
+
+def extra_submissions(course: Path, assignment: str) -> dict[str, dict]:
+    """Submissions that other test files read from the session's batch of ``assignment``."""
+    if assignment != "ps5":
+        return {}
+    release = course / "release" / "ps5" / "ps5.ipynb"
+    solved = C.solution_submission(release, course / "source" / "ps5" / "ps5.ipynb")
+    engine = (course / "source" / "ps5" / "minigrad.py").read_text()
+    old, new = PS5_TANH_BACKWARD
+    assert engine.count(old) == 1, "source/ps5/minigrad.py: tanh's backward changed"
+    return {PS5_BUGGY_ENGINE: {"ps5.ipynb": solved, "minigrad.py": engine.replace(old, new).encode()},
+            PS5_NO_ENGINE: {"ps5.ipynb": solved}}
 
 
 def grade_batch(tmp: Path, assignment: str) -> GradedBatch:

@@ -9,7 +9,6 @@ solution by ``autograder gen-minigrad``, stays in source/ps5/ (tests/test_no_sol
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -17,9 +16,10 @@ import sys
 import nbformat
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import PS5_BUGGY_ENGINE as BUGGY
+from conftest import PS5_NO_ENGINE as MISSING
+from conftest import PS5_TANH_BACKWARD, ROOT
 
-from autograder import course as C
 from autograder import engine as E
 from autograder import gen_minigrad as G
 from autograder.cli import main
@@ -130,36 +130,24 @@ def test_import_engine_says_what_is_missing(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_grading_uses_the_engine_the_student_submitted(tmp_path):
-    """Graded by the course's grader: the solution with the course's engine gets full marks;
-    the same notebook with an engine whose tanh backward is wrong loses the points that need
-    tanh (so grading ran the submitted file, not source/'s); without minigrad.py the tests
-    fail with the message that names the fix, and nothing crashes."""
-    from autograder.grading import grade
-
-    course = C.copy_course(tmp_path / "course", "ps5", root=ROOT)
-    C.nbgrader(course, "generate_assignment", "ps5", "--force")
+def test_grading_uses_the_engine_the_student_submitted(graded):
+    """Graded by the course's grader (the session's ps5 batch, tests/conftest.py): the solution
+    with the course's engine gets full marks; the same notebook with an engine whose tanh
+    backward is wrong loses the points that need tanh (so grading ran the submitted file, not
+    source/'s); without minigrad.py the tests fail with the message that names the fix, and
+    nothing crashes."""
+    batch = graded("ps5")
+    course, scores = batch.course, batch.scores
     assert not (course / "release" / "ps5" / "minigrad.py").exists()
-    C.write_solution_submissions(course, "ps5", {"solution": {}})
-    release = course / "release" / "ps5" / "ps5.ipynb"
-    solved = C.solution_submission(release, course / "source" / "ps5" / "ps5.ipynb")
-    engine = (course / "source" / "ps5" / "minigrad.py").read_text()
-    buggy = engine.replace("return (grad * (1 - t**2),)", "return (grad * (1 - t),)")
-    assert buggy != engine
-    C.write_submission(course, "ps5", "buggy-engine", {"ps5.ipynb": solved, "minigrad.py": buggy.encode()})
-    C.write_submission(course, "ps5", "no-engine", {"ps5.ipynb": solved})
-
-    run = grade(course, "ps5", report=False, progress=False, stream=open(os.devnull, "w"))
-    assert not run.failures, [(r.student, r.reason) for r in run.failures]
-    scores = C.gradebook_scores(course, "ps5")
     full = scores["solution"]["auto_score"]
     assert full == scores["solution"]["max_score"] > 0
-    lost = {g for g, (sc, mx) in scores["buggy-engine"]["cells"].items() if sc is not None and sc < mx}
+    lost = {g for g, (sc, mx) in scores[BUGGY]["cells"].items() if sc is not None and sc < mx}
     assert "ps5-mlp-test" in lost and "ps5-linear-test" not in lost, lost  # tanh: MLP, not Linear
-    assert scores["no-engine"]["auto_score"] == 0
-    html = "\n".join(p.read_text() for p in (course / "feedback" / "no-engine" / "ps5").glob("*.html"))
+    assert scores[MISSING]["auto_score"] == 0
+    html = batch.feedback_html(MISSING)
     assert "minigrad.py is missing" in html and "autograder engine" in html
     # the student's files are never changed; the course's copy never replaced the student's
-    assert (course / "submitted" / "buggy-engine" / "ps5" / "minigrad.py").read_text() == buggy
-    assert (course / "autograded" / "buggy-engine" / "ps5" / "minigrad.py").read_text() == buggy
-    assert not (course / "autograded" / "no-engine" / "ps5" / "minigrad.py").exists()
+    buggy = (course / "source" / "ps5" / "minigrad.py").read_text().replace(*PS5_TANH_BACKWARD)
+    assert (course / "submitted" / BUGGY / "ps5" / "minigrad.py").read_text() == buggy
+    assert (course / "autograded" / BUGGY / "ps5" / "minigrad.py").read_text() == buggy
+    assert not (course / "autograded" / MISSING / "ps5" / "minigrad.py").exists()
