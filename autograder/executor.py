@@ -244,7 +244,11 @@ class Zygote:
                 self._send({"op": "kill"})
                 msg, _ = self._read_msg(timeout)
         except ExecutorError:
-            return {"leftover": 0, "clean": False, "detail": "the zygote died"}
+            # it died while the notebook ran (a student's code may kill its parent): whether the
+            # notebook got to its end first is a race, so the notebook fails either way, with
+            # this reason, and its cells' results are not kept
+            raise ExecutorError("the zygote (the grading process that starts each notebook) "
+                                "died while this notebook ran") from None
         if not msg.get("clean", True):
             self.kill()  # something of this notebook could not be wiped: the next one gets a new zygote
         return msg
