@@ -264,6 +264,26 @@ def add_chain(x, step: float = 0.001, n: int = 10_000):
     return repeat(x, n, [("add", step)])
 
 
+# ---------------------------------------------------------------------------- helpers run where the engine lives
+#
+# In the judge, each of these runs one of this module's functions in the student's process, in
+# one request, where a check would otherwise make one request per step; elsewhere (a student's
+# kernel, Validate) they return None and the caller does the steps itself.
+
+
+def _where_it_lives(obj):
+    """In the judge, for a student's ``obj``: this module as imported in the student's process
+    (call its functions as ``there.name(...)``: one request); None elsewhere, or if it cannot
+    be imported there (the caller then does the steps request by request)."""
+    judge = ACTIVE_JUDGE.get()
+    if judge is None or not is_student_object(obj):
+        return None
+    try:
+        return judge.import_module("autograder.testing")
+    except Exception:  # noqa: BLE001  (not there: the caller does without it)
+        return None
+
+
 # ---------------------------------------------------------------------------- leaves in one request
 
 
@@ -290,12 +310,11 @@ def remote_leaves(engine, arrays, requires_grad) -> list | None:
     student's process, in one request (the first ones, up to one that raised); None elsewhere,
     or if the answer is not a list of at most that many values (the caller builds them itself).
     """
-    judge = ACTIVE_JUDGE.get()
-    if judge is None or not is_student_object(engine):
+    there = _where_it_lives(engine)
+    if there is None:
         return None
     try:
-        got = judge.import_module("autograder.testing").make_leaves(
-            engine, list(arrays), [bool(r) for r in requires_grad])
+        got = there.make_leaves(engine, list(arrays), [bool(r) for r in requires_grad])
     except Exception:  # noqa: BLE001  (the helper itself failed there: build them one by one)
         return None
     if type(got) is not list or len(got) > len(arrays):
@@ -336,12 +355,8 @@ def remote_backward_grads(out, leaves, grad_output, requires_grad):
     read raised; the caller reads the rest itself); None elsewhere, or if the helper cannot be
     reached (the caller then calls ``backward`` itself, as before). An answer that is not a
     list of at most ``len(leaves)`` values is treated as no grads read."""
-    judge = ACTIVE_JUDGE.get()
-    if judge is None or not is_student_object(out):
-        return None
-    try:
-        there = judge.import_module("autograder.testing")
-    except Exception:  # noqa: BLE001  (not there: backward and grads request by request)
+    there = _where_it_lives(out)
+    if there is None:
         return None
     rg = [bool(r) for r in requires_grad]
 
@@ -379,12 +394,8 @@ def remote_order_summary(function, arg):
     """In the judge, for a student's ``function``: a callable that runs :func:`order_summary`
     in the student's process, in one request, and returns its answer if it is well formed
     (else None: the caller calls ``function`` itself); None elsewhere."""
-    judge = ACTIVE_JUDGE.get()
-    if judge is None or not is_student_object(function):
-        return None
-    try:
-        there = judge.import_module("autograder.testing")
-    except Exception:  # noqa: BLE001  (not there: the caller calls the function itself)
+    there = _where_it_lives(function)
+    if there is None:
         return None
 
     def run():

@@ -63,3 +63,21 @@ def run_source_notebook(assignment: str, edits: dict | None = None,
 def failures(results: dict[str, BaseException | None]) -> dict[str, str]:
     """``{grade_id: message}`` of the test cells that failed."""
     return {gid: f"{type(e).__name__}: {e}" for gid, e in results.items() if e is not None}
+
+
+def assert_solution_passes(assignment: str, at_least: int) -> None:
+    """The instructor's answers pass every test cell (at least ``at_least`` of them)."""
+    results = run_source_notebook(assignment)
+    assert len(results) >= at_least, sorted(results)
+    assert not failures(results), failures(results)
+
+
+def assert_bug_named(assignment: str, bug, skip: tuple[str, ...] = ()) -> None:
+    """A bug fixture (tests/bugs_<assignment>.py) fails a test cell, and the failing cells'
+    messages hold every text of its ``expect``. Every fixture is checked this way; the graded
+    batches grade a sample of them end to end (conftest.e2e_bugs)."""
+    failed = failures(run_source_notebook(assignment, bug.edits, skip=skip))
+    assert failed, f"bug {bug.name} passes every test cell"
+    text = "\n".join(failed.values())
+    for expected in bug.expect:
+        assert expected in text, f"bug {bug.name}: no failing cell says {expected!r}: {failed}"

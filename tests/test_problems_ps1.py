@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import load_bugs
-from inprocess import failures, run_source_notebook
+from inprocess import assert_bug_named, assert_solution_passes
 
 from autograder import GradientMismatch, random_inputs
 from autograder.problems import ps1 as P
@@ -154,16 +154,10 @@ BUGS = load_bugs("ps1")
 
 
 def test_the_solution_passes_every_test_cell():
-    results = run_source_notebook("ps1")
-    assert len(results) >= 10, sorted(results)
-    assert not failures(results), failures(results)
+    assert_solution_passes("ps1", at_least=10)
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_each_bug_fails_a_test_cell_that_names_it(bug):
     """Every bug fixture, in-process; test_assignments.py grades a sample of them end to end."""
-    failed = failures(run_source_notebook("ps1", bug.edits))
-    assert failed, f"bug {bug.name} passes every test cell"
-    text = "\n".join(failed.values())
-    for expected in bug.expect:
-        assert expected in text, f"bug {bug.name}: no failing cell says {expected!r}: {failed}"
+    assert_bug_named("ps1", bug)

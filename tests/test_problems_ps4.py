@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import load_bugs
-from inprocess import failures, run_source_notebook
+from inprocess import assert_bug_named, assert_solution_passes
 
 from autograder.problems import ps4 as P
 
@@ -16,18 +16,12 @@ BUGS = load_bugs("ps4")
 
 
 def test_the_solution_passes_every_test_cell():
-    results = run_source_notebook("ps4")
-    assert len(results) >= 12, sorted(results)
-    assert not failures(results), failures(results)
+    assert_solution_passes("ps4", at_least=12)
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_each_bug_fails_a_test_cell_that_names_it(bug):
-    failed = failures(run_source_notebook("ps4", bug.edits))
-    assert failed, f"bug {bug.name} passes every test cell"
-    text = "\n".join(failed.values())
-    for expected in bug.expect:
-        assert expected in text, f"bug {bug.name}: no failing cell says {expected!r}: {failed}"
+    assert_bug_named("ps4", bug)
 
 
 def test_straight_through_reference_and_torch_clipping():

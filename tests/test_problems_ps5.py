@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import load_bugs
-from inprocess import failures, run_source_notebook
+from inprocess import assert_bug_named, assert_solution_passes
 
 from autograder.data import make_moons
 from autograder.problems import ps5 as P
@@ -20,18 +20,12 @@ DEMO = ("ps5-run", "ps5-show")  # the notebook's own training and figure: not te
 
 
 def test_the_solution_passes_every_test_cell():
-    results = run_source_notebook("ps5")
-    assert len(results) >= 11, sorted(results)
-    assert not failures(results), failures(results)
+    assert_solution_passes("ps5", at_least=11)
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_each_bug_fails_a_test_cell_that_names_it(bug):
-    failed = failures(run_source_notebook("ps5", bug.edits, skip=DEMO))
-    assert failed, f"bug {bug.name} passes every test cell"
-    text = "\n".join(failed.values())
-    for expected in bug.expect:
-        assert expected in text, f"bug {bug.name}: no failing cell says {expected!r}: {failed}"
+    assert_bug_named("ps5", bug, skip=DEMO)
 
 
 def test_tanh_layer_loss_is_one_expression_for_both_engines():

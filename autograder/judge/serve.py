@@ -91,7 +91,7 @@ class Server:
         try:
             return wire.encode(value, self.handles.handle_named)
         except wire.Unencodable:  # too big as data: the judge gets a handle instead
-            return wire._handle(self.handles.handle_named, value)
+            return wire.encode_handle(self.handles.handle_named, value)
 
     def dec(self, value):
         return wire.decode(value, self.handles.resolve)

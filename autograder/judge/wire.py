@@ -109,7 +109,7 @@ def encode(value, handle=None, limits: Limits = LIMITS, _depth: int = 0, _count=
         if dt.str not in DTYPES:
             if handle is None:
                 raise Unencodable(f"an array of dtype {arr.dtype}")
-            return _handle(handle, value)
+            return encode_handle(handle, value)
         if arr.size > limits.elements:
             raise Unencodable(f"an array of {arr.size} elements")
         data = np.ascontiguousarray(arr, dtype=dt).tobytes()
@@ -129,10 +129,10 @@ def encode(value, handle=None, limits: Limits = LIMITS, _depth: int = 0, _count=
         return {"t": "exctype", "name": value.__name__}
     if handle is None:
         raise Unencodable(f"an object of type {t.__name__}")
-    return _handle(handle, value)
+    return encode_handle(handle, value)
 
 
-def _handle(handle, value) -> dict:
+def encode_handle(handle, value) -> dict:
     """A handle's wire value: ``handle(value)`` is its id, or (id, type name) to send that too."""
     hid = handle(value)
     if type(hid) is tuple:

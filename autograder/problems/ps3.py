@@ -137,34 +137,28 @@ def _order_of(topological_order, root, label: str, summarise: bool = False):
     dict; elsewhere, or if its answer is malformed, the list."""
     raised = _("topological_order(root) for {label} raised {error}")
     remote = remote_order_summary(topological_order, root) if summarise else None
+    summary = None
     try:
-        order = remote() if remote is not None else None
-        if order is not None and "error" not in order:
-            return order
-        if order is not None:  # not iterable: worded below, as for a local result
-            raise _NotAList(order["result"], order["error"])
-        order = topological_order(root)
-    except _NotAList as e:
-        raise AssertionError(_("topological_order(root) for {label} must return a list of nodes, "
-                               "got {type} ({error})").format(
-            label=label, type=type_name(e.result), error=e.error)) from None
+        summary = remote() if remote is not None else None
+        if summary is None:
+            order = topological_order(root)
     except RecursionError as e:
         raise AssertionError(raised.format(label=label, error=f"RecursionError: {e}") + "\n"
                              + _recursion()) from None
     except Exception as e:  # noqa: BLE001
         raise AssertionError(raised.format(label=label, error=f"{type(e).__name__}: {e}")) from None
-    try:
-        return list(order)
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError(_("topological_order(root) for {label} must return a list of nodes, "
-                               "got {type} ({error})").format(
-            label=label, type=type_name(order), error=f"{type(e).__name__}: {e}")) from None
-
-
-class _NotAList(Exception):
-    def __init__(self, result, error: str):
-        super().__init__(error)
-        self.result, self.error = result, error
+    if summary is not None:
+        if "error" not in summary:
+            return summary
+        order, error = summary["result"], summary["error"]  # not iterable, found there
+    else:
+        try:
+            return list(order)
+        except Exception as e:  # noqa: BLE001
+            error = f"{type(e).__name__}: {e}"
+    raise AssertionError(_("topological_order(root) for {label} must return a list of nodes, "
+                           "got {type} ({error})").format(
+        label=label, type=type_name(order), error=error)) from None
 
 
 def _name(node) -> str:
