@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import refcache
 from .i18n import _, ngettext
 from .testing import remote_backward_grads, remote_leaves
 
@@ -178,9 +180,38 @@ def torch_gradients(fn: Callable, inputs: Sequence[Any], grad_output: Any = None
     ``grad_output`` used (a scalar output is seeded with 1; a non-scalar one
     with ``grad_output`` or, if omitted, a random array drawn from ``seed``).
     """
+    arrays = _arrays(inputs)
+    asked = _requests_so_far()
+    if asked is None:  # not in the judge (a kernel, Validate): torch every time
+        return _torch_gradients(fn, arrays, grad_output, seed, per_use)
+    # in the judge, the same expression on the same inputs asked by an earlier notebook of
+    # this worker: torch's answer again, without asking torch (autograder.refcache: when)
+    try:
+        go = None if grad_output is None else to_array(grad_output, "grad_output")
+        k = refcache.key(fn, arrays, go, seed, per_use)
+    except Exception:  # noqa: BLE001  (torch's own run below says what is wrong with it)
+        k = None
+    kept = refcache.get(k)
+    if kept is not None:
+        return kept
+    t0 = time.perf_counter()
+    result = _torch_gradients(fn, arrays, grad_output, seed, per_use)
+    if _requests_so_far() == asked:  # torch alone: nothing read from the student's process
+        refcache.put(k, result, time.perf_counter() - t0)
+    return result
+
+
+def _requests_so_far() -> int | None:
+    """Requests the judge has sent to the student's process so far; None outside the judge."""
+    from .testing import ACTIVE_JUDGE
+
+    session = ACTIVE_JUDGE.get()
+    return None if session is None else session.channel.requests
+
+
+def _torch_gradients(fn, arrays, grad_output, seed, per_use) -> TorchResult:
     import torch
 
-    arrays = _arrays(inputs)
     leaves = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
     out = fn(*leaves)
     if not isinstance(out, torch.Tensor):

@@ -125,6 +125,22 @@ def _node_name(obj: Any) -> str:
     return name.rsplit("::", 1)[-1]  # torch's "torch::autograd::AccumulateGrad"
 
 
+def reachable(start: Any) -> list[Any]:
+    """The nodes reachable from ``start`` (itself included), each once: :func:`walk`'s nodes,
+    without its edges and order (a check that counts torch's 10,000 nodes needs only these)."""
+    seen, nodes, frontier = {id(start)}, [start], [start]
+    while frontier:
+        nxt = []
+        for o in frontier:
+            for child in _next(o):
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    nodes.append(child)
+                    nxt.append(child)
+        frontier = nxt
+    return nodes
+
+
 def walk(start: Any, next_nodes=None) -> tuple[list[Any], list[tuple[int, int]], list[int]]:
     """Every node reachable from ``start`` along ``next_nodes`` (default: the non-None entries
     of ``next_functions``), each once, without recursion (a 10,000-node chain is fine).

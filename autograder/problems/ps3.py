@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from ..checks import assert_grad_close, likely_cause, torch_gradients
-from ..graph import graph_data, order_violations, walk
+from ..graph import graph_data, order_violations, reachable
 from ..i18n import _
 from ..testing import remote_order_summary, repeat, type_name
 
@@ -240,7 +240,7 @@ def check_deep_topological_order(topological_order, x, y, yt, label: str) -> Non
     else:
         count, distinct = len(order), len({id(o) for o in order})
         first, last = (order[0], order[-1]) if order else (None, None)
-    n = len(walk(yt.grad_fn)[0])  # torch's graph, walked in this process (nodes only)
+    n = len(reachable(yt.grad_fn))  # torch's graph, walked in this process (nodes only)
     if count != n:
         raise AssertionError(_("{what} lists {got} nodes, torch's graph has {count}").format(
             what=what, got=count, count=n))
