@@ -120,8 +120,20 @@ def chromium(timeout_ms: int = TIMEOUT_MS):
 
 
 def menu(page, name: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(name)}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+    """Menu bar ``name`` > ``item``. A click on a menu's title while a menu is still open (one
+    just closed with Escape, say, on a busy machine) closes it instead: then close what is
+    open and click the title again."""
+    title = page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(name)}$"))
+    entry = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$"))
+    for _attempt in range(4):
+        title.click()
+        try:
+            entry.wait_for(state="visible", timeout=15_000)
+            break
+        except Exception:  # noqa: BLE001  (playwright's TimeoutError: try again)
+            page.keyboard.press("Escape")
+            page.locator(".lm-Menu-content").first.wait_for(state="detached", timeout=15_000)
+    entry.click()
 
 
 def type_into_cell(page, cell, text: str, kind: str = "code") -> None:

@@ -147,11 +147,6 @@ def _login(browser, hub: H.LocalHub, acct: H.Account):
     return ctx, page
 
 
-def _menu(page, menu: str, item: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(menu)}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
-
-
 def _assignments_tab(page) -> None:
     """Nbgrader > Assignment List (or back to its tab), its lists fresh."""
     from playwright.sync_api import expect
@@ -161,17 +156,8 @@ def _assignments_tab(page) -> None:
         tab.click()
         page.locator("#refresh_assignments_list").click()
     else:
-        _menu(page, "Nbgrader", "Assignment List")
+        browsing.menu(page, "Nbgrader", "Assignment List")
     expect(page.locator("#released_assignments_list")).to_be_visible()
-
-
-def _type_into_cell(page, cell, text: str, kind: str = "code") -> None:
-    if kind == "markdown":
-        cell.locator(".jp-RenderedMarkdown").dblclick()
-    cell.locator(".cm-content").click()
-    page.keyboard.press("Control+A")
-    page.keyboard.insert_text(text)
-    page.keyboard.press("Control+Enter" if kind == "markdown" else "Escape")
 
 
 def _answer_cells(course: Path) -> list[tuple[int, str, str, str]]:
@@ -236,7 +222,7 @@ def test_class_loop_in_the_browser(hub, browser):
     # 1. the instructor releases ps1 in the Formgrader (a tab of its own: JupyterHub >= 4.1
     #    forbids framing a user's server, docs/jupyterhub.md)
     ictx, ipage = _login(browser, hub, inst)
-    _menu(ipage, "Nbgrader", "Formgrader")  # the instructor's menu has it
+    browsing.menu(ipage, "Nbgrader", "Formgrader")  # the instructor's menu has it
     row = _formgrader(ipage, hub)
     expect(row).to_contain_text("draft")
     text = _formgrader_action(ipage, row, "release", f"Successfully released '{A}'")
@@ -278,7 +264,7 @@ def test_class_loop_in_the_browser(hub, browser):
                 text = WRITTEN[acct.name.split("-", 1)[1]]
             elif wrong and gid == "ps1-grad-mean-square":
                 text = WRONG_A1
-            _type_into_cell(page, cells.nth(idx), text, kind)
+            browsing.type_into_cell(page, cells.nth(idx), text, kind)
         panel.locator(".validate-button").click()
         dialog = page.locator(".jp-Dialog")
         expect(dialog.locator(".jp-Dialog-header")).to_have_text("Validation Results")
