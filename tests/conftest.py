@@ -55,7 +55,7 @@ def pytest_xdist_make_scheduler(config, log):
 LONGEST_FIRST = ["test_hub.py", "test_assignments.py", "test_attacks.py", "test_cluster.py",
                  "test_validate.py", "test_bench.py", "test_lessons.py", "test_daemon.py",
                  "test_security.py", "test_grading.py", "test_browser.py", "test_submissions.py",
-                 "test_stock_nbgrader.py", "test_feedback.py", "test_browser_zh.py", "test_i18n.py",
+                 "test_feedback.py", "test_browser_zh.py", "test_i18n.py",
                  "test_ps5_engine.py", "test_mutation.py", "test_nbgrader_config.py"]
 
 
@@ -187,7 +187,7 @@ def grade_batch(tmp: Path, assignment: str) -> GradedBatch:
     """The batch of :func:`build_batch` graded by the project's own grader, with feedback.
 
     ``autograder.grading.grade`` runs nbgrader's Autograde converter with the test cells in
-    the judge (docs/architecture.md); tests/test_grading.py proves it scores like stock
+    the judge (docs/architecture.md); tests/test_bench.py proves it scores like stock
     ``nbgrader autograde`` on one assignment, so the other batches need not pay for stock.
     """
     import io

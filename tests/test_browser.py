@@ -111,7 +111,7 @@ class Grading(threading.Thread):
             with Gradebook(C.db_url(self.course)) as gb:
                 gb.update_or_create_student(STUDENT, first_name="Alice", last_name="Example")
             # the project's grader (nbgrader's Autograde converter, tests in the judge);
-            # tests/test_stock_nbgrader.py keeps the comparison with stock `nbgrader autograde`
+            # tests/test_bench.py keeps the comparison with stock `nbgrader autograde`
             from autograder.grading import grade
 
             run = grade(self.course, ASSIGNMENT, feedback=False, report=False, progress=False)

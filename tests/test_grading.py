@@ -3,7 +3,7 @@
 One batch (bench/synthetic.py's assignment, so these tests do not depend on
 the course's assignments): the solution, three one-bug variants and a corrupt
 notebook (invalid JSON). The comparison of scores with stock ``nbgrader
-autograde`` is tests/test_stock_nbgrader.py (a real assignment).
+autograde`` is tests/test_bench.py (a real assignment, through the grading benchmark).
 """
 
 from __future__ import annotations
