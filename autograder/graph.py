@@ -354,7 +354,9 @@ def draw_graph(root: Any, ax=None, *, title: str | None = None, show_values: boo
     ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        # y given: matplotlib then skips placing the title above the axis' tick labels, a
+        # measurement of every tick that costs a quarter of the picture (there are none: axis off)
+        ax.set_title(title, y=1.0)
     return ax
 
 

@@ -364,5 +364,5 @@ def draw_value_graph(named: Mapping[str, Any], ax=None, *, output: str | None = 
                                         edgecolor="none", alpha=0.8))
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, y=1.0)  # axis off: no tick labels to place it above (as in graph.py)
     return ax
