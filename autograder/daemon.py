@@ -51,7 +51,7 @@ IDLE_SECONDS = 15 * 60
 #: environment variables the grading depends on; a daemon serves only commands with the same
 #: (AUTOGRADER_DB_URL travels with each request instead)
 _ENV_KEYS = ("AUTOGRADER_SANDBOX", "AUTOGRADER_LIMITS", "AUTOGRADER_SUBMISSION_LIMITS",
-             "AUTOGRADER_EXCHANGE", "AUTOGRADER_LANG", "OMP_NUM_THREADS")
+             "AUTOGRADER_EXCHANGE", "AUTOGRADER_LANG", "AUTOGRADER_JOBS", "OMP_NUM_THREADS")
 _MAX_REQUEST = 1 << 20
 _RUNS = [0]  # runs this daemon has forked (ping says)
 
@@ -317,7 +317,8 @@ def _grade_request(conn: socket.socket, req: dict) -> None:
     assignment = str(req["assignment"])
     if (course / "source" / assignment).is_dir():
         try:  # the kind of zygote this assignment needs, warm before the run is forked
-            executor.ready_kept(grading.default_jobs(), executor.student_torch(course, assignment))
+            executor.ready_kept(min(int(req.get("jobs") or 0), 64) or grading.default_jobs(),
+                                executor.student_torch(course, assignment))
         except Exception as e:  # noqa: BLE001
             _send(conn, {"ev": "refused", "msg": f"could not start the zygotes: {e}"})
             return None

@@ -542,6 +542,14 @@ def export_csv(course: Path, assignment: str | list[str], dest: Path) -> Path:
 
 
 def default_jobs() -> int:
+    """Grading workers when ``--jobs`` is not given: ``$AUTOGRADER_JOBS`` if set, else the
+    cores this process may run on. (The test suite sets 1: pytest already runs a test file per
+    core, and each worker costs a sandboxed process that imports torch.)"""
+    env = os.environ.get("AUTOGRADER_JOBS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"AUTOGRADER_JOBS={env!r}: expected a whole number of workers, 1 or more")
+        return int(env)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -729,7 +737,7 @@ def summary(run: GradingRun) -> str:
 def _add_args(p) -> None:
     p.add_argument("assignment", help="assignment name, e.g. ps3")
     p.add_argument("--jobs", "-j", type=int, default=0,
-                   help="worker processes (default: one per core)")
+                   help="worker processes (default: $AUTOGRADER_JOBS, else one per core)")
     p.add_argument("--student", nargs="+", action="extend", default=[], metavar="S",
                    help="grade only these students")
     p.add_argument("--no-feedback", action="store_true", help="skip generating feedback")
@@ -786,6 +794,12 @@ def _run(args) -> int:
     # points) are graded together, into one gradebook and one CSV of every language
     names = [args.assignment] + [t for t in translations_of(course, args.assignment)
                                  if any((course / "submitted").glob(f"*/{t}"))]
+    if not args.jobs:
+        try:  # a bad $AUTOGRADER_JOBS: a clear error before anything starts
+            default_jobs()
+        except ValueError as e:
+            print(f"autograder grade: {e}", file=sys.stderr)
+            return 2
     runs = []
     for name in names:
         try:
