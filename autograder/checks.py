@@ -196,8 +196,13 @@ def torch_gradients(fn: Callable, inputs: Sequence[Any], grad_output: Any = None
         return kept
     t0 = time.perf_counter()
     result = _torch_gradients(fn, arrays, grad_output, seed, per_use)
-    if _requests_so_far() == asked:  # torch alone: nothing read from the student's process
-        refcache.put(k, result, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    # kept only if torch alone answered (no request to the student's process) and running the
+    # expression changed nothing its key reads (a list it appends to, say: a later notebook
+    # must run it again, side effect included)
+    if k is not None and _requests_so_far() == asked and \
+            refcache.key(fn, arrays, go, seed, per_use) == k:
+        refcache.put(k, result, seconds)
     return result
 
 

@@ -22,8 +22,10 @@ of them, numpy arrays), a module or module-level function or class of a trusted 
 or a plain function whose own key can be built (a test cell's helper). Anything else (a
 proxy of a student's object, a ``functools.partial``, an object with state) makes the
 expression uncachable, and torch computes it every time, as before. Names that draw random
-numbers (``randn``, ``manual_seed`` ...) make it uncachable too, and so does an expression
-that sent a request to the student's process while torch computed it.
+numbers (``randn``, ``manual_seed`` ...) make it uncachable too; and a result is not kept
+when the expression sent a request to the student's process while torch computed it, or
+changed what its key reads (appended to a list it names, say: a later notebook runs it
+again, side effect included).
 
 Only what took torch at least :data:`MIN_SECONDS` is kept (small expressions cost less than
 their key), at most :data:`MAX_ENTRIES` results and :data:`MAX_BYTES` of arrays, oldest

@@ -156,3 +156,14 @@ def test_an_expression_that_asked_the_students_process_is_not_kept(in_judge):
     hits = refcache.STATS["hits"]
     checks.torch_gradients(asks, inputs)
     assert refcache.STATS["hits"] == hits and not refcache._CACHE
+
+
+def test_an_expression_that_changes_what_its_key_reads_is_not_kept(in_judge):
+    f = _compiled("calls = []\n"
+                  "def f(x):\n"
+                  "    calls.append(1)  # a side effect a later notebook's test may count\n"
+                  "    return testing.add_chain(x, 0.25, 40)\n", testing=testing)
+    inputs = checks.random_inputs((3,), seed=6)
+    checks.torch_gradients(f, inputs)
+    checks.torch_gradients(f, inputs)
+    assert f.__globals__["calls"] == [1, 1] and not refcache._CACHE
