@@ -106,7 +106,7 @@ class Bug:
     expect: list[str] = field(default_factory=list)
 
 
-#: Every bug fixture is checked in-process (tests/test_problems_psN.py; ps3's in tests/test_ps3.py:
+#: Every bug fixture is checked in-process (tests/test_bug_fixtures.py; ps3's in tests/test_ps3.py:
 #: its test cell fails and says what the feedback must say); the graded batches grade every
 #: E2E_STRIDE-th of them end to end, through the judge and nbgrader, into the feedback page.
 E2E_STRIDE = 3
