@@ -200,8 +200,8 @@ def torch_gradients(fn: Callable, inputs: Sequence[Any], grad_output: Any = None
     # kept only if torch alone answered (no request to the student's process) and running the
     # expression changed nothing its key reads (a list it appends to, say: a later notebook
     # must run it again, side effect included)
-    if k is not None and _requests_so_far() == asked and \
-            refcache.key(fn, arrays, go, seed, per_use) == k:
+    if k is not None and seconds >= refcache.MIN_SECONDS and _requests_so_far() == asked \
+            and refcache.key(fn, arrays, go, seed, per_use) == k:  # the key again only if worth it
         refcache.put(k, result, seconds)
     return result
 
