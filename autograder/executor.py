@@ -569,7 +569,8 @@ def _warm_execute_class():
                         notebook_timeout=self.notebook_timeout or None,
                         error_on_timeout=eot or None, max_output_chars=self.max_output_chars,
                         student_torch=trusted["student_torch"],
-                        owned=frozenset(trusted["owned"]), lang=trusted.get("lang", "en"))
+                        owned=frozenset(trusted["owned"]), lang=trusted.get("lang", "en"),
+                        grace=self.grace)
             try:
                 result = run_notebook(zyg, plan, files_dir=path)
             except ExecutorError:

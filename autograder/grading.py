@@ -82,6 +82,9 @@ def _make_app(course: Path, assignment: str):
     """nbgrader's autograde app, configured from the course's nbgrader_config.py, not started."""
     from nbgrader.apps import AutogradeApp
 
+    from .course import fast_new_gradebooks
+
+    fast_new_gradebooks()  # a new gradebook without nbgrader's `alembic heads` subprocess
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable),
                                           os.environ.get("PATH", "")])  # nbgrader calls alembic
     app = AutogradeApp()

@@ -89,3 +89,35 @@ def test_exchange_directory_exists_and_is_writable():
     assert ex.is_dir() and os.access(ex, os.W_OK)
     assert cfg.CourseDirectory.course_id
     assert cfg.Execute.timeout > 0
+
+
+def test_a_gradebook_made_here_is_stamped_as_nbgrader_stamps_its_own(tmp_path):
+    """course.new_gradebook skips nbgrader's `alembic heads` subprocess; the revision it writes
+    must be the one nbgrader's own get_alembic_version gives (asked in a fresh process, where
+    nothing of ours has replaced it), and nbgrader must take the gradebook as its own."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                                 os.environ.get("PATH", "")]))
+    stock = subprocess.run([sys.executable, "-c", "import nbgrader.api as a; "
+                            "print(a.get_alembic_version())"], capture_output=True, text=True,
+                           env=env, check=True).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{12}", stock), stock
+    assert C.alembic_head() == stock
+    course = tmp_path / "c"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    C.new_gradebook(course)
+    db = course / "gradebook.db"
+    assert sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall() \
+        == [(stock,)]
+    before = db.read_bytes()
+    C.new_gradebook(course)  # an existing gradebook is left as it is
+    assert db.read_bytes() == before
+    # nbgrader's own upgrade finds it at its head: nothing to do, nothing broken
+    out = C.nbgrader(course, "db", "upgrade")
+    assert "Error" not in out.stdout + out.stderr, out.stderr[-2000:]
+    assert sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall() \
+        == [(stock,)]

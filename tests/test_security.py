@@ -320,7 +320,7 @@ def batch(tmp_path_factory):
     (course / "source" / A).mkdir(parents=True)
     cfg = (ROOT / "nbgrader_config.py").read_text()
     # short limits so the infinite loop costs seconds, not minutes
-    cfg += "\nc.Execute.timeout = 4\nc.WarmExecute.notebook_timeout = 30\n"
+    cfg += "\nc.Execute.timeout = 4\nc.WarmExecute.notebook_timeout = 30\nc.WarmExecute.grace = 1.5\n"
     (course / "nbgrader_config.py").write_text(cfg)
     nbformat.write(source_notebook(), course / "source" / A / f"{A}.ipynb")
     C.nbgrader(course, "generate_assignment", A, "--force")

@@ -27,3 +27,28 @@ def test_a_handle_carries_its_type_name_once():
 def test_a_bad_type_name_is_a_protocol_error(tn):
     with pytest.raises(wire.WireError, match="bad type name"):
         wire.decode({"t": "h", "id": 0, "tn": tn}, lambda hid, tn=None: hid)
+
+
+@pytest.mark.parametrize("grace", [0.3, 1.2])
+def test_a_silent_student_gets_the_configured_grace_then_is_given_up(grace):
+    """Channel.request waits the call's limit plus WarmExecute.grace for an answer (the
+    student's process interrupts itself at the limit), then declares the process gone."""
+    import socket
+    import time
+
+    from autograder.judge.proxy import Channel, SandboxGone
+
+    judge_end, student_end = socket.socketpair()
+    try:
+        channel = Channel(judge_end, call_timeout=0.2, grace=grace)
+        t0 = time.monotonic()
+        with pytest.raises(SandboxGone, match="did not stop"):
+            channel.request({"op": "cell", "i": 0, "src": "while True: pass"})
+        waited = time.monotonic() - t0
+        assert student_end.recv(1 << 16).startswith(b"{")  # the request was sent
+        assert channel.dead and "did not stop" in channel.dead
+        # at least the limit and the grace; not the old fixed 5 s grace
+        assert 0.2 + grace - 0.05 <= waited < 0.2 + grace + 2.5, waited
+    finally:
+        judge_end.close()
+        student_end.close()

@@ -42,9 +42,12 @@ class Channel:
     """Requests and answers over one socket to the student's process, with deadlines."""
 
     def __init__(self, sock: socket.socket, *, call_timeout: float = 60.0,
-                 limits: wire.Limits = wire.LIMITS):
+                 limits: wire.Limits = wire.LIMITS, grace: float = 5.0):
         self.sock = sock
         self.call_timeout = call_timeout
+        #: seconds past a request's limit that the student's process gets to report its own
+        #: interrupt before the judge gives up on it (WarmExecute.grace)
+        self.grace = grace
         self.limits = limits
         self.buf = bytearray()
         self.dead: str | None = None
@@ -72,7 +75,7 @@ class Channel:
             self._die(f"the student's process stopped listening ({e.__class__.__name__})")
         # the student's process interrupts itself at `timeout`; we give it a grace period
         try:
-            return self._read(time.monotonic() + timeout + 5.0, timeout)
+            return self._read(time.monotonic() + timeout + self.grace, timeout)
         except BaseException:  # interrupted while an answer is due: the stream is out of step
             if not self.dead:
                 self.dead = "the judge stopped waiting for an answer (its own time limit)"

@@ -405,6 +405,7 @@ class Plan:
     student_torch: bool = True
     owned: frozenset = frozenset()  # names the judge owns from the start (trusted_cells)
     lang: str = "en"  # the language of the checks' messages (the source notebook's metadata)
+    grace: float = 5.0  # seconds a timed-out call gets to report its interrupt (WarmExecute.grace)
 
 
 def run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
@@ -424,7 +425,7 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     cells: dict[int, dict] = {}
     error = None
     sock, _pid = zygote.open_child(files_dir, lang=plan.lang)
-    channel = Channel(sock, call_timeout=plan.cell_timeout or 3600)
+    channel = Channel(sock, call_timeout=plan.cell_timeout or 3600, grace=plan.grace)
     session = Session(channel, student_torch=plan.student_torch)
     judge = Judge(session, max_output_chars=plan.max_output_chars)
     judge.owned |= set(plan.owned)
