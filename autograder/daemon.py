@@ -253,7 +253,7 @@ def _warm_up(course: Path, slot_root: str, log_path: str, assignments: list[str]
     executor.keep_zygotes(slot_root, log_path)
     kinds = {executor.student_torch(course, a) for a in assignments
              if (course / "source" / a).is_dir()}
-    for torch in sorted(kinds):  # the zygotes import torch while this process imports nbgrader
+    for torch in sorted(kinds, key=str):  # the zygotes import torch while we import nbgrader
         _start_kept(grading.default_jobs(), torch)
     try:
         from .sandbox import sandbox_status
@@ -263,11 +263,11 @@ def _warm_up(course: Path, slot_root: str, log_path: str, assignments: list[str]
         pass
     grading.warm_imports()
     grading.warm_judge()
-    for torch in sorted(kinds):
+    for torch in sorted(kinds, key=str):
         executor.ready_kept(grading.default_jobs(), torch)
 
 
-def _start_kept(n: int, torch: bool):
+def _start_kept(n: int, torch: bool | str):
     """Start (not wait for) the daemon's zygotes of one kind."""
     from . import executor
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,16 +55,19 @@ from pathlib import Path
 WORK = "work"  # slot_dir/work: the notebook's working directory (cleared after each run)
 IPYDIR = "ipython"  # slot_dir/ipython: IPYTHONDIR of the zygote (IPython wants a writable one)
 NOT_RUN = "DeadKernelError"
+#: the zygote kind of an assignment whose students' code uses torch.optim (see student_torch)
+OPTIM = "optim"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
 def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
-                torch: bool = True) -> list[str]:
+                torch: bool | str = True) -> list[str]:
     """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox.
 
     ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
-    which torch does not exist (its files hidden, its import refused).
+    which torch does not exist (its files hidden, its import refused); ``torch="optim"``:
+    torch, and what its optimizers import on first use, warmed too (:func:`student_torch`).
     """
     from .sandbox import sandbox_status, wrap_zygote_argv
 
@@ -72,6 +76,8 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
         argv.append(str(ctl_fd))
     if not torch:
         argv.append("--no-torch")
+    elif torch == OPTIM:
+        argv.append("--optim")
     if sandbox_status().ok:
         argv.append("--private-tmp")  # /tmp and /dev/shm are the sandbox's own: wiped per notebook
     try:
@@ -97,7 +103,7 @@ class Zygote:
 
     def __init__(self, slot_dir: str | os.PathLike | None = None, *, slot_root: str | None = None,
                  startup_timeout: float = 300.0, log_path: str | None = None,
-                 torch: bool = True):
+                 torch: bool | str = True):
         self._own_slot = slot_dir is None
         self.slot_dir = Path(slot_dir or tempfile.mkdtemp(prefix="autograder-slot-",
                                                           dir=slot_root or None))
@@ -333,7 +339,7 @@ def _clear_dir(path: Path) -> None:
 
 _ZYGOTES: dict[str, Zygote] = {}
 
-def shared_zygote(slot_root: str = "", log_path: str | None = None, torch: bool = True) -> Zygote:
+def shared_zygote(slot_root: str = "", log_path: str | None = None, torch: bool | str = True) -> Zygote:
     """This process's zygote (one per worker process), started on first use.
 
     A pool worker first adopts the zygote the grading command started for it
@@ -360,7 +366,7 @@ _PRESTARTED: dict = {"slot_root": None, "zygotes": [], "taken": None}
 
 
 def prestart(n: int, slot_root: str, log_path: str | None = None,
-             torch: bool = True) -> list[Zygote]:
+             torch: bool | str = True) -> list[Zygote]:
     """Start ``n`` zygotes now, for the ``n`` pool workers this process is about to fork."""
     import multiprocessing
 
@@ -384,7 +390,7 @@ def kept_slot_root() -> str | None:
     return _KEPT["slot_root"]
 
 
-def ready_kept(n: int, torch: bool) -> list[Zygote]:
+def ready_kept(n: int, torch: bool | str) -> list[Zygote]:
     """In the daemon: ``n`` live zygotes of this kind, started (and waited for) if missing."""
     zs = [z for z in _KEPT["zygotes"].get(torch, []) if z.alive()]
     while len(zs) < n:
@@ -411,7 +417,7 @@ def drop_kept(kill: bool = False) -> None:
     _KEPT["zygotes"] = {}
 
 
-def prestart_kept(n: int, torch: bool) -> list[Zygote]:
+def prestart_kept(n: int, torch: bool | str) -> list[Zygote]:
     """In a run forked from a grading daemon: the daemon's zygotes, for the pool to adopt."""
     import multiprocessing
 
@@ -450,7 +456,7 @@ def reap_prestarted(timeout: float = 10.0) -> None:
     _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
 
 
-def _adopt(slot_root: str, torch: bool = True) -> Zygote | None:
+def _adopt(slot_root: str, torch: bool | str = True) -> Zygote | None:
     """In a pool worker: take the pre-started zygote meant for it, and let go of the others."""
     zs = _PRESTARTED["zygotes"]
     if not zs or _PRESTARTED["slot_root"] != slot_root or zs[0].torch != torch:
@@ -560,7 +566,7 @@ def _warm_execute_class():
             from .judge.runner import Plan, cell_role, run_notebook
 
             roles = {i: cell_role(nb.cells[i], trusted) for i, _ in todo}
-            zyg = shared_zygote(self.slot_root, torch=trusted["student_torch"])
+            zyg = shared_zygote(self.slot_root, torch=zygote_kind(trusted))
             eot = dict(self.error_on_timeout or {})
             if eot:
                 eot.setdefault("output_type", "error")  # as nbclient adds it
@@ -622,12 +628,30 @@ def _warm_execute_class():
 _TRUSTED: dict = {}
 
 
-def student_torch(course_root: str | os.PathLike, assignment: str) -> bool:
-    """Whether the student's code of ``assignment`` may use torch (source metadata says)."""
-    for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb")):
-        if not trusted_source(str(course_root), assignment, nb.stem)["student_torch"]:
-            return False
-    return True
+def student_torch(course_root: str | os.PathLike, assignment: str) -> bool | str:
+    """The zygote ``assignment`` needs: ``False`` if its student's code may not use torch
+    (source metadata says), ``"optim"`` (:data:`OPTIM`) if the instructor's notebook uses
+    ``torch.optim``, else ``True``.
+
+    The first optimizer a process makes imports ``torch._dynamo`` (~2 s of CPU): an ``"optim"``
+    zygote does that once, before forking, so that each notebook need not; the others skip it.
+    A student who uses an optimizer where the course does not pays it in their own notebook.
+    """
+    kinds = [zygote_kind(trusted_source(str(course_root), assignment, nb.stem))
+             for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb"))]
+    if False in kinds:
+        return False
+    return OPTIM if OPTIM in kinds else True
+
+
+def zygote_kind(trusted: dict) -> bool | str:
+    """One notebook's zygote kind, from :func:`trusted_source` (see :func:`student_torch`)."""
+    if not trusted["student_torch"]:
+        return False
+    return OPTIM if trusted.get("uses_optim") else True
+
+
+_OPTIM_RE = re.compile(r"\boptim\b")
 
 
 def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
@@ -650,8 +674,12 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
         with open(path, encoding="utf-8") as f:
             src = json.load(f)
         meta = (src.get("metadata") or {}).get("autograder") or {}
+        code = ("".join(c.get("source") or "") if isinstance(c.get("source"), list)
+                else str(c.get("source") or "")
+                for c in src.get("cells") or [] if c.get("cell_type") == "code")
         hit = (mtime, dict(trusted_cells(src),
                            student_torch=meta.get("student_torch", True) is not False,
+                           uses_optim=any(_OPTIM_RE.search(s) for s in code),
                            lang=meta.get("lang") or "en"))  # the checks' messages speak it
         _TRUSTED[key] = hit
     return hit[1]
@@ -699,10 +727,11 @@ def __getattr__(name):  # WarmExecute is built lazily: importing this module sta
 # ============================================================================ zygote side
 
 
-def _warm_up(torch: bool = True):
+def _warm_up(torch: bool | str = True):
     """Import what every notebook imports, and build the IPython shell each child will use.
 
-    ``torch=False``: a zygote for an assignment graded without torch (none of it is imported).
+    ``torch=False``: a zygote for an assignment graded without torch (none of it is imported);
+    ``torch="optim"``: also what torch's optimizers import on first use (:func:`student_torch`).
     """
     import IPython  # noqa: F401
     import numpy  # noqa: F401
@@ -754,10 +783,10 @@ def _warm_up(torch: bool = True):
             shell.showsyntaxerror()
         except Exception:
             shell.showtraceback()
-    if torch:
+    if torch == OPTIM:
         from .sandbox import _settle_lazy_imports
 
-        _settle_lazy_imports()  # torch._dynamo patches torch on first use: do it now
+        _settle_lazy_imports()  # torch._dynamo, which the first optimizer imports: do it now
     # Everything imported so far (torch's ~100k objects) moves to the GC's permanent
     # generation: a collection in a child then scans only what the notebook made, and
     # does not write to (copy-on-write) the zygote's pages.
@@ -1091,9 +1120,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 3 and argv[0] == "zygote":
         from .judge.sandboxed import zygote_main
 
-        return zygote_main(argv[1], int(argv[2]), torch="--no-torch" not in argv[3:],
+        torch = False if "--no-torch" in argv[3:] else OPTIM if "--optim" in argv[3:] else True
+        return zygote_main(argv[1], int(argv[2]), torch=torch,
                            private_tmp="--private-tmp" in argv[3:])
-    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD [--no-torch]",
+    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD [--no-torch|--optim]",
           file=sys.stderr)
     return 2
 

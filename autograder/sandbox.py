@@ -249,7 +249,7 @@ def torch_paths() -> list[str]:
 
 
 def wrap_zygote_argv(argv: list[str], slot_dir: str | os.PathLike, *,
-                     torch: bool = True) -> list[str]:
+                     torch: bool | str = True) -> list[str]:
     """``argv`` under the OS sandbox, or unchanged (with a loud warning) where bwrap is unavailable.
 
     ``torch=False``: torch's package directories are covered by empty read-only

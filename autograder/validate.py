@@ -67,10 +67,11 @@ class ValidateService:
 
     # -- in the service's thread
     def _zygote(self):
-        from .executor import Zygote
+        from .executor import OPTIM, Zygote
 
         if self.zygote is None:
-            self.zygote = Zygote(torch=True)  # the tests compute expected values with torch
+            # the tests compute expected values with torch; ps5 trains with torch.optim
+            self.zygote = Zygote(torch=OPTIM)
         if not self.zygote.alive():
             self.zygote.start()
         return self.zygote

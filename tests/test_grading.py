@@ -14,6 +14,7 @@ import io
 import re
 import sys
 
+import nbformat
 import pytest
 from conftest import ROOT
 
@@ -194,9 +195,36 @@ def _adopted_zygote(slot_root, queue):
     from autograder import executor
 
     z = executor.shared_zygote(slot_root)
-    result = z.run(None, [(0, "print(6 * 7)")])
-    queue.put((z.proc.pid, result["cells"][0]["outputs"][0]["text"]))
+    # a torch zygote without the optimizers' warm-up (that is the "optim" kind's): a student
+    # who makes an optimizer anyway gets a working one, importing what it needs in the child
+    result = z.run(None, [(0, "import sys\nprint(6 * 7, 'torch._dynamo' in sys.modules)"),
+                          (1, "import torch\np = torch.nn.Parameter(torch.ones(2))\n"
+                              "opt = torch.optim.SGD([p], lr=0.5)\np.sum().backward()\n"
+                              "opt.step()\nprint(p.tolist())")])
+    queue.put((z.proc.pid, "".join(result["cells"][i]["outputs"][0]["text"] for i in (0, 1))))
     executor._close_zygotes()
+
+
+def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
+    """No torch where the source says students may not use it (ps3), torch and its optimizers'
+    warm-up where the instructor's notebook uses torch.optim (ps5), plain torch elsewhere."""
+    from autograder import executor
+
+    kinds = {a: executor.student_torch(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
+    assert kinds == {"ps1": True, "ps2": True, "ps3": False, "ps4": True, "ps5": executor.OPTIM}
+    # the same rule for a course of one's own: one notebook that needs optimizers is enough,
+    # one that may not use torch wins over all
+    src = tmp_path / "source" / "a"
+    src.mkdir(parents=True)
+    nbformat.write(C.new_notebook([C.nbgrader_cell("code", "x = 1", "x")]), src / "one.ipynb")
+    assert executor.student_torch(tmp_path, "a") is True
+    nbformat.write(C.new_notebook([C.nbgrader_cell("code", "from torch.optim import SGD", "opt")]),
+                   src / "two.ipynb")
+    assert executor.student_torch(tmp_path, "a") == executor.OPTIM
+    three = C.new_notebook([C.nbgrader_cell("code", "y = 2", "y")])
+    three.metadata["autograder"] = {"student_torch": False}
+    nbformat.write(three, src / "three.ipynb")
+    assert executor.student_torch(tmp_path, "a") is False
 
 
 def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):
@@ -221,5 +249,5 @@ def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):
             w.join(timeout=60)
         executor.reap_prestarted(timeout=30)
     assert {pid for pid, _ in got} == pids  # one each, none started anew
-    assert [text for _, text in got] == ["42\n", "42\n"]
+    assert [text for _, text in got] == ["42 False\n[0.5, 0.5]\n"] * 2
     assert all(z.proc.poll() is not None for z in started)  # reaped: none left running

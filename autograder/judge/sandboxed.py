@@ -52,7 +52,8 @@ class NoTorch:
 # ============================================================================ zygote
 
 
-def zygote_main(slot_dir: str, ctl_fd: int, torch: bool = True, private_tmp: bool = False) -> int:
+def zygote_main(slot_dir: str, ctl_fd: int, torch: bool | str = True,
+                private_tmp: bool = False) -> int:
     """The zygote's life. ``private_tmp``: /tmp and /dev/shm are the sandbox's own (bubblewrap)
     and are emptied after every notebook; never set it outside the sandbox."""
     slot = Path(slot_dir).resolve()
