@@ -88,20 +88,26 @@ def fast_new_gradebooks() -> None:
 
 def new_gradebook(course: Path) -> None:
     """Create the course's SQLite gradebook here (see :func:`fast_new_gradebooks`) if it does not
-    exist yet, so that the nbgrader command about to run finds it made. Another database
-    (a PostgreSQL URL in nbgrader_config.py) is left to nbgrader."""
+    exist yet, so that the nbgrader command about to run in ``course`` finds it made. Another
+    database (a PostgreSQL URL in nbgrader_config.py) is left to nbgrader."""
+    from sqlalchemy.engine import make_url
     from traitlets.config.loader import ConfigFileNotFound
 
     try:
-        url = db_url(course)
+        url = make_url(db_url(course))
     except ConfigFileNotFound:  # not a course (yet): nbgrader will say so itself
         return
-    if not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):]).exists():
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    # a relative file is relative to the course, where nbgrader runs (not to this process);
+    # the URL's query (the course's ?timeout=60) is not part of the file name
+    db = Path(course).resolve() / url.database
+    if db.exists():
         return
     fast_new_gradebooks()
     from nbgrader.api import Gradebook
 
-    with Gradebook(url):
+    with Gradebook(url.set(database=str(db)).render_as_string(hide_password=False)):
         pass
 
 

@@ -251,7 +251,7 @@ def _warm_up(course: Path, slot_root: str, log_path: str, assignments: list[str]
     from . import executor, grading
 
     executor.keep_zygotes(slot_root, log_path)
-    kinds = {executor.student_torch(course, a) for a in assignments
+    kinds = {executor.assignment_zygote_kind(course, a) for a in assignments
              if (course / "source" / a).is_dir()}
     for torch in sorted(kinds, key=str):  # the zygotes import torch while we import nbgrader
         _start_kept(grading.default_jobs(), torch)
@@ -318,7 +318,7 @@ def _grade_request(conn: socket.socket, req: dict) -> None:
     if (course / "source" / assignment).is_dir():
         try:  # the kind of zygote this assignment needs, warm before the run is forked
             executor.ready_kept(min(int(req.get("jobs") or 0), 64) or grading.default_jobs(),
-                                executor.student_torch(course, assignment))
+                                executor.assignment_zygote_kind(course, assignment))
         except Exception as e:  # noqa: BLE001
             _send(conn, {"ev": "refused", "msg": f"could not start the zygotes: {e}"})
             return None

@@ -55,7 +55,7 @@ from pathlib import Path
 WORK = "work"  # slot_dir/work: the notebook's working directory (cleared after each run)
 IPYDIR = "ipython"  # slot_dir/ipython: IPYTHONDIR of the zygote (IPython wants a writable one)
 NOT_RUN = "DeadKernelError"
-#: the zygote kind of an assignment whose students' code uses torch.optim (see student_torch)
+#: the zygote kind of an assignment whose students' code uses torch.optim (see assignment_zygote_kind)
 OPTIM = "optim"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -67,7 +67,7 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
 
     ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
     which torch does not exist (its files hidden, its import refused); ``torch="optim"``:
-    torch, and what its optimizers import on first use, warmed too (:func:`student_torch`).
+    torch, and what its optimizers import on first use, warmed too (:func:`assignment_zygote_kind`).
     """
     from .sandbox import sandbox_status, wrap_zygote_argv
 
@@ -628,7 +628,7 @@ def _warm_execute_class():
 _TRUSTED: dict = {}
 
 
-def student_torch(course_root: str | os.PathLike, assignment: str) -> bool | str:
+def assignment_zygote_kind(course_root: str | os.PathLike, assignment: str) -> bool | str:
     """The zygote ``assignment`` needs: ``False`` if its student's code may not use torch
     (source metadata says), ``"optim"`` (:data:`OPTIM`) if the instructor's notebook uses
     ``torch.optim``, else ``True``.
@@ -645,7 +645,7 @@ def student_torch(course_root: str | os.PathLike, assignment: str) -> bool | str
 
 
 def zygote_kind(trusted: dict) -> bool | str:
-    """One notebook's zygote kind, from :func:`trusted_source` (see :func:`student_torch`)."""
+    """One notebook's zygote kind, from :func:`trusted_source` (see :func:`assignment_zygote_kind`)."""
     if not trusted["student_torch"]:
         return False
     return OPTIM if trusted.get("uses_optim") else True
@@ -657,7 +657,8 @@ _OPTIM_RE = re.compile(r"\boptim\b")
 def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
     """What the instructor's ``source/`` notebook says about running ``notebook``.
 
-    :func:`autograder.judge.runner.trusted_cells` plus ``student_torch``; read from the
+    :func:`autograder.judge.runner.trusted_cells` plus ``student_torch`` and ``uses_optim``
+    (a code cell names ``optim``: :func:`zygote_kind`); read from the
     course, never from the submission. Without a source notebook: no special roles,
     torch available.
     """
@@ -731,7 +732,7 @@ def _warm_up(torch: bool | str = True):
     """Import what every notebook imports, and build the IPython shell each child will use.
 
     ``torch=False``: a zygote for an assignment graded without torch (none of it is imported);
-    ``torch="optim"``: also what torch's optimizers import on first use (:func:`student_torch`).
+    ``torch="optim"``: also what torch's optimizers import on first use (:func:`assignment_zygote_kind`).
     """
     import IPython  # noqa: F401
     import numpy  # noqa: F401

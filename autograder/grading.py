@@ -269,7 +269,7 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
     _Worker.staging_root = staging_root
     # the zygote imports torch while this process imports nbgrader
     executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
-                           torch=executor.student_torch(course, assignment))
+                           torch=executor.assignment_zygote_kind(course, assignment))
     Finalize(None, executor._close_zygotes, exitpriority=10)
     _share_engines()
     _cache_metadata_schema()
@@ -623,10 +623,10 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
     slot_root = None if scheduler else tempfile.mkdtemp(prefix="autograder-slots-")
     kept_root = None if scheduler else executor.kept_slot_root()
     if kept_root:
-        executor.prestart_kept(jobs, torch=executor.student_torch(course, assignment))
+        executor.prestart_kept(jobs, torch=executor.assignment_zygote_kind(course, assignment))
     elif slot_root:
         executor.prestart(jobs, slot_root, log_path=str(log_path),
-                          torch=executor.student_torch(course, assignment))
+                          torch=executor.assignment_zygote_kind(course, assignment))
     finished = False
     restore_journal = None
     try:

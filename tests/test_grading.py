@@ -210,21 +210,21 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     warm-up where the instructor's notebook uses torch.optim (ps5), plain torch elsewhere."""
     from autograder import executor
 
-    kinds = {a: executor.student_torch(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
+    kinds = {a: executor.assignment_zygote_kind(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
     assert kinds == {"ps1": True, "ps2": True, "ps3": False, "ps4": True, "ps5": executor.OPTIM}
     # the same rule for a course of one's own: one notebook that needs optimizers is enough,
     # one that may not use torch wins over all
     src = tmp_path / "source" / "a"
     src.mkdir(parents=True)
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "x = 1", "x")]), src / "one.ipynb")
-    assert executor.student_torch(tmp_path, "a") is True
+    assert executor.assignment_zygote_kind(tmp_path, "a") is True
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "from torch.optim import SGD", "opt")]),
                    src / "two.ipynb")
-    assert executor.student_torch(tmp_path, "a") == executor.OPTIM
+    assert executor.assignment_zygote_kind(tmp_path, "a") == executor.OPTIM
     three = C.new_notebook([C.nbgrader_cell("code", "y = 2", "y")])
     three.metadata["autograder"] = {"student_torch": False}
     nbformat.write(three, src / "three.ipynb")
-    assert executor.student_torch(tmp_path, "a") is False
+    assert executor.assignment_zygote_kind(tmp_path, "a") is False
 
 
 def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):

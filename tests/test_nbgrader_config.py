@@ -121,3 +121,14 @@ def test_a_gradebook_made_here_is_stamped_as_nbgrader_stamps_its_own(tmp_path):
     assert "Error" not in out.stdout + out.stderr, out.stderr[-2000:]
     assert sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall() \
         == [(stock,)]
+    # a relative file with a query, as a course may write it: the file is the course's, made
+    # where nbgrader would make it (not in this process's working directory)
+    other = tmp_path / "rel"
+    other.mkdir()
+    (other / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.db_url = 'sqlite:///book.db?timeout=60'\n")
+    C.new_gradebook(other)
+    assert sorted(p.name for p in other.iterdir()) == ["book.db", "nbgrader_config.py"]
+    assert not (Path.cwd() / "book.db").exists()
+    assert sqlite3.connect(other / "book.db").execute(
+        "SELECT version_num FROM alembic_version").fetchall() == [(stock,)]
