@@ -238,6 +238,67 @@ def test_rows_of_a_small_notebook_titles_partial_credit_written_answers_and_stde
     assert "PARTIAL" in text and "a hidden test failed" in text and "likely cause: a x2 factor" in text
 
 
+def _nbconvert_alt_pass(page: str) -> str:
+    """What nbconvert's HTMLExporter does to a rendered page: BeautifulSoup's ``alt`` text."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, features="html.parser")
+    for elem in soup.select("img:not([alt])"):
+        elem.attrs["alt"] = F.NO_ALT
+    return str(soup)
+
+
+@pytest.mark.parametrize("page", [
+    '<p><img src="a.png"></p>',
+    '<img src="a.png"/><img alt src="b.png"><IMG ALT="x" SRC="c.png"><img src="d.png" / >',
+    '<img title="a > b" src="e.png"><img data-x=\'alt="no"\' src="f.png">',
+    '<script>var s = "<img src=x>";</script><style>/* <img> */</style><!-- <img src=y> -->',
+    '<div><img\nsrc="g.png"\nwidth=3></div><pre>&lt;img src=z&gt;</pre>',
+])
+def test_the_alt_text_pass_gives_the_page_nbconvert_gives(page):
+    """FeedbackExporter adds nbconvert's ``alt`` text without re-parsing the page; parsed, its
+    page is nbconvert's own, tag for tag."""
+    from bs4 import BeautifulSoup
+
+    ours, missing = F.add_missing_alt(page)
+    assert str(BeautifulSoup(ours, features="html.parser")) == _nbconvert_alt_pass(page)
+    assert missing == len(BeautifulSoup(page, features="html.parser").select("img:not([alt])"))
+
+
+def test_the_feedback_exporter_writes_nbconvert_s_page(tmp_path):
+    """A notebook with images (a picture, a student's HTML with and without ``alt``, markdown):
+    FeedbackExporter's page, parsed, equals what nbconvert's HTMLExporter pass makes of it."""
+    import base64
+
+    from bs4 import BeautifulSoup
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    from traitlets.config import Config
+
+    png = base64.b64encode(bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")).decode()
+    nb = new_notebook(cells=[
+        new_markdown_cell("# A page\n\n![a graph](g.png) and <img src='h.png'>"),
+        new_code_cell("show()", outputs=[
+            new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+            new_output("display_data", data={"text/html": '<b>x</b><img src="i.png">'
+                                                          '<img src="j.png" alt="j">'})]),
+    ])
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    config = Config({"HTMLExporter": {"sanitize_html": True}})  # as the course's config
+    config.merge(GenerateFeedback(coursedir=CourseDirectory(root=str(tmp_path)),
+                                  config=config).config)  # nbgrader's feedback templates
+    exporter = F.FeedbackExporter(config=config)
+    scores = {"nbgrader": {"score": 1.0, "max_score": 2.0, "late_penalty": 0.0,
+                           "notebook": "page"}}  # what nbgrader's GetGrades leaves
+    ours, _ = exporter.from_notebook_node(nb, {**scores})
+    stock, _ = super(F.FeedbackExporter, exporter).from_notebook_node(nb, {**scores})  # + soup
+    assert 'alt="No description has been provided for this image"' in ours
+    assert str(BeautifulSoup(ours, features="html.parser")) == stock
+
+
 def test_traceback_formats_give_the_failing_line():
     assert F.failing_line(["Traceback", "  Cell In[16], line 14\n    check(...)\n",
                            "  File /x/checks.py:486 in f\n"]) == 14
