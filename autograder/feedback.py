@@ -43,6 +43,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.highlight import Highlight2HTML
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution, is_task
 from traitlets import Unicode, default
@@ -817,7 +818,6 @@ class FeedbackExporter(HTMLExporter):
         adds it. A page with JupyterLab's cells goes through nbconvert's own pass.
         """
         from nbconvert.exporters.templateexporter import TemplateExporter
-        from nbconvert.filters.highlight import Highlight2HTML
         from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
         # HTMLExporter.from_notebook_node's filters, then the template (its parent's method)
@@ -826,7 +826,7 @@ class FeedbackExporter(HTMLExporter):
         highlight_code = self.filters.get(
             "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
         resources = self._init_resources(resources)
-        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("highlight_code", self._remembered(highlight_code))
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
@@ -836,6 +836,27 @@ class FeedbackExporter(HTMLExporter):
         if missing:
             self.log.warning("Alternative text is missing on %s image(s).", missing)
         return page, resources
+
+    def _remembered(self, highlight):
+        """``highlight`` (pygments, about half of a page's rendering), remembering its last few
+        thousand results: every student's page shows the same test and set-up cells."""
+        if not isinstance(highlight, Highlight2HTML):
+            return highlight
+        if not hasattr(self, "_highlighted"):
+            self._highlighted = {}
+        cache = self._highlighted
+
+        def highlighted(source, language=None, metadata=None):
+            key = (source, language or highlight.pygments_lexer,
+                   metadata.get("magics_language") if metadata else None,  # all pygments reads
+                   repr(sorted(highlight.extra_formatter_options.items())))
+            if key not in cache:
+                if len(cache) >= 4096:
+                    cache.clear()
+                cache[key] = highlight(source, language, metadata)
+            return cache[key]
+
+        return highlighted
 
     def _create_environment(self):
         env = super()._create_environment()

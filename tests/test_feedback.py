@@ -297,6 +297,12 @@ def test_the_feedback_exporter_writes_nbconvert_s_page(tmp_path):
     stock, _ = super(F.FeedbackExporter, exporter).from_notebook_node(nb, {**scores})  # + soup
     assert 'alt="No description has been provided for this image"' in ours
     assert str(BeautifulSoup(ours, features="html.parser")) == stock
+    # the next student's page: its code cells highlighted from what the exporter remembers,
+    # except the one they changed
+    nb.cells[1].source = "show(1 + 2)"
+    again, _ = exporter.from_notebook_node(nb, {**scores})
+    fresh = F.FeedbackExporter(config=config).from_notebook_node(nb, {**scores})[0]
+    assert again == fresh and again != ours
 
 
 def test_traceback_formats_give_the_failing_line():
