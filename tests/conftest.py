@@ -139,6 +139,13 @@ class GradedBatch:
         assert files, f"no feedback for {student}"
         return "\n".join(f.read_text() for f in files)
 
+    def feedback_text(self, student: str) -> str:
+        """The feedback page's text as the student reads it: no tags, entities decoded."""
+        import html
+        import re
+
+        return html.unescape(re.sub(r"<[^>]+>", "", self.feedback_html(student)))
+
 
 def build_batch(tmp: Path, assignment: str, bugs: list[Bug] | None = None,
                 alt: bool = False) -> Path:
