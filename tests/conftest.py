@@ -20,6 +20,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Test files whose tests are spread over the xdist workers one parameter at a time: each of
 # test_assignments.py's assignments shares its graded batch only with its own tests.
 SPLIT_BY_PARAMETER = {"tests/test_assignments.py", "tests/test_alt_solutions.py"}
+# Test files that read another file's once-per-worker work go to that file's worker:
+# test_lesson01.py reads lesson 1 as executed for test_lessons.py (tests/lessons.py).
+SAME_WORKER_AS = {"tests/test_lesson01.py": "tests/test_lessons.py"}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -44,7 +47,7 @@ def pytest_xdist_make_scheduler(config, log):
             path, _, rest = nodeid.partition("::")
             if path in SPLIT_BY_PARAMETER and rest.endswith("]") and "[" in rest:
                 return f"{path}[{rest[rest.index('[') + 1:-1]}]"
-            return path
+            return SAME_WORKER_AS.get(path, path)
 
     return Scheduling(config, log)
 
