@@ -497,8 +497,6 @@ def _visible(source: str) -> str:
 
 
 def _audit_cells(gb, assignment, n, nbk, course, note, compute_checksum, json) -> None:
-    from nbgrader.api import MissingEntry
-
     cells = {}
     order = []
     for c in nbk.cells:
@@ -524,11 +522,11 @@ def _audit_cells(gb, assignment, n, nbk, course, note, compute_checksum, json) -
     if not with_meta and src_order:
         note("cells", "all nbgrader metadata was removed from the notebook: its test cells "
                       "were restored from the gradebook and graded", n)
+    source_cells = {sc.name: sc for sc in source.source_cells}  # one query, not one per cell
     for gc in source.grade_cells:
         gid = gc.name
-        try:
-            sc = gb.find_source_cell(gid, n, assignment)
-        except MissingEntry:
+        sc = source_cells.get(gid)
+        if sc is None:
             continue
         c = cells.get(gid)
         if c is None:
