@@ -263,6 +263,9 @@ def _warm_up(course: Path, slot_root: str, log_path: str, assignments: list[str]
         pass
     grading.warm_imports()
     grading.warm_judge()
+    for a in assignments:
+        if (course / "source" / a).is_dir():
+            grading.warm_assignment(course, a)
     for torch in sorted(kinds, key=str):
         executor.ready_kept(grading.default_jobs(), torch)
 
@@ -322,6 +325,10 @@ def _grade_request(conn: socket.socket, req: dict) -> None:
         except Exception as e:  # noqa: BLE001
             _send(conn, {"ev": "refused", "msg": f"could not start the zygotes: {e}"})
             return None
+        try:  # its test cells compiled here, once: every later run forks with them
+            grading.warm_assignment(course, assignment)
+        except Exception:  # noqa: BLE001  (only a warm-up; the run says what is wrong)
+            pass
     _RUNS[0] += 1
     pid = os.fork()
     if pid == 0:  # the run: exactly autograder.grading.grade, in a fork of the warm daemon

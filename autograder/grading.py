@@ -333,6 +333,7 @@ def warm_judge() -> None:
                            checks.random_inputs((2, 3), (3,), seed=0))
     # backward() with a gradient imports more of torch (sympy) on first use
     checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+
     try:  # test cells draw graphs: pyplot, its backend and fonts once, here
         import matplotlib
 
@@ -585,6 +586,37 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
             os.environ["AUTOGRADER_DB_URL"] = saved
 
 
+def warm_assignment(course: Path, assignment: str) -> None:
+    """Do now, once, what each worker's first notebook of ``assignment`` would do: compile
+    its test and instructor cells as the judge runs them (the gradebook's source, as nbgrader's
+    OverwriteCells restores it), and build nbformat's validator for its notebooks' format.
+    In the process that forks the workers (a grading daemon keeps it for its later runs)."""
+    import nbformat
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from . import nbgrader_plugins  # noqa: F401  (feedback and hidden-test stripping)
+    from .judge.runner import _compiled
+
+    app = _make_app(course, assignment)
+    with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
+        try:
+            notebooks = gb.find_assignment(assignment).notebooks
+        except MissingEntry:
+            return
+        for nb in notebooks:
+            for cell in nb.source_cells:
+                if cell.cell_type == "code" and cell.locked and cell.source.strip():
+                    try:
+                        _compiled(cell.source)
+                    except (SyntaxError, ValueError):
+                        pass  # the judge reports it when the cell runs
+    for path in sorted((Path(course) / "source" / assignment).glob("*.ipynb")):
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception:  # noqa: BLE001  (only a warm-up; grading says what is wrong)
+            pass
+
+
 def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, progress,
            stream, scheduler) -> GradingRun:
     from tqdm import tqdm
@@ -650,6 +682,7 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             jobs = pool.processes
         else:
             warm_judge()  # the workers fork from here: they inherit the judge's torch
+            warm_assignment(course, assignment)  # and the compiled test cells
             try:
                 pool = multiprocessing.get_context("fork").Pool(
                     jobs, initializer=_worker_init,

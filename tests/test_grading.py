@@ -171,6 +171,22 @@ def test_selfgrade_agrees_with_the_instructor(batch, capsys):
     assert "ref = torch_gradients" not in text  # never the hidden test code
 
 
+def test_the_judge_cells_are_compiled_before_the_workers_fork(batch):
+    """warm_assignment compiles exactly what the judge will run: every test cell of a graded
+    notebook (as OverwriteCells restored it, hidden tests included) is found compiled."""
+    from autograder.grading import warm_assignment
+    from autograder.judge import runner
+
+    runner._COMPILED.clear()
+    warm_assignment(batch["course"], A)
+    graded = nbformat.read(batch["course"] / "autograded" / "ok" / A / f"{A}.ipynb",
+                           as_version=4)
+    tests = [c.source for c in graded.cells
+             if c.cell_type == "code" and (c.metadata.get("nbgrader") or {}).get("grade")]
+    assert tests and any("### BEGIN HIDDEN TESTS" in t for t in tests)
+    assert all(t in runner._COMPILED for t in tests)
+
+
 def test_summary_names_where_each_note_belongs(tmp_path):
     from autograder.grading import GradingRun, SubmissionResult, summary
 
