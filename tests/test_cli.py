@@ -55,3 +55,23 @@ def test_a_bad_autograder_jobs_is_a_clear_error(tmp_path):
                           env=dict(os.environ, AUTOGRADER_JOBS="many"))
     assert proc.returncode == 2, proc.stderr
     assert "AUTOGRADER_JOBS='many'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("ends, status, err", [("return 3", 3, "tail"),
+                                               ("sys.exit('no such thing')", 1, "no such thing"),
+                                               ("sys.exit(0)", 0, "tail")])
+def test_the_command_exits_fast_with_its_status_its_output_and_its_exit_handlers(
+        tmp_path, ends, status, err):
+    """``autograder`` (cli.run) skips the interpreter's teardown: the status, everything
+    printed (more than a pipe holds) and what the exit handlers do are still there."""
+    code = ("import atexit, sys\nfrom autograder import cli\n"
+            "atexit.register(lambda: open(sys.argv[1], 'w').write('exit handler ran'))\n"
+            "def main():\n    print('x' * 200_000)\n    sys.stderr.write('tail')\n"
+            f"    {ends}\n"
+            "cli.main = main\ncli.run()\nprint('never here')\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ran")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == status, proc.stderr
+    assert proc.stdout == "x" * 200_000 + "\n"
+    assert err in proc.stderr
+    assert (tmp_path / "ran").read_text() == "exit handler ran"
