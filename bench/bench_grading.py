@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     stock_first, stock_rate = steady(finish_times(stock_course, a, stock_t0))
     if proc.returncode != 0:
         print(f"stock nbgrader autograde exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
-    cli = [sys.executable, "-c", "import sys; from autograder.cli import main; sys.exit(main())"]
+    cli = [sys.executable, "-c", "from autograder.cli import run; run()"]  # the `autograder` command
     ours_cmd = cli + ["grade", a, "--no-feedback", "--no-report", "--course", str(ours_course)]
     if args.jobs:
         ours_cmd += ["--jobs", str(args.jobs)]

@@ -150,8 +150,8 @@ def grade_cli(course: Path, assignment: str, *extra: str,
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
                                                  os.environ.get("PATH", "")]),
                MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-c", "import sys; from autograder.cli import main; "
-                           "sys.exit(main())", "grade", assignment, "--course", str(course),
+    return subprocess.run([sys.executable, "-c", "from autograder.cli import run; run()",
+                           "grade", assignment, "--course", str(course),
                            "--no-report", *extra], cwd=course, capture_output=True, text=True,
                           timeout=timeout, env=env)
 

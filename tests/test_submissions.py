@@ -406,8 +406,8 @@ def _grade(course: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MPLBACKEND="Agg", AUTOGRADER_TEST_SECRET=SECRET, TMPDIR=str(tmp),
                AUTOGRADER_DB_URL=C.db_url(course),  # as a PostgreSQL URL with its password
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    return subprocess.run([sys.executable, "-c", "import sys; from autograder.cli import main; "
-                           "sys.exit(main())", "grade", A, "--course", str(course),
+    return subprocess.run([sys.executable, "-c", "from autograder.cli import run; run()",
+                           "grade", A, "--course", str(course),
                            "--no-report", *extra], cwd=course, capture_output=True, text=True,
                           timeout=600, env=env)
 
