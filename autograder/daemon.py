@@ -603,4 +603,6 @@ def main(argv: list[str] | None = None) -> int:  # python -m autograder.daemon C
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from autograder.cli import run  # exits without the interpreter's teardown of torch
+
+    run(main)
