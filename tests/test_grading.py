@@ -211,13 +211,42 @@ def _adopted_zygote(slot_root, queue):
     from autograder import executor
 
     z = executor.shared_zygote(slot_root)
+    pid = z.proc.pid  # (a zygote whose notebook could not be wiped clean is replaced after it)
     # a torch zygote without the optimizers' warm-up (that is the "optim" kind's): a student
     # who makes an optimizer anyway gets a working one, importing what it needs in the child
     result = z.run(None, [(0, "import sys\nprint(6 * 7, 'torch._dynamo' in sys.modules)"),
                           (1, "import torch\np = torch.nn.Parameter(torch.ones(2))\n"
                               "opt = torch.optim.SGD([p], lr=0.5)\np.sum().backward()\n"
                               "opt.step()\nprint(p.tolist())")])
-    queue.put((z.proc.pid, "".join(result["cells"][i]["outputs"][0]["text"] for i in (0, 1))))
+    queue.put((pid, "".join(result["cells"][i]["outputs"][0]["text"] for i in (0, 1))))
+    executor._close_zygotes()
+
+
+def test_nothing_a_notebook_writes_reaches_the_next_one_and_its_zygote_stays(tmp_path):
+    """A notebook writes in its sandbox's /tmp, in /dev/shm, in the directories bwrap made on
+    the way to what it mounted there (the slot's), and leaves a link: the next notebook of the
+    same zygote finds none of it, and the zygote is kept (it was replaced after every notebook
+    when the course's environment lived under /tmp)."""
+    from autograder import executor
+    from autograder.sandbox import sandbox_status
+
+    if not sandbox_status().ok:
+        pytest.skip("no OS sandbox here: /tmp is everyone's, only the slot is wiped")
+    z = executor.shared_zygote(str(tmp_path), torch=False)
+    pid = z.proc.pid
+    places = "[os.path.dirname(os.path.dirname(os.getcwd())), '/tmp', '/dev/shm']"
+    write = (f"import os\nfor d in {places}:\n"
+             "    open(os.path.join(d, 'left-by-ann'), 'w').write('x')\n"
+             "os.makedirs('/tmp/ann/deeper')\n"
+             "os.symlink(os.path.dirname(os.getcwd()), '/tmp/ann-link')\n"
+             "print('written')")
+    look = (f"import os\nfound = [p for d in {places} for p in os.listdir(d) "
+            "if p.startswith('ann') or p == 'left-by-ann']\nprint(sorted(found))")
+    first = z.run(None, [(0, write)])
+    assert first["cells"][0]["outputs"][0]["text"] == "written\n", first
+    assert first["clean"] and z.alive() and z.proc.pid == pid
+    second = z.run(None, [(0, look)])
+    assert second["cells"][0]["outputs"][0]["text"] == "[]\n", second
     executor._close_zygotes()
 
 

@@ -21,8 +21,10 @@ socket, so nothing it writes can pass for the zygote.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -190,27 +192,71 @@ def _wipe(slot: Path, private_tmp: bool = False) -> bool:
     """Empty every place a notebook could write, so the next student finds nothing of it.
 
     The slot directory (all but its empty working directory) and, in the sandbox,
-    its private ``/tmp`` and ``/dev/shm``; returns whether all of it is gone.
+    its private ``/tmp`` and ``/dev/shm``; returns whether all of it is gone. What bwrap
+    mounted there is kept (the slot; the course's environment and package when they live
+    under ``/tmp``), and so are the directories that lead to them, each emptied of
+    everything else: a file a notebook left beside them goes like any other.
     """
     scratch = SCRATCH if private_tmp else ()  # outside the sandbox /tmp is everyone's
     places = [slot] + [Path(d) for d in scratch if os.path.isdir(d) and os.access(d, os.W_OK)]
+    keep = _mount_points() | {os.path.realpath(slot)}
     for place in places:
         for entry in list(os.scandir(place)):
             if place == slot and entry.name == X.WORK:
                 X._clear_dir(slot / X.WORK)
-            elif not _is_slot(entry.path, slot):
-                _remove(entry.path)
+            else:
+                _wipe_entry(entry.path, keep)
     left = [e.name for e in os.scandir(slot / X.WORK)]
     for place in places:
-        left += [e.name for e in os.scandir(place)
-                 if not (place == slot and e.name == X.WORK) and not _is_slot(e.path, slot)]
+        for entry in os.scandir(place):
+            if not (place == slot and entry.name == X.WORK):
+                left += _left(entry.path, keep)
     return not left
 
 
-def _is_slot(path: str, slot: Path) -> bool:
-    """The slot directory itself, or a directory above it (bound into /tmp by bwrap)."""
-    p, s = os.path.realpath(path), str(slot)
-    return s == p or s.startswith(p.rstrip("/") + "/")
+def _mount_points() -> set[str]:
+    """Where something is mounted in this process's view (in the sandbox: what bwrap bound)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    unescape = functools.partial(re.compile(r"\\([0-7]{3})").sub, lambda m: chr(int(m[1], 8)))
+    return {unescape(line.split()[4]) for line in lines if len(line.split()) > 4}
+
+
+def _kept(path: str, keep: set[str]) -> str | None:
+    """``"mount"`` if ``path`` is one of ``keep``, ``"above"`` if one lies below it, else None.
+    A symbolic link is never kept (whatever it points to, the link is the notebook's)."""
+    if os.path.islink(path):
+        return None
+    p = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    if p in keep:
+        return "mount"
+    prefix = p.rstrip("/") + "/"
+    return "above" if any(k.startswith(prefix) for k in keep) else None
+
+
+def _wipe_entry(path: str, keep: set[str]) -> None:
+    kept = _kept(path, keep)
+    if kept == "above":  # a directory bwrap made on the way to a mount: empty it around it
+        for entry in list(os.scandir(path)):
+            _wipe_entry(entry.path, keep)
+    elif kept is None:
+        _remove(path)
+
+
+def _left(path: str, keep: set[str]) -> list[str]:
+    """What of ``path`` a wipe did not remove (mounts and the way to them excepted)."""
+    kept = _kept(path, keep)
+    if kept == "mount":
+        return []
+    if kept == "above":
+        try:
+            return [x for e in os.scandir(path) for x in _left(e.path, keep)]
+        except OSError:
+            return [path]
+    return [path]
 
 
 def _remove(path: str) -> None:
