@@ -796,6 +796,10 @@ class FeedbackExporter(HTMLExporter):
 
     raw_template = Unicode(FEEDBACK_TEMPLATE).tag(affects_environment=True)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._highlighted: dict = {}  # pygments' results by source (:meth:`_remembered`)
+
     @default("template_name")
     def _template_name_default(self):
         return "feedback"
@@ -842,8 +846,6 @@ class FeedbackExporter(HTMLExporter):
         thousand results: every student's page shows the same test and set-up cells."""
         if not isinstance(highlight, Highlight2HTML):
             return highlight
-        if not hasattr(self, "_highlighted"):
-            self._highlighted = {}
         cache = self._highlighted
 
         def highlighted(source, language=None, metadata=None):

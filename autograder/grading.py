@@ -333,7 +333,6 @@ def warm_judge() -> None:
                            checks.random_inputs((2, 3), (3,), seed=0))
     # backward() with a gradient imports more of torch (sympy) on first use
     checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
-
     try:  # test cells draw graphs: pyplot, its backend and fonts once, here
         import matplotlib
 
