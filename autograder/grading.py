@@ -100,16 +100,21 @@ def _make_app(course: Path, assignment: str):
 
 
 def _warm(preprocessors: list) -> list:
-    """``Autograde.autograde_preprocessors`` with nbgrader's Execute replaced by WarmExecute."""
-    from nbgrader.preprocessors import Execute
+    """``Autograde.autograde_preprocessors`` with nbgrader's Execute replaced by WarmExecute,
+    and its SaveAutoGrades by one that reads the gradebook once per notebook
+    (:mod:`autograder.gradebook_reads`)."""
+    from nbgrader.preprocessors import Execute, SaveAutoGrades
 
     from .executor import WarmExecute
+    from .gradebook_reads import save_auto_grades_class
 
     out = []
     for p in preprocessors:
         if p is Execute or p in ("nbgrader.preprocessors.Execute",
                                  "nbgrader.preprocessors.execute.Execute"):
             p = WarmExecute
+        elif p is SaveAutoGrades:
+            p = save_auto_grades_class()
         out.append(p)
     if WarmExecute not in out:
         raise RuntimeError("Autograde.autograde_preprocessors has no Execute step to replace")
@@ -117,12 +122,14 @@ def _warm(preprocessors: list) -> list:
 
 
 def _robust(preprocessors: list) -> list:
-    """nbgrader's OverwriteCells replaced by one that survives stripped metadata."""
+    """nbgrader's OverwriteCells replaced by one that survives stripped metadata
+    (:func:`autograder.sandbox.robust_overwrite_cells_class`) and reads the gradebook once
+    per notebook (:mod:`autograder.gradebook_reads`)."""
     from nbgrader.preprocessors import OverwriteCells
 
-    from .sandbox import robust_overwrite_cells_class
+    from .gradebook_reads import overwrite_cells_class
 
-    return [robust_overwrite_cells_class() if p is OverwriteCells else p for p in preprocessors]
+    return [overwrite_cells_class() if p is OverwriteCells else p for p in preprocessors]
 
 
 class _Capture(logging.Handler):

@@ -146,6 +146,28 @@ def compare(a: dict, b: dict) -> list[str]:
     return diffs
 
 
+def saved_rows(course: Path, assignment: str) -> dict:
+    """Every row autograding saves besides the score: ``{student: {cell: (needs_manual_grade,
+    manual_score)}}`` for grades and ``{student: {cell: auto_comment}}`` for comments."""
+    from nbgrader.api import Gradebook
+
+    out: dict = {}
+    with Gradebook(C.db_url(course)) as gb:
+        for sub in gb.assignment_submissions(assignment):
+            for nb in sub.notebooks:
+                row = out.setdefault(sub.student_id, {"grades": {}, "comments": {}})
+                for g in nb.grades:
+                    row["grades"][g.name] = (g.needs_manual_grade, g.manual_score)
+                for c in nb.comments:
+                    row["comments"][c.name] = c.auto_comment
+    return out
+
+
+def compare_rows(a: dict, b: dict) -> list[str]:
+    return [f"{student}: stock {a.get(student)} vs autograder {b.get(student)}"
+            for student in sorted(set(a) | set(b)) if a.get(student) != b.get(student)]
+
+
 def main(argv: list[str] | None = None) -> int:
     default = "ps3" if any((ROOT / "source" / "ps3").glob("*.ipynb")) else synthetic.NAME
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -200,12 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     if proc.returncode != 0:
         print(f"autograder grade exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
     ours_scores_cold = C.gradebook_scores(ours_course, a)
+    ours_rows_cold = saved_rows(ours_course, a)
     lat = latency(cli, ours_course, a, students[0], args.n_warm)
 
     stock_scores = C.gradebook_scores(stock_course, a)
     ours_scores = C.gradebook_scores(ours_course, a)
     diffs = compare(stock_scores, ours_scores_cold) + [
         f"(after the daemon's re-grades) {d}" for d in compare(stock_scores, ours_scores)]
+    # and what else autograding saves: the manual-grading flags and "No response." comments
+    diffs += [f"(flags and comments) {d}"
+              for d in compare_rows(saved_rows(stock_course, a), ours_rows_cold)]
     total = {s: v["auto_score"] for s, v in ours_scores.items()}
     full = max(total.values(), default=0)
     print(f"scores: {sum(v == full for v in total.values())} at full autograded marks ({full:g}), "
@@ -215,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         for d in diffs[:20]:
             print("  " + d)
     else:
-        print(f"scores identical: all {len(ours_scores)} submissions, every graded cell")
+        print(f"scores identical: all {len(ours_scores)} submissions, every graded cell "
+              f"(and every manual-grading flag and comment)")
 
     print()
     print(f"{'':28s}{'seconds':>10s}{'s/notebook':>12s}{'first done at':>15s}"

@@ -121,3 +121,69 @@ def test_every_release_is_in_sync_with_source(tmp_path):
             elif a.read_bytes() != b.read_bytes():
                 stale.append(f"release/{assignment}/{rel} differs")
     assert not stale, "run bin/course release <assignment>:\n" + "\n".join(stale)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ALL)
+def test_gradebook_read_once_per_notebook_answers_as_nbgrader(graded, assignment):
+    """autograder.gradebook_reads: every lookup that OverwriteCells and SaveAutoGrades make is
+    answered from the prefetch, without a query, and is the row nbgrader's own query finds
+    (the same object of the same session), on the batch's real gradebook; a name that is not
+    there still raises nbgrader's MissingEntry. (That grading with it saves what stock
+    nbgrader saves, cell by cell: tests/test_bench.py.)"""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from autograder.course import db_url
+    from autograder.gradebook_reads import PrefetchedGradebook
+
+    batch = graded(assignment)
+    url = db_url(batch.course)
+    students = ["solution", "release", *sorted(s for s in batch.scores if s.startswith("bug-"))[:2]]
+    with Gradebook(url) as stock:
+        want = {nb.name: ([c.name for c in nb.source_cells], [c.name for c in nb.grade_cells],
+                          [c.name for c in nb.task_cells], [c.name for c in nb.solution_cells])
+                for nb in stock.find_assignment(assignment).notebooks}
+    assert want and all(w[0] and w[1] for w in want.values()), want
+
+    def no_query(*args, **kwargs):
+        raise AssertionError("a lookup asked the database instead of the prefetch")
+
+    checked = 0
+    with PrefetchedGradebook(url) as gb:
+
+        def prefetched(lookup, *args):  # the answer, with queries forbidden while it is found
+            gb.db.query = no_query
+            try:
+                return lookup(*args)
+            finally:
+                del gb.db.query
+
+        for nb, (sources, grades, tasks, solutions) in want.items():
+            gb.prefetch_cells(nb, assignment)
+            for name in sources:
+                assert prefetched(gb.find_source_cell, name, nb, assignment) is \
+                    Gradebook.find_source_cell(gb, name, nb, assignment)
+                checked += 1
+            for name in grades + tasks:
+                assert prefetched(gb.find_graded_cell, name, nb, assignment) is \
+                    Gradebook.find_graded_cell(gb, name, nb, assignment)
+                checked += 1
+            with pytest.raises(MissingEntry):
+                gb.find_source_cell("no-such-cell", nb, assignment)
+            for student in students:
+                gb.prefetch_submission(nb, assignment, student)
+                for name in grades + tasks:
+                    row = prefetched(gb.find_grade, name, nb, assignment, student)
+                    assert row is Gradebook.find_grade(gb, name, nb, assignment, student)
+                    assert row.name == name and row.student.id == student
+                    checked += 1
+                for name in solutions + tasks:
+                    row = prefetched(gb.find_comment, name, nb, assignment, student)
+                    assert row is Gradebook.find_comment(gb, name, nb, assignment, student)
+                    checked += 1
+                with pytest.raises(MissingEntry):
+                    gb.find_grade("no-such-cell", nb, assignment, student)
+            # what was prefetched for one notebook is never the answer for another
+            with pytest.raises(MissingEntry):
+                gb.find_source_cell(sources[0], nb + "-other", assignment)
+    assert checked > 0
