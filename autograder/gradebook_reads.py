@@ -7,10 +7,10 @@ and a commit after each). A ps3 notebook has 68 cells: about 160 queries and 45 
 ~0.2 s of a grading worker per notebook (measured with ``time.process_time`` around each
 preprocessor, 2-core machine; about a tenth of what a ps3 notebook costs in all).
 
-:class:`PrefetchedGradebook` answers the same four lookups from two queries per notebook
-(the notebook's cells; the submission's grades and comments), and whatever it did not
-prefetch (a name that is not there) it asks nbgrader's own method, so a missing cell raises
-nbgrader's own ``MissingEntry``. The two preprocessors below use it; their rules are
+:class:`PrefetchedGradebook` answers the same four lookups from seven queries per notebook
+(three for the notebook's source, grade and task cells; four for the student's grades and
+comments, each of two cell kinds); whatever it did not prefetch (a name that is not there)
+it asks nbgrader's own method, so a missing cell raises nbgrader's own ``MissingEntry``. The two preprocessors below use it; their rules are
 nbgrader's, unchanged: SaveAutoGrades writes the same rows, committed once per notebook
 instead of once per cell (one transaction: a notebook's grades are saved whole or not at
 all).
