@@ -296,3 +296,36 @@ def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):
     assert {pid for pid, _ in got} == pids  # one each, none started anew
     assert [text for _, text in got] == ["42 False\n[0.5, 0.5]\n"] * 2
     assert all(z.proc.poll() is not None for z in started)  # reaped: none left running
+
+
+def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(tmp_path,
+                                                                               monkeypatch):
+    """A zygote without torch (ps3's) leaves matplotlib to the notebook that imports it, one
+    with torch sets it up first: a student's figures come out the same from both, byte for
+    byte (pyplot's figures flushed after the cell, a figure as the cell's value, the inline
+    backend that a zygote chooses when MPLBACKEND is not set, as for an instructor)."""
+    from autograder import executor
+
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the suite's Agg (conftest.py)
+
+    plot = [(0, "import sys\nprint('matplotlib' in sys.modules)"),
+            (1, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nprint('plotted')"),
+            (2, "fig, ax = plt.subplots()\nax.set_title('two')\nfig"),
+            (3, "import matplotlib\nprint(matplotlib.get_backend())")]
+    outputs, preloaded = {}, {}
+    try:
+        for kind in (False, True):
+            (tmp_path / str(kind)).mkdir()
+            z = executor.shared_zygote(str(tmp_path / str(kind)), torch=kind)
+            cells = z.run(None, plot)["cells"]
+            preloaded[kind] = cells[0]["outputs"][0]["text"]
+            outputs[kind] = [cells[i]["outputs"] for i in (1, 2, 3)]
+    finally:
+        executor._close_zygotes()
+    assert preloaded == {False: "False\n", True: "True\n"}
+    assert outputs[False] == outputs[True]
+    drawn, value, backend = outputs[False]
+    assert [o["output_type"] for o in drawn] == ["stream", "display_data"]
+    assert [o["output_type"] for o in value] == ["execute_result", "display_data"]
+    assert all(o["data"]["image/png"] for o in drawn[1:] + value)
+    assert backend[0]["text"] == "module://matplotlib_inline.backend_inline\n"

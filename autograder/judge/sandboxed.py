@@ -1,8 +1,8 @@
 """Inside the OS sandbox: the zygote, and the per-notebook process that serves the judge.
 
 The zygote (one per grading slot, started under bubblewrap by
-:class:`autograder.executor.Zygote`) imports numpy, IPython, matplotlib and --
-where the assignment allows it -- torch once. It talks to the grader over one
+:class:`autograder.executor.Zygote`) imports numpy, IPython and -- where the
+assignment allows torch -- torch and matplotlib once. It talks to the grader over one
 control socket (``ctl``):
 
     grader -> zygote   {"op": "open"}                        a notebook begins
