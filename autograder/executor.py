@@ -749,7 +749,8 @@ def _warm_matplotlib(shell) -> None:
 def _warm_up(torch: bool | str = True):
     """Import what every notebook imports, and build the IPython shell each child will use.
 
-    ``torch=False``: a zygote for an assignment graded without torch (none of it is imported);
+    ``torch=False``: a zygote for an assignment graded without torch (none of it is imported,
+    nor matplotlib: see below);
     ``torch="optim"``: also what torch's optimizers import on first use (:func:`assignment_zygote_kind`).
     """
     import IPython  # noqa: F401
