@@ -10,10 +10,10 @@ preprocessor, 2-core machine; about a tenth of what a ps3 notebook costs in all)
 :class:`PrefetchedGradebook` answers the same four lookups from seven queries per notebook
 (three for the notebook's source, grade and task cells; four for the student's grades and
 comments, each of two cell kinds); whatever it did not prefetch (a name that is not there)
-it asks nbgrader's own method, so a missing cell raises nbgrader's own ``MissingEntry``. The two preprocessors below use it; their rules are
-nbgrader's, unchanged: SaveAutoGrades writes the same rows, committed once per notebook
-instead of once per cell (one transaction: a notebook's grades are saved whole or not at
-all).
+it asks nbgrader's own method, so a missing cell raises nbgrader's own ``MissingEntry``.
+The two preprocessors below use it; their rules are nbgrader's, unchanged: SaveAutoGrades
+writes the same rows, committed once per notebook instead of once per cell (one
+transaction: a notebook's grades are saved whole or not at all).
 """
 
 from __future__ import annotations
@@ -108,6 +108,16 @@ class PrefetchedGradebook(Gradebook):
         return s[kind].get(name) if s and s["key"] == (notebook, assignment, student) else None
 
 
+def _open(preprocessor, resources) -> PrefetchedGradebook:
+    """What nbgrader's OverwriteCells and SaveAutoGrades do first in ``preprocess`` (the
+    notebook's ids from ``resources``, a gradebook), with the prefetching gradebook."""
+    info = resources["nbgrader"]
+    preprocessor.notebook_id = info["notebook"]
+    preprocessor.assignment_id = info["assignment"]
+    preprocessor.db_url = info["db_url"]
+    return PrefetchedGradebook(preprocessor.db_url)
+
+
 @functools.lru_cache(maxsize=None)
 def overwrite_cells_class():
     """:func:`autograder.sandbox.robust_overwrite_cells_class` reading the gradebook once per
@@ -118,10 +128,7 @@ def overwrite_cells_class():
 
     class PrefetchedOverwriteCells(robust_overwrite_cells_class()):
         def preprocess(self, nb, resources):
-            self.notebook_id = resources["nbgrader"]["notebook"]
-            self.assignment_id = resources["nbgrader"]["assignment"]
-            self.db_url = resources["nbgrader"]["db_url"]
-            self.gradebook = PrefetchedGradebook(self.db_url)
+            self.gradebook = _open(self, resources)
             with self.gradebook:
                 self.gradebook.prefetch_cells(self.notebook_id, self.assignment_id)
                 nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
@@ -140,11 +147,8 @@ def save_auto_grades_class():
 
     class PrefetchedSaveAutoGrades(SaveAutoGrades):
         def preprocess(self, nb, resources):
-            self.notebook_id = resources["nbgrader"]["notebook"]
-            self.assignment_id = resources["nbgrader"]["assignment"]
             self.student_id = resources["nbgrader"]["student"]
-            self.db_url = resources["nbgrader"]["db_url"]
-            self.gradebook = PrefetchedGradebook(self.db_url)
+            self.gradebook = _open(self, resources)
             with self.gradebook:
                 self.gradebook.prefetch_submission(self.notebook_id, self.assignment_id,
                                                    self.student_id)
