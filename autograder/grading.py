@@ -274,6 +274,7 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
 
     os.chdir(course)
     _Worker.staging_root = staging_root
+    judge_backend()
     # the zygote imports torch while this process imports nbgrader
     executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
                            torch=executor.assignment_zygote_kind(course, assignment))
@@ -303,6 +304,16 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
     _Worker.feedback = feedback
 
 
+def judge_backend() -> None:
+    """In a grading worker whose judge did not set up pyplot (:func:`warm_judge`), a cell that
+    draws imports it on matplotlib's Agg backend, whatever the instructor's MPLBACKEND (a
+    notebook's inline one, say): its figures become outputs as ps3's pictures do."""
+    if "matplotlib.pyplot" not in sys.modules:
+        os.environ["MPLBACKEND"] = "Agg"
+        if "matplotlib" in sys.modules:
+            sys.modules["matplotlib"].use("Agg")
+
+
 def warm_imports() -> None:
     """Import now what a worker's first submission would import on first use (nbgrader's
     converters and preprocessors, nbconvert's exporters, the gradebook's ORM), and make the
@@ -326,11 +337,14 @@ def warm_imports() -> None:
     configure_mappers()  # nbgrader's gradebook classes, set up once
 
 
-def warm_judge() -> None:
+def warm_judge(draws: bool = True) -> None:
     """Import what test cells use (torch, the checks) in this process, once, before forking.
 
     Test cells run in the grading workers (the judge, :mod:`autograder.judge`); importing
-    torch in each of them would cost every worker seconds at start.
+    torch in each of them would cost every worker seconds at start. ``draws``: set up
+    pyplot too (~0.45 s), for an assignment whose cells draw
+    (:func:`autograder.executor.assignment_draws`: ps3's pictures); elsewhere a cell that
+    draws all the same imports it in its worker, on the Agg backend (:func:`_worker_init`).
     """
     import io
 
@@ -340,6 +354,8 @@ def warm_judge() -> None:
                            checks.random_inputs((2, 3), (3,), seed=0))
     # backward() with a gradient imports more of torch (sympy) on first use
     checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+    if not draws:
+        return _import_judge_modules()
     try:  # test cells draw graphs: pyplot, its backend and fonts once, here
         import matplotlib
 
@@ -353,6 +369,10 @@ def warm_judge() -> None:
         plt.close(fig)
     except Exception:  # noqa: BLE001  (only a warm-up)
         pass
+    _import_judge_modules()
+
+
+def _import_judge_modules() -> None:
     for mod in ("autograder.graph", "autograder.testing", "autograder.judge.runner"):
         __import__(mod)
 
@@ -687,7 +707,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                                db_url=course_db_url(course), stream=stream)
             jobs = pool.processes
         else:
-            warm_judge()  # the workers fork from here: they inherit the judge's torch
+            # the workers fork from here: they inherit the judge's torch (and pyplot if it draws)
+            warm_judge(draws=executor.assignment_draws(course, assignment))
             warm_assignment(course, assignment)  # and the compiled test cells
             try:
                 pool = multiprocessing.get_context("fork").Pool(

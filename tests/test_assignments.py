@@ -187,3 +187,19 @@ def test_gradebook_read_once_per_notebook_answers_as_nbgrader(graded, assignment
             with pytest.raises(MissingEntry):
                 gb.find_source_cell(sources[0], nb + "-other", assignment)
     assert checked > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ["ps3"])
+def test_the_judge_draws_ps3_pictures(graded, assignment):
+    """ps3's picture cell runs in the judge (the grading command sets up pyplot for an
+    assignment that draws): the graded notebook shows torch's graph and the student's."""
+    import base64
+
+    batch = graded(assignment)
+    nb = nbformat.read(batch.course / "autograded" / "solution" / assignment / f"{assignment}.ipynb",
+                       as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == "ps3-picture")
+    pngs = [base64.b64decode(o["data"]["image/png"]) for o in cell.outputs
+            if o.get("output_type") == "display_data" and "image/png" in o.get("data", {})]
+    assert len(pngs) == 1 and pngs[0][:8] == b"\x89PNG\r\n\x1a\n", cell.outputs

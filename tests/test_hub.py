@@ -303,8 +303,10 @@ def test_class_loop_in_the_browser(hub, browser):
     for s in (alice, bob):
         assert (hub.course / "submitted" / s.name / A / f"{A}.ipynb").is_file(), s.name
     _step("instructor collected")
+    # AUTOGRADER_JOBS: bin/test's one grading worker per run (as_user starts from `env -i`)
+    jobs = {k: os.environ[k] for k in ("AUTOGRADER_JOBS",) if k in os.environ}
     proc = hub.as_user(inst, "bin/course", "grade", A, cwd=hub.course,
-                       extra=hub.role_environ(inst))
+                       extra={**hub.role_environ(inst), **jobs})
     (ARTIFACTS / "hub-grade.log").write_text(proc.stdout + proc.stderr)
     _step("instructor graded with bin/course grade ps1")
     scores = bench_hub_load.gradebook_scores(hub)
