@@ -296,6 +296,11 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
     app.log.addHandler(_Worker.capture)
     app.config.WarmExecute.slot_root = slot_root
     app.config.WarmExecute.course_root = course
+    if "optimistic_validation" not in app.config.Exporter:
+        # nbconvert validates the notebook against its schema after each of Autograde's and
+        # GenerateFeedback's ~12 preprocessors (~5 ms each on ps3); once, after the last, is
+        # nbconvert's own option: an invalid notebook still fails, named by the last step
+        app.config.Exporter.optimistic_validation = True
     if "add_missing_cells" not in app.config.OverwriteCells:
         # a deleted test cell (or one whose metadata was stripped) is put back and graded,
         # instead of nbgrader's silent zero; autograder.sandbox.audit_submission says so
