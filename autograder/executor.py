@@ -57,8 +57,6 @@ IPYDIR = "ipython"  # slot_dir/ipython: IPYTHONDIR of the zygote (IPython wants 
 NOT_RUN = "DeadKernelError"
 #: the zygote kind of an assignment whose students' code uses torch.optim (see assignment_zygote_kind)
 OPTIM = "optim"
-#: the zygote kind of an assignment whose instructor's notebook draws with matplotlib (torch too)
-PLOTS = "plots"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -68,9 +66,8 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
     """The command line that starts a zygote for ``slot_dir``, inside the OS sandbox.
 
     ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
-    which torch does not exist (its files hidden, its import refused); ``torch="plots"``:
-    torch and matplotlib's pyplot warmed; ``torch="optim"``: those, and what torch's
-    optimizers import on first use (:func:`assignment_zygote_kind`).
+    which torch does not exist (its files hidden, its import refused); ``torch="optim"``:
+    torch, and what its optimizers import on first use, warmed too (:func:`assignment_zygote_kind`).
     """
     from .sandbox import sandbox_status, wrap_zygote_argv
 
@@ -81,8 +78,6 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
         argv.append("--no-torch")
     elif torch == OPTIM:
         argv.append("--optim")
-    elif torch == PLOTS:
-        argv.append("--plots")
     if sandbox_status().ok:
         argv.append("--private-tmp")  # /tmp and /dev/shm are the sandbox's own: wiped per notebook
     try:
@@ -636,26 +631,24 @@ _TRUSTED: dict = {}
 def assignment_zygote_kind(course_root: str | os.PathLike, assignment: str) -> bool | str:
     """The zygote ``assignment`` needs: ``False`` if its student's code may not use torch
     (source metadata says), ``"optim"`` (:data:`OPTIM`) if the instructor's notebook uses
-    ``torch.optim``, ``"plots"`` (:data:`PLOTS`) if it draws with matplotlib, else ``True``.
+    ``torch.optim``, else ``True``.
 
     The first optimizer a process makes imports ``torch._dynamo`` (~2 s of CPU): an ``"optim"``
     zygote does that once, before forking, so that each notebook need not; the others skip it.
-    Likewise pyplot and its inline backend (~0.6 s): set up in ``"plots"`` and ``"optim"``
-    zygotes only. A student who uses an optimizer or draws where the course does not pays
-    that import in their own notebook, with the same outputs.
+    A student who uses an optimizer where the course does not pays it in their own notebook.
     """
     kinds = [zygote_kind(trusted_source(str(course_root), assignment, nb.stem))
              for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb"))]
     if False in kinds:
         return False
-    return OPTIM if OPTIM in kinds else PLOTS if PLOTS in kinds else True
+    return OPTIM if OPTIM in kinds else True
 
 
 def zygote_kind(trusted: dict) -> bool | str:
     """One notebook's zygote kind, from :func:`trusted_source` (see :func:`assignment_zygote_kind`)."""
     if not trusted["student_torch"]:
         return False
-    return OPTIM if trusted.get("uses_optim") else PLOTS if trusted.get("draws") else True
+    return OPTIM if trusted.get("uses_optim") else True
 
 
 def assignment_draws(course_root: str | os.PathLike, assignment: str) -> bool:
@@ -674,7 +667,8 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
     """What the instructor's ``source/`` notebook says about running ``notebook``.
 
     :func:`autograder.judge.runner.trusted_cells` plus ``student_torch``, ``uses_optim``
-    (a code cell names ``optim``) and ``draws`` (one names matplotlib: :func:`zygote_kind`); read from the
+    (a code cell names ``optim``: :func:`zygote_kind`) and ``draws`` (one names matplotlib:
+    :func:`assignment_draws`); read from the
     course, never from the submission. Without a source notebook: no special roles,
     torch available.
     """
@@ -767,9 +761,8 @@ def _warm_up(torch: bool | str = True):
     """Import what every notebook imports, and build the IPython shell each child will use.
 
     ``torch=False``: a zygote for an assignment graded without torch (none of it is imported,
-    nor matplotlib: see below); ``torch=True``: torch;
-    ``torch="plots"``: torch and pyplot; ``torch="optim"``: those and what torch's optimizers
-    import on first use (:func:`assignment_zygote_kind`).
+    nor matplotlib: see below);
+    ``torch="optim"``: also what torch's optimizers import on first use (:func:`assignment_zygote_kind`).
     """
     import IPython  # noqa: F401
     import numpy  # noqa: F401
@@ -781,13 +774,12 @@ def _warm_up(torch: bool | str = True):
     # frame (~0.2 s each), which would dominate the cost of a failing test cell
     cfg.InteractiveShell.colors = "nocolor"
     shell = _shell_class().instance(config=cfg)
-    if torch in (PLOTS, OPTIM):
+    if torch:
         _warm_matplotlib(shell)
-    # else (an assignment whose instructor's notebook draws nothing in the student's process;
-    # ps3's pictures are drawn by the judge): matplotlib is left to a notebook that imports
-    # it, which then sets up the same inline backend itself (matplotlib_inline, from
-    # MPLBACKEND): 0.6 s of CPU less per zygote start, which is what competes with the
-    # grading command's own start-up
+    # else (ps3: an engine without torch, whose cells draw nothing; its pictures are drawn by
+    # the judge): matplotlib is left to a notebook that imports it, which then sets up the
+    # same inline backend itself (matplotlib_inline, from MPLBACKEND): 0.6 s of CPU less per
+    # zygote start, which is what competes with the grading command's own start-up
     import autograder  # noqa: F401
     import autograder.checks as checks
 
@@ -1151,13 +1143,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 3 and argv[0] == "zygote":
         from .judge.sandboxed import zygote_main
 
-        flags = argv[3:]
-        torch = (False if "--no-torch" in flags else OPTIM if "--optim" in flags
-                 else PLOTS if "--plots" in flags else True)
+        torch = False if "--no-torch" in argv[3:] else OPTIM if "--optim" in argv[3:] else True
         return zygote_main(argv[1], int(argv[2]), torch=torch,
                            private_tmp="--private-tmp" in argv[3:])
-    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD "
-          "[--no-torch|--plots|--optim]",
+    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD [--no-torch|--optim]",
           file=sys.stderr)
     return 2
 

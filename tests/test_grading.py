@@ -255,9 +255,8 @@ def test_nothing_a_notebook_writes_reaches_the_next_one_and_its_zygote_stays(tmp
 
 def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     """No torch where the source says students may not use it (ps3), torch and its optimizers'
-    warm-up where the instructor's notebook uses torch.optim (ps5), torch and pyplot where it
-    draws, plain torch elsewhere; the judge sets up pyplot where a cell draws (ps3's
-    pictures, ps5's plot)."""
+    warm-up where the instructor's notebook uses torch.optim (ps5), plain torch elsewhere; the
+    judge sets up pyplot where a cell draws (ps3's pictures, ps5's plot)."""
     from autograder import executor
 
     kinds = {a: executor.assignment_zygote_kind(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
@@ -265,7 +264,7 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     draws = {a: executor.assignment_draws(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
     assert draws == {"ps1": False, "ps2": False, "ps3": True, "ps4": False, "ps5": True}
     # the same rule for a course of one's own: one notebook that draws, or needs optimizers,
-    # is enough, one that may not use torch wins over all
+    # is enough; one that may not use torch wins over all
     src = tmp_path / "source" / "a"
     src.mkdir(parents=True)
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "x = 1", "x")]), src / "one.ipynb")
@@ -273,7 +272,7 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     assert not executor.assignment_draws(tmp_path, "a")
     nbformat.write(C.new_notebook([C.nbgrader_cell(
         "code", "from autograder.graph import draw_graph\ndraw_graph(y)", "pic")]), src / "pic.ipynb")
-    assert executor.assignment_zygote_kind(tmp_path, "a") == executor.PLOTS
+    assert executor.assignment_zygote_kind(tmp_path, "a") is True
     assert executor.assignment_draws(tmp_path, "a")
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "from torch.optim import SGD", "opt")]),
                    src / "two.ipynb")
@@ -339,12 +338,10 @@ def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):
 
 def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(tmp_path,
                                                                                monkeypatch):
-    """A zygote of an assignment that draws nothing in the student's process (ps1-ps4's, with
-    or without torch) leaves matplotlib to the notebook that imports it, one that draws
-    (``PLOTS``, ps5's ``OPTIM``) sets it up first: a student's figures come out the same from
-    all, byte for byte (pyplot's figures flushed after the cell, a figure as the cell's value,
-    the inline backend that a zygote chooses when MPLBACKEND is not set, as for an
-    instructor)."""
+    """A zygote without torch (ps3's) leaves matplotlib to the notebook that imports it, one
+    with torch sets it up first: a student's figures come out the same from both, byte for
+    byte (pyplot's figures flushed after the cell, a figure as the cell's value, the inline
+    backend that a zygote chooses when MPLBACKEND is not set, as for an instructor)."""
     from autograder import executor
 
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the suite's Agg (conftest.py)
@@ -355,7 +352,7 @@ def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(t
             (3, "import matplotlib\nprint(matplotlib.get_backend())")]
     outputs, preloaded = {}, {}
     try:
-        for kind in (False, True, executor.PLOTS):
+        for kind in (False, True):
             (tmp_path / str(kind)).mkdir()
             z = executor.shared_zygote(str(tmp_path / str(kind)), torch=kind)
             cells = z.run(None, plot)["cells"]
@@ -363,8 +360,8 @@ def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(t
             outputs[kind] = [cells[i]["outputs"] for i in (1, 2, 3)]
     finally:
         executor._close_zygotes()
-    assert preloaded == {False: "False\n", True: "False\n", executor.PLOTS: "True\n"}
-    assert outputs[False] == outputs[True] == outputs[executor.PLOTS]
+    assert preloaded == {False: "False\n", True: "True\n"}
+    assert outputs[False] == outputs[True]
     drawn, value, backend = outputs[False]
     assert [o["output_type"] for o in drawn] == ["stream", "display_data"]
     assert [o["output_type"] for o in value] == ["execute_result", "display_data"]
