@@ -274,7 +274,6 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
 
     os.chdir(course)
     _Worker.staging_root = staging_root
-    judge_backend()
     # the zygote imports torch while this process imports nbgrader
     executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
                            torch=executor.assignment_zygote_kind(course, assignment))
@@ -309,16 +308,6 @@ def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
     _Worker.feedback = feedback
 
 
-def judge_backend() -> None:
-    """In a grading worker whose judge did not set up pyplot (:func:`warm_judge`), a cell that
-    draws imports it on matplotlib's Agg backend, whatever the instructor's MPLBACKEND (a
-    notebook's inline one, say): its figures become outputs as ps3's pictures do."""
-    if "matplotlib.pyplot" not in sys.modules:
-        os.environ["MPLBACKEND"] = "Agg"
-        if "matplotlib" in sys.modules:
-            sys.modules["matplotlib"].use("Agg")
-
-
 def warm_imports() -> None:
     """Import now what a worker's first submission would import on first use (nbgrader's
     converters and preprocessors, nbconvert's exporters, the gradebook's ORM), and make the
@@ -347,9 +336,10 @@ def warm_judge(draws: bool = True) -> None:
 
     Test cells run in the grading workers (the judge, :mod:`autograder.judge`); importing
     torch in each of them would cost every worker seconds at start. ``draws``: set up
-    pyplot too (~0.45 s), for an assignment whose cells draw
-    (:func:`autograder.executor.assignment_draws`: ps3's pictures); elsewhere a cell that
-    draws all the same imports it in its worker, on the Agg backend (:func:`_worker_init`).
+    pyplot too (~0.3 s more), for an assignment whose cells draw
+    (:func:`autograder.executor.assignment_draws`: ps3's pictures); elsewhere only the
+    backend is chosen (Agg), and a cell that draws all the same imports pyplot in its worker.
+    The instructor's environment is left as it is (the zygotes' backend comes from it).
     """
     import io
 
@@ -359,25 +349,20 @@ def warm_judge(draws: bool = True) -> None:
                            checks.random_inputs((2, 3), (3,), seed=0))
     # backward() with a gradient imports more of torch (sympy) on first use
     checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
-    if not draws:
-        return _import_judge_modules()
     try:  # test cells draw graphs: pyplot, its backend and fonts once, here
         import matplotlib
 
         if "matplotlib.pyplot" not in sys.modules:  # never switch a running session's backend
             matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        if draws:
+            import matplotlib.pyplot as plt
 
-        fig = plt.figure(figsize=(1, 1))
-        fig.text(0.5, 0.5, "x")
-        fig.savefig(io.BytesIO(), format="png")
-        plt.close(fig)
+            fig = plt.figure(figsize=(1, 1))
+            fig.text(0.5, 0.5, "x")
+            fig.savefig(io.BytesIO(), format="png")
+            plt.close(fig)
     except Exception:  # noqa: BLE001  (only a warm-up)
         pass
-    _import_judge_modules()
-
-
-def _import_judge_modules() -> None:
     for mod in ("autograder.graph", "autograder.testing", "autograder.judge.runner"):
         __import__(mod)
 

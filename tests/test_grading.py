@@ -286,14 +286,16 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
 def test_a_judge_without_pyplot_warmed_draws_on_agg():
     """An assignment that draws nothing (ps1) forks its workers without pyplot; a judge cell
     that draws all the same imports it there, on Agg even where the instructor's MPLBACKEND is
-    a notebook's inline backend, and its figure becomes a PNG output."""
+    a notebook's inline backend (which the zygotes still get), and its figure becomes a PNG
+    output."""
     code = ("import os, sys\n"
-            "os.environ['MPLBACKEND'] = 'module://matplotlib_inline.backend_inline'\n"
+            "inline = 'module://matplotlib_inline.backend_inline'\n"
+            "os.environ['MPLBACKEND'] = inline\n"
             "from autograder import grading\n"
             "from autograder.judge.runner import _figures\n"
             "grading.warm_judge(draws=False)\n"
             "assert 'matplotlib.pyplot' not in sys.modules\n"
-            "grading.judge_backend()  # what each worker does at start\n"
+            "assert os.environ['MPLBACKEND'] == inline  # the zygotes' environment, untouched\n"
             "outputs = []\n"
             "with _figures(outputs):\n"
             "    import matplotlib.pyplot as plt\n"
