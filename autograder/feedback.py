@@ -66,7 +66,12 @@ def cause_re() -> re.Pattern:
 
 CAUSE_RE = cause_re()  # English and the catalogs' labels (as shipped)
 HEADING_RE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$")
-POINTS_SUFFIX_RE = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s+points?\s*\)\s*$", re.I)
+#: a heading's points at its end: "(3 points)", "(2 points, graded by hand)", "（2 分，由教师手动评分）"
+POINTS_SUFFIX_RE = re.compile(r"\s*[(（]\s*\d+(?:\.\d+)?\s*(?:points?|分)\s*(?:[,，][^()（）]*)?[)）]\s*$",
+                              re.I)
+#: nbgrader's region markers, which in a markdown cell are headings to a markdown parser
+NBGRADER_MARKERS = frozenset({"BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS",
+                              "END HIDDEN TESTS"})
 TESTS_COMMENT_RE = re.compile(r"^\s*#\s*tests?\s*:\s*(.+?)\s*$", re.I)
 # where a traceback places the failing line of the cell: IPython 8 ("Cell In[12], line 14"),
 # IPython 7 ("Input In [12], in <cell line: 14>()"), older ("<ipython-input-12-...> in <module>
@@ -181,14 +186,16 @@ def plain(md: str) -> str:
 
 
 def last_heading(markdown: str) -> str | None:
-    """The last ATX heading of a markdown cell (outside code fences), its "(N points)" dropped."""
+    """The last ATX heading of a markdown cell (outside code fences), its "(N points)" dropped;
+    nbgrader's ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines (in an instructor's written
+    answer) are not headings."""
     found, fence = None, False
     for line in markdown.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fence = not fence
             continue
         m = None if fence else HEADING_RE.match(line)
-        if m and m.group(2).strip():
+        if m and m.group(2).strip() and m.group(2).strip() not in NBGRADER_MARKERS:
             found = POINTS_SUFFIX_RE.sub("", m.group(2).strip()) or m.group(2).strip()
     return found
 

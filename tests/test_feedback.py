@@ -219,7 +219,10 @@ def test_rows_of_a_small_notebook_titles_partial_credit_written_answers_and_stde
                                           traceback=["Cell In[4], line 4\n", "AssertionError"])]),
         new_code_cell("g()", metadata={**grade("t-own", 1, 0), "autograder": {"title": "Own title"}},
                       outputs=[new_output("stream", name="stderr", text="boom\nmore")]),
-        new_markdown_cell("Why?", metadata=grade("written", 2, 2, solution=True)),
+        # an instructor's written answer, as source/ has it: nbgrader's markers are no headings
+        new_markdown_cell("## Part 2: why? (2 points, graded by hand)"),
+        new_markdown_cell("Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
+                          metadata=grade("written", 2, 2, solution=True)),
     ])
     s = F.summarize(nb, "set9")
     zero, own, written = s.rows
@@ -230,6 +233,7 @@ def test_rows_of_a_small_notebook_titles_partial_credit_written_answers_and_stde
     assert (own.part, own.label, own.hidden_failed) == ("Own title", "", False)
     assert own.message.startswith("printed on stderr") and "boom" in own.message
     assert written.manual and written.status == "graded by hand"
+    assert (written.part, written.label) == ("Part 2: why?", "written answer")
     assert [r.grade_id for r in s.failed] == ["t-zero", "t-own"]
     page = F.summary_html(s)
     assert "<code>f</code> and $\\partial f$" in page  # the heading's markdown, maths for MathJax
