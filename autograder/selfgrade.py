@@ -116,8 +116,7 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
             report=False, progress=False, stream=open(os.devnull, "w"))
         res = run.results[0]
         out = SelfGrade(assignment, res.ok, res.reason)
-        out.notes = [f"{i.get('notebook', '')} {i.get('grade_id') or ''}: {i.get('detail')}"
-                     for i in res.incidents]
+        out.notes = [_incident_line(i) for i in res.incidents]
         if not res.ok:
             return out
         from nbgrader.api import Gradebook
@@ -159,6 +158,12 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _incident_line(incident: dict) -> str:
+    """"ps3 ps3-mul-test: detail", "ps3: detail" or "detail": what the incident is about, if known."""
+    where = " ".join(str(p) for p in (incident.get("notebook"), incident.get("grade_id")) if p)
+    return f"{where}: {incident.get('detail')}" if where else str(incident.get("detail"))
 
 
 def format_result(r: SelfGrade, file: str) -> str:

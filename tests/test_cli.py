@@ -75,3 +75,14 @@ def test_the_command_exits_fast_with_its_status_its_output_and_its_exit_handlers
     assert proc.stdout == "x" * 200_000 + "\n"
     assert err in proc.stderr
     assert (tmp_path / "ran").read_text() == "exit handler ran"
+
+
+def test_selfgrade_notes_name_what_they_are_about_without_stray_colons():
+    """A note about a whole notebook, or about no notebook (files left out), reads cleanly."""
+    from autograder.selfgrade import _incident_line
+
+    assert _incident_line({"notebook": "ps3", "grade_id": "ps3-mul-test", "detail": "d"}) == \
+        "ps3 ps3-mul-test: d"
+    assert _incident_line({"notebook": "executed", "grade_id": None, "detail": "d"}) == "executed: d"
+    assert _incident_line({"notebook": "", "grade_id": None, "detail": "left out 2 file(s)"}) == \
+        "left out 2 file(s)"
