@@ -766,9 +766,7 @@ def summary(run: GradingRun) -> str:
     if notes:
         lines.append(f"notes ({len(notes)}):")
         for r, i in notes:
-            cell = i.get("grade_id") or i.get("cell")
-            where = ", ".join(str(w) for w in (i.get("notebook"),
-                                               None if cell is None else f"cell {cell}") if w)
+            where = incident_where(i)
             lines.append(f"  {r.student}{f' ({where})' if where else ''}: {i.get('detail')}")
     fb_bad = [r for r in run.results if r.ok and r.feedback_error]
     for r in fb_bad:
@@ -816,6 +814,14 @@ def add_daemon_args(p) -> None:
     g.add_argument("--no-daemon", dest="daemon", action="store_false",
                    help="grade in this process even if a grading daemon runs (default: use a "
                         "running one; AUTOGRADER_DAEMON=auto|off changes the default)")
+
+
+def incident_where(incident: dict, code=str) -> str:
+    """Where an incident belongs, as far as it is known: "ps3, cell ps3-mul-test", "ps3", or
+    "" (a bad file, say). ``code``: how to write the cell's name (the report: in backticks)."""
+    cell = incident.get("grade_id") or incident.get("cell")
+    return ", ".join(w for w in (str(incident.get("notebook") or ""),
+                                 "" if cell is None else f"cell {code(cell)}") if w)
 
 
 def grade_here_or_in_daemon(course: Path, assignment: str, *, daemon: str = "use",

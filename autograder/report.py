@@ -274,9 +274,11 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
     notes = [(r.student, i) for r in (run.results if run else []) for i in r.incidents]
     if notes:
         L += ["", "## Incidents: timeouts, crashes, integrity, edited cells, bad files", ""]
+        from .grading import incident_where
+
         for s, i in notes:
-            L.append(f"- `{s}` {i.get('notebook', '')}, cell "
-                     f"`{i.get('grade_id') or i.get('cell')}`: {_md_escape(str(i.get('detail')))}")
+            where = incident_where(i, code=lambda c: f"`{c}`")
+            L.append(f"- `{s}`{f' {where}' if where else ''}: {_md_escape(str(i.get('detail')))}")
     slow = _slowest_cells(run)
     if slow:
         L += ["", "## Where grading time goes", "",

@@ -161,8 +161,10 @@ def selfgrade(notebook: str | os.PathLike, *, assignment: str | None = None,
 
 
 def _incident_line(incident: dict) -> str:
-    """"ps3 ps3-mul-test: detail", "ps3: detail" or "detail": what the incident is about, if known."""
-    where = " ".join(str(p) for p in (incident.get("notebook"), incident.get("grade_id")) if p)
+    """"ps3, cell ps3-mul-test: detail", "ps3: detail" or "detail" (where it belongs, if known)."""
+    from .grading import incident_where
+
+    where = incident_where(incident)
     return f"{where}: {incident.get('detail')}" if where else str(incident.get("detail"))
 
 

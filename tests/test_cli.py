@@ -82,7 +82,7 @@ def test_selfgrade_notes_name_what_they_are_about_without_stray_colons():
     from autograder.selfgrade import _incident_line
 
     assert _incident_line({"notebook": "ps3", "grade_id": "ps3-mul-test", "detail": "d"}) == \
-        "ps3 ps3-mul-test: d"
+        "ps3, cell ps3-mul-test: d"
     assert _incident_line({"notebook": "executed", "grade_id": None, "detail": "d"}) == "executed: d"
     assert _incident_line({"notebook": "", "grade_id": None, "detail": "left out 2 file(s)"}) == \
         "left out 2 file(s)"

@@ -208,6 +208,11 @@ def test_summary_names_where_each_note_belongs(tmp_path):
     assert "bob: ps3.ipynb is not JSON" in text
     assert "bob: not a notebook" in text
     assert "None" not in text
+    # the report's incidents say the same (the cell's name in backticks), None nowhere either
+    from autograder.grading import incident_where
+
+    where = [incident_where(i, code=lambda c: f"`{c}`") for r in results for i in r.incidents]
+    assert where == ["ps3", "ps3, cell `ps3-backward-deep-test`", ""]
 
 
 def _adopted_zygote(slot_root, queue):
