@@ -40,4 +40,15 @@ BUGS = [
     Bug("vjp-forgets-the-coupling-term",
         edits={"ps2-vjp": [("return s * (v - v @ s)", "return s * v")]},
         expect=["softmax_vjp(x, v), x and v of shape (4,) (visible)"]),
+    # independent solutions' survivors (session 10): sigmoid's derivative from exp(-x) alone,
+    # inf / inf = nan far below 0 ...
+    Bug("sigmoid-derivative-overflows",
+        edits={"ps2-local-derivatives": [("s = 1.0 / (1.0 + np.exp(-x))\n    return s * (1.0 - s)",
+                                          "e = np.exp(-x)\n    return e / (1.0 + e) ** 2")]},
+        expect=["d_sigmoid(x) for x = [-800, -40, 0, 40, 800] (hidden)"]),
+    # ... and x**0 special-cased as if it were its own derivative
+    Bug("power-derivative-p0-special-cased",
+        edits={"ps2-local-derivatives": [("return p * x ** (p - 1)",
+                                          "return p * x ** (p - 1) if p != 0 else np.ones_like(x)")]},
+        expect=["d_power(x, 0) (hidden, seed 156)"]),
 ]

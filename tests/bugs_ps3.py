@@ -90,5 +90,17 @@ BUGS = [
     Bug("backward-gradient-shape-unchecked",
         edits={"ps3-backward": [("        if gradient.shape != self.shape:\n", "        if False:\n")]},
         expect=["with a gradient of shape (3, 2), for y of shape (2, 3)", "Mismatch in shape"]),
+    # independent engines' survivors (session 10): the first gradient kept without a copy, then
+    # added in place (two leaves that got the same array from + change together) ...
+    Bug("accumulate-grad-aliases-the-first-gradient",
+        edits={"ps3-nodes": [("leaf.grad = np.array(grad, dtype=np.float64)  # a copy: the caller may reuse `grad`",
+                              "leaf.grad = grad"),
+                             ("leaf.grad = leaf.grad + grad  # accumulate across backward() calls, like torch",
+                              "leaf.grad += grad")]},
+        expect=["a.grad after (a + b).backward(g1), then (a + b).backward(g2)", "without a copy"]),
+    # ... and the power rule through the output, p * x**p / x: 0 / 0 at x = 0
+    Bug("pow-derivative-through-the-output",
+        edits={"ps3-pow": [("return (grad * p * x ** (p - 1),)", "return (grad * p * x**p / x,)")]},
+        expect=["pow a ** 2 + a ** 3, a with zeros and negative numbers"]),
 ]
 

@@ -20,7 +20,7 @@ from ..i18n import _
 from ..testing import remote_order_summary, repeat, type_name
 
 __all__ = ["same", "require_float64", "raises", "quiet_grad", "torch_unbroadcast",
-           "two_backward_calls", "reaches_caller", "mlp_loss", "deep_mixed", "compare_graphs",
+           "two_backward_calls", "two_leaves_two_calls", "reaches_caller", "mlp_loss", "deep_mixed", "compare_graphs",
            "check_topological_order", "check_deep_topological_order"]
 
 
@@ -81,6 +81,38 @@ def two_backward_calls(Variable, x0, g1, g2, label: str) -> None:
                       _("x.grad after (x + x).backward(g1), then (x + 1).backward(g2) {label}")
                       .format(label=label),
                       per_call=[first.numpy(), (xt.grad - first).numpy()])
+
+
+def two_leaves_two_calls(Variable, a0, b0, g1, g2, label: str) -> None:
+    """``(a + b).backward(g1)`` then, on a new graph, ``(a + b).backward(g2)``: ``a.grad`` and
+    ``b.grad`` must each hold ``g1 + g2``, as torch's do. Both leaves receive the very same
+    gradient array from ``+``: an engine that keeps it as ``.grad`` without a copy, then adds
+    the next gradient in place, changes both leaves' ``.grad`` at once."""
+    import torch
+
+    at, bt = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    (at + bt).backward(torch.tensor(g1))
+    first = at.grad.clone()
+    (at + bt).backward(torch.tensor(g2))
+    a, b = Variable(a0, requires_grad=True), Variable(b0, requires_grad=True)
+    (a + b).backward(g1)
+    (a + b).backward(g2)
+    shared = np.asarray(g1, dtype=np.float64) + 2 * np.asarray(g2, dtype=np.float64)
+    for name, got, want in (("a", a.grad, at.grad), ("b", b.grad, bt.grad)):
+        what = _("{name}.grad after (a + b).backward(g1), then (a + b).backward(g2) {label}").format(
+            name=name, label=label)
+        try:
+            arr = np.asarray(got, dtype=np.float64)
+        except Exception:  # noqa: BLE001  (not numbers: assert_grad_close says what it got)
+            arr = None
+        if arr is not None and arr.shape == shared.shape and np.allclose(arr, shared) \
+                and not np.allclose(arr, want.numpy()):
+            raise AssertionError(
+                _("{what}: g1 + 2 g2, not g1 + g2").format(what=what) + "\n  " + likely_cause(_(
+                    "the first gradient kept as .grad without a copy: a and b got the same array "
+                    "from +, so adding the second gradient in place changed both (store a copy "
+                    "the first time, or add with leaf.grad = leaf.grad + grad)")))
+        assert_grad_close(got, want, what, per_call=[first.numpy(), (want - first).numpy()])
 
 
 def reaches_caller(block) -> bool:
