@@ -27,4 +27,10 @@ BUGS = [
     Bug("predict-zero-logit-is-one",
         edits={"ps5-train": [("return (logits > 0).astype(np.int64)", "return (logits >= 0).astype(np.int64)")]},
         expect=["logits are all exactly 0.0", "a logit of exactly 0 is class 0"]),
+    # the decision boundary drawn on the loss curve's axes, the second axes left empty (an
+    # independent solution's one-bug variant, session 10)
+    Bug("plot-boundary-on-the-loss-axes",
+        edits={"ps5-plot": [("plot_decision_boundary(logits, X, y, ax=ax_boundary,",
+                             "plot_decision_boundary(logits, X, y, ax=ax_loss,")]},
+        expect=["the points X are drawn on the axes of the loss curve"]),
 ]

@@ -351,16 +351,23 @@ def check_plot(MLP, train, plot_training, seed: int) -> None:
     assert type_name(fig) == "Figure", (
         _("plot_training must return a matplotlib Figure, got {type}").format(type=type_name(fig)))
     try:
-        lines = [ln for ax in fig.axes for ln in ax.get_lines()]
-        assert any(len(ln.get_ydata()) == len(losses) and np.allclose(ln.get_ydata(), losses)
-                   for ln in lines), (
+        axes = list(fig.axes)
+        loss_axes = [i for i, ax in enumerate(axes)
+                     if any(len(ln.get_ydata()) == len(losses) and np.allclose(ln.get_ydata(), losses)
+                            for ln in ax.get_lines())]
+        assert loss_axes, (
             _("plot_training: no line in the figure shows the losses (one point per step)"))
-        scatter_sizes = [len(c.get_offsets()) for ax in fig.axes for c in ax.collections
-                         if type_name(c) == "PathCollection"]
+        scatter_sizes = [sum(len(c.get_offsets()) for c in ax.collections
+                             if type_name(c) == "PathCollection") for ax in axes]
         assert sum(scatter_sizes) >= len(X), (
             _("plot_training: the points X do not appear in the figure (use plot_decision_boundary)"))
-        assert len(fig.axes) >= 2, (
+        assert len(axes) >= 2, (
             _("plot_training: expected two axes (loss, boundary), got {count}").format(
-                count=len(fig.axes)))
+                count=len(axes)))
+        point_axes = [i for i, n in enumerate(scatter_sizes) if n >= len(X)]
+        assert not point_axes or set(point_axes) - set(loss_axes), (
+            _("plot_training: the points X are drawn on the axes of the loss curve: the decision "
+              "boundary goes on axes of its own (plot_decision_boundary(..., ax=...) with the "
+              "second axes)"))
     finally:
         plt.close(fig)
