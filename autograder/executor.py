@@ -637,8 +637,7 @@ def assignment_zygote_kind(course_root: str | os.PathLike, assignment: str) -> b
     zygote does that once, before forking, so that each notebook need not; the others skip it.
     A student who uses an optimizer where the course does not pays it in their own notebook.
     """
-    kinds = [zygote_kind(trusted_source(str(course_root), assignment, nb.stem))
-             for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb"))]
+    kinds = [zygote_kind(t) for t in _trusted_notebooks(course_root, assignment)]
     if False in kinds:
         return False
     return OPTIM if OPTIM in kinds else True
@@ -655,8 +654,13 @@ def assignment_draws(course_root: str | os.PathLike, assignment: str) -> bool:
     """Whether a code cell of the assignment's ``source/`` notebooks names matplotlib or the
     course's drawing helpers (the judge then sets up pyplot before its workers fork:
     :func:`autograder.grading.warm_judge`)."""
-    return any(trusted_source(str(course_root), assignment, nb.stem).get("draws")
-               for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb")))
+    return any(t.get("draws") for t in _trusted_notebooks(course_root, assignment))
+
+
+def _trusted_notebooks(course_root: str | os.PathLike, assignment: str) -> list[dict]:
+    """:func:`trusted_source` of each of the assignment's ``source/`` notebooks."""
+    return [trusted_source(str(course_root), assignment, nb.stem)
+            for nb in sorted((Path(course_root) / "source" / assignment).glob("*.ipynb"))]
 
 
 _OPTIM_RE = re.compile(r"\boptim\b")

@@ -20,8 +20,9 @@ from ..i18n import _
 from ..testing import remote_order_summary, repeat, type_name
 
 __all__ = ["same", "require_float64", "raises", "quiet_grad", "torch_unbroadcast",
-           "two_backward_calls", "two_leaves_two_calls", "reaches_caller", "mlp_loss", "deep_mixed", "compare_graphs",
-           "check_topological_order", "check_deep_topological_order"]
+           "two_backward_calls", "two_leaves_two_calls", "reaches_caller", "mlp_loss",
+           "deep_mixed", "compare_graphs", "check_topological_order",
+           "check_deep_topological_order"]
 
 
 def same(got, expected, what: str, hint: str = "") -> None:
@@ -94,10 +95,12 @@ def two_leaves_two_calls(Variable, a0, b0, g1, g2, label: str) -> None:
     (at + bt).backward(torch.tensor(g1))
     first = at.grad.clone()
     (at + bt).backward(torch.tensor(g2))
-    a, b = Variable(a0, requires_grad=True), Variable(b0, requires_grad=True)
-    (a + b).backward(g1)
-    (a + b).backward(g2)
     shared = np.asarray(g1, dtype=np.float64) + 2 * np.asarray(g2, dtype=np.float64)
+    a, b = Variable(a0, requires_grad=True), Variable(b0, requires_grad=True)
+    # copies: in a student's kernel (one process) an engine that keeps its argument as .grad
+    # and changes it would otherwise change g1 itself; in the judge it has a copy anyway
+    (a + b).backward(np.array(g1, dtype=np.float64))
+    (a + b).backward(np.array(g2, dtype=np.float64))
     for name, got, want in (("a", a.grad, at.grad), ("b", b.grad, bt.grad)):
         what = _("{name}.grad after (a + b).backward(g1), then (a + b).backward(g2) {label}").format(
             name=name, label=label)
