@@ -57,8 +57,16 @@ IPYDIR = "ipython"  # slot_dir/ipython: IPYTHONDIR of the zygote (IPython wants 
 NOT_RUN = "DeadKernelError"
 #: the zygote kind of an assignment whose students' code uses torch.optim (see assignment_zygote_kind)
 OPTIM = "optim"
+#: the zygote kind of an assignment graded without torch whose student cells draw (ps5): no
+#: torch, but pyplot warmed as in a zygote with torch
+NO_TORCH_PLOTS = "no-torch+plots"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+
+
+def has_torch(kind: bool | str) -> bool:
+    """Whether a zygote of ``kind`` (:func:`assignment_zygote_kind`) lets student code import torch."""
+    return bool(kind) and kind != NO_TORCH_PLOTS
 
 
 def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
@@ -74,14 +82,16 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
     argv = [sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)]
     if ctl_fd is not None:
         argv.append(str(ctl_fd))
-    if not torch:
+    if not has_torch(torch):
         argv.append("--no-torch")
+        if torch == NO_TORCH_PLOTS:
+            argv.append("--plots")
     elif torch == OPTIM:
         argv.append("--optim")
     if sandbox_status().ok:
         argv.append("--private-tmp")  # /tmp and /dev/shm are the sandbox's own: wiped per notebook
     try:
-        return wrap_zygote_argv(argv, slot_dir, torch=torch)
+        return wrap_zygote_argv(argv, slot_dir, torch=has_torch(torch))
     except TypeError:  # an older sandbox module without the torch switch
         return wrap_zygote_argv(argv, slot_dir)
 
@@ -282,7 +292,7 @@ class Zygote:
         plan = Plan([(i, src, roles.get(i, "student")) for i, src in cells],
                     cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                     error_on_timeout=error_on_timeout, max_output_chars=max_output_chars,
-                    student_torch=self.torch, lang=lang)
+                    student_torch=has_torch(self.torch), lang=lang)
         return run_notebook(self, plan, files_dir=files_dir)
 
 
@@ -638,15 +648,19 @@ def assignment_zygote_kind(course_root: str | os.PathLike, assignment: str) -> b
     A student who uses an optimizer where the course does not pays it in their own notebook.
     """
     kinds = [zygote_kind(t) for t in _trusted_notebooks(course_root, assignment)]
+    if NO_TORCH_PLOTS in kinds:
+        return NO_TORCH_PLOTS
     if False in kinds:
         return False
     return OPTIM if OPTIM in kinds else True
 
 
 def zygote_kind(trusted: dict) -> bool | str:
-    """One notebook's zygote kind, from :func:`trusted_source` (see :func:`assignment_zygote_kind`)."""
+    """One notebook's zygote kind, from :func:`trusted_source` (see :func:`assignment_zygote_kind`):
+    without torch, pyplot warmed or not (:data:`NO_TORCH_PLOTS`: a student cell draws), or
+    with torch, its optimizers warmed or not."""
     if not trusted["student_torch"]:
-        return False
+        return NO_TORCH_PLOTS if trusted.get("student_draws") else False
     return OPTIM if trusted.get("uses_optim") else True
 
 
@@ -689,16 +703,29 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
         with open(path, encoding="utf-8") as f:
             src = json.load(f)
         meta = (src.get("metadata") or {}).get("autograder") or {}
+        code_cells = [c for c in src.get("cells") or [] if c.get("cell_type") == "code"]
         code = ["".join(c.get("source") or "") if isinstance(c.get("source"), list)
-                else str(c.get("source") or "")
-                for c in src.get("cells") or [] if c.get("cell_type") == "code"]
+                else str(c.get("source") or "") for c in code_cells]
+        # the cells that run in the student's process: not tests, not the judge's own
+        student = [s for c, s in zip(code_cells, code) if _student_runs(c)]
         hit = (mtime, dict(trusted_cells(src),
                            student_torch=meta.get("student_torch", True) is not False,
                            uses_optim=any(_OPTIM_RE.search(s) for s in code),
                            draws=any(_DRAWS_RE.search(s) for s in code),
+                           student_draws=any(_DRAWS_RE.search(s) for s in student),
                            lang=meta.get("lang") or "en"))  # the checks' messages speak it
         _TRUSTED[key] = hit
     return hit[1]
+
+
+def _student_runs(cell: dict) -> bool:
+    """Whether a ``source/`` code cell runs in the student's process when graded: not a test
+    cell, not an instructor cell marked ``"autograder": {"role": "judge"}``."""
+    meta = cell.get("metadata") or {}
+    nbg = meta.get("nbgrader") or {}
+    if nbg.get("grade") and not nbg.get("solution"):
+        return False
+    return (meta.get("autograder") or {}).get("role") != "judge"
 
 
 def _grade_id(cell) -> str | None:
@@ -778,7 +805,7 @@ def _warm_up(torch: bool | str = True):
     # frame (~0.2 s each), which would dominate the cost of a failing test cell
     cfg.InteractiveShell.colors = "nocolor"
     shell = _shell_class().instance(config=cfg)
-    if torch:
+    if torch:  # with torch, or NO_TORCH_PLOTS
         _warm_matplotlib(shell)
     # else (ps3: an engine without torch, whose cells draw nothing; its pictures are drawn by
     # the judge): matplotlib is left to a notebook that imports it, which then sets up the
@@ -787,7 +814,7 @@ def _warm_up(torch: bool | str = True):
     import autograder  # noqa: F401
     import autograder.checks as checks
 
-    if torch:
+    if has_torch(torch):
         import torch as _torch  # noqa: F401
 
         # torch imports parts of itself on first use (backward() with a gradient pulls in
@@ -1147,10 +1174,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 3 and argv[0] == "zygote":
         from .judge.sandboxed import zygote_main
 
-        torch = False if "--no-torch" in argv[3:] else OPTIM if "--optim" in argv[3:] else True
+        flags = argv[3:]
+        torch = ((NO_TORCH_PLOTS if "--plots" in flags else False) if "--no-torch" in flags
+                 else OPTIM if "--optim" in flags else True)
         return zygote_main(argv[1], int(argv[2]), torch=torch,
                            private_tmp="--private-tmp" in argv[3:])
-    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD [--no-torch|--optim]",
+    print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD "
+          "[--no-torch [--plots]|--optim]",
           file=sys.stderr)
     return 2
 

@@ -252,10 +252,75 @@ def warm_validator_class():
                 results["failed"] = [{"source": cell.source.strip(),
                                       "error": ansi2html(self._extract_error(cell)),
                                       "raw_error": self._extract_error(cell)} for cell in failed]
+            if "failed" in results or not results:
+                # here torch exists (the tests need it); when graded, these cells run where
+                # it does not: say so now rather than in the grades
+                for cell, why in torch_in_student_cells(nb):
+                    results.setdefault("failed", []).append(
+                        {"source": cell.source.strip(), "error": ansi2html(why), "raw_error": why})
             return results
 
     _CLASSES.update(Validator=WarmValidator, Execute=WarmValidateExecute)
     return WarmValidator
+
+
+def torch_in_student_cells(nb) -> list[tuple]:
+    """``[(cell, message)]``: the cells of a notebook graded without torch (metadata
+    ``"autograder": {"student_torch": false}``: ps2, ps3, ps5) that run in the student's
+    process when graded and name torch.
+
+    Validation runs every cell in one process that has torch (the visible tests compute
+    their expected values with it); grading runs these cells where torch does not exist
+    (docs/security.md). Looked for in the code, not run: answer cells and the student's
+    own cells, not the tests nor the instructor's locked cells.
+    """
+    from .i18n import _, notebook_language, using
+
+    own = nb.get("metadata", {}).get("autograder") or {}
+    if not isinstance(own, dict) or own.get("student_torch", True) is not False:
+        return []
+    out = []
+    with using(notebook_language(nb)):
+        for cell in nb.get("cells", []):
+            meta = cell.get("metadata") or {}
+            nbg = meta.get("nbgrader") or {}
+            if cell.get("cell_type") != "code" or (nbg.get("grade") and not nbg.get("solution")):
+                continue
+            if nbg.get("locked") and not nbg.get("solution"):
+                continue  # the instructor's code
+            if _names_torch(cell.get("source") or ""):
+                out.append((cell, _(
+                    "This assignment is graded without torch: when your notebook is graded, "
+                    "this cell runs in a Python where `import torch` fails (the cell stops "
+                    "there, and what it would define after that line is missing). Use numpy "
+                    "only in your answers.")))
+    return out
+
+
+def _names_torch(source: str) -> bool:
+    """Whether code imports torch (or a package built on it) or uses the name ``torch``."""
+    import ast
+
+    from .judge.sandboxed import TORCH_MODULES
+
+    # IPython's magics and shell escapes are not Python
+    code = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if any(a.name.split(".")[0] in TORCH_MODULES for a in node.names):
+                return True
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] in TORCH_MODULES:
+                return True
+        elif isinstance(node, ast.Name) and node.id == "torch":
+            return True
+        elif isinstance(node, ast.Constant) and node.value in TORCH_MODULES:
+            return True  # __import__("torch"), importlib.import_module("torch")
+    return False
 
 
 def load_config(course_root: str | os.PathLike | None = None):

@@ -12,6 +12,11 @@ BUGS = [
     Bug("linear-ignores-needs-input-grad",
         edits={"ps4-linear": [("if ctx.needs_input_grad[0]:", "if True:")]},
         expect=["only the bias needs a gradient", "check ctx.needs_input_grad"]),
+    # computes no gradient at all: no matrix product either, which alone must not earn the
+    # "only what is needed" points
+    Bug("linear-backward-computes-nothing",
+        edits={"ps4-linear": [("return grad_x, grad_weight, grad_bias", "return None, None, None")]},
+        expect=["x and weight not requiring grad: gradient of bias"]),
     # the first gradient is not recorded, so it cannot be differentiated again
     Bug("hvp-without-create-graph",
         edits={"ps4-hvp": [("(grad,) = torch.autograd.grad(f(x), x, create_graph=True)",

@@ -180,17 +180,34 @@ PS5_BUGGY_ENGINE, PS5_NO_ENGINE = "engine-tanh-wrong", "engine-missing"
 PS5_TANH_BACKWARD = ("return (grad * (1 - t**2),)", "return (grad * (1 - t),)")
 
 
+#: in the batches of the assignments graded without torch (source metadata ``student_torch``):
+#: the solution, except that one answer hands its work to torch (ps2: d_exp by torch.autograd;
+#: ps5: an engine that imports torch). tests/test_assignments.py checks what it loses.
+TORCH_USER = "uses-torch"
+PS2_D_EXP_BY_TORCH = {"ps2-local-derivatives": [(
+    "return np.exp(x)  # exp is its own derivative",
+    "import torch\n    t = torch.tensor(x, requires_grad=True)\n    t.exp().sum().backward()\n"
+    "    return t.grad.numpy()")]}
+
+
 def extra_submissions(course: Path, assignment: str) -> dict[str, dict]:
     """Submissions that other test files read from the session's batch of ``assignment``."""
+    release = course / "release" / assignment / f"{assignment}.ipynb"
+    source = course / "source" / assignment / f"{assignment}.ipynb"
+    if assignment == "ps2":
+        return {TORCH_USER: {"ps2.ipynb": C.solution_submission(release, source, PS2_D_EXP_BY_TORCH)}}
     if assignment != "ps5":
         return {}
-    release = course / "release" / "ps5" / "ps5.ipynb"
-    solved = C.solution_submission(release, course / "source" / "ps5" / "ps5.ipynb")
+    solved = C.solution_submission(release, source)
     engine = (course / "source" / "ps5" / "minigrad.py").read_text()
     old, new = PS5_TANH_BACKWARD
     assert engine.count(old) == 1, "source/ps5/minigrad.py: tanh's backward changed"
+    # the engine passes its work to torch (a torch-backed Variable would import it just so)
+    by_torch = engine.replace("import numpy as np\n", "import numpy as np\nimport torch\n", 1)
+    assert by_torch != engine, "source/ps5/minigrad.py: no 'import numpy as np' line"
     return {PS5_BUGGY_ENGINE: {"ps5.ipynb": solved, "minigrad.py": engine.replace(old, new).encode()},
-            PS5_NO_ENGINE: {"ps5.ipynb": solved}}
+            PS5_NO_ENGINE: {"ps5.ipynb": solved},
+            TORCH_USER: {"ps5.ipynb": solved, "minigrad.py": by_torch.encode()}}
 
 
 def grade_batch(tmp: Path, assignment: str) -> GradedBatch:

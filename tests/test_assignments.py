@@ -72,6 +72,24 @@ def test_bug_fixtures_lose_points_and_feedback_names_the_check(graded, assignmen
             assert text in page, f"feedback of bug {bug.name} does not say {text!r}"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ["ps2", "ps5"])
+def test_answers_that_use_torch_lose_what_they_hand_to_torch(graded, assignment):
+    """ps2 (derivatives by hand) and ps5 (training on one's own engine) are graded without torch
+    (source metadata ``student_torch``): code that hands its work to torch fails there, with
+    a message that says why, and costs exactly what used it (conftest.TORCH_USER)."""
+    from conftest import TORCH_USER
+
+    batch = graded(assignment)
+    got, full = batch.scores[TORCH_USER], batch.scores["solution"]
+    lost = {g for g, (sc, mx) in got["cells"].items() if sc is not None and sc < mx}
+    if assignment == "ps2":  # only d_exp used torch
+        assert lost == {"ps2-d-exp-test"}, lost
+    else:  # the engine: every test that trains or differentiates
+        assert got["auto_score"] == 0 < full["auto_score"], got
+    assert "torch is not available here" in batch.feedback_text(TORCH_USER)
+
+
 def _hidden_regions(assignment):
     """The non-trivial lines of every hidden test region of the assignment's source."""
     return set().union(*(hidden_lines(p) for p in sorted((ROOT / "source" / assignment).glob("*.ipynb"))))

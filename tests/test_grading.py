@@ -259,13 +259,17 @@ def test_nothing_a_notebook_writes_reaches_the_next_one_and_its_zygote_stays(tmp
 
 
 def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
-    """No torch where the source says students may not use it (ps3), torch and its optimizers'
-    warm-up where the instructor's notebook uses torch.optim (ps5), plain torch elsewhere; the
-    judge sets up pyplot where a cell draws (ps3's pictures, ps5's plot)."""
+    """No torch where the source says students may not use it (ps2, ps3, ps5), with pyplot
+    warmed where a cell of the student's process draws (ps5's set-up imports it; ps3's
+    pictures are drawn by the judge); torch and its optimizers' warm-up where the instructor's
+    notebook uses torch.optim, plain torch elsewhere; the judge sets up pyplot where a cell
+    draws (ps3's pictures, ps5's plot)."""
     from autograder import executor
 
     kinds = {a: executor.assignment_zygote_kind(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
-    assert kinds == {"ps1": True, "ps2": True, "ps3": False, "ps4": True, "ps5": executor.OPTIM}
+    assert kinds == {"ps1": True, "ps2": False, "ps3": False, "ps4": True,
+                     "ps5": executor.NO_TORCH_PLOTS}
+    assert not any(executor.has_torch(kinds[a]) for a in ("ps2", "ps3", "ps5"))
     draws = {a: executor.assignment_draws(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
     assert draws == {"ps1": False, "ps2": False, "ps3": True, "ps4": False, "ps5": True}
     # the same rule for a course of one's own: one notebook that draws, or needs optimizers,
@@ -286,6 +290,15 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     three.metadata["autograder"] = {"student_torch": False}
     nbformat.write(three, src / "three.ipynb")
     assert executor.assignment_zygote_kind(tmp_path, "a") is False
+    # ... with pyplot warmed if a cell that runs in the student's process draws; a test cell
+    # that draws is the judge's
+    four = C.new_notebook([C.nbgrader_cell("code", "plt.plot(x)", "t", grade=True, points=1)])
+    four.metadata["autograder"] = {"student_torch": False}
+    nbformat.write(four, src / "four.ipynb")
+    assert executor.assignment_zygote_kind(tmp_path, "a") is False
+    four.cells.insert(0, C.nbgrader_cell("code", "import matplotlib.pyplot as plt", "setup"))
+    nbformat.write(four, src / "four.ipynb")
+    assert executor.assignment_zygote_kind(tmp_path, "a") == executor.NO_TORCH_PLOTS
 
 
 def test_a_judge_without_pyplot_warmed_draws_on_agg():

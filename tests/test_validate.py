@@ -76,13 +76,19 @@ def course(tmp_path_factory) -> Path:
     nbs = {"pass": C.solution_submission(release, source),
            "fail": C.solution_submission(release, source, bug.edits),
            "blank": nbformat.read(release, as_version=4)}
+    # ps2 is graded without torch: a correct ps2 whose d_exp hands its work to torch
+    # (conftest.PS2_D_EXP_BY_TORCH) passes the visible tests here, where torch exists
+    from conftest import PS2_D_EXP_BY_TORCH
+
+    nbs["torch"] = C.solution_submission(ROOT / "release" / "ps2" / "ps2.ipynb",
+                                         ROOT / "source" / "ps2" / "ps2.ipynb", PS2_D_EXP_BY_TORCH)
     slow = C.solution_submission(release, source)  # correct, with a student cell that takes a while
     slow.cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(20)"))
     nbs["slow"] = slow
     for name, nb in nbs.items():
         d = course / "work" / name
         d.mkdir(parents=True)
-        nbformat.write(nb, d / f"{ASSIGNMENT}.ipynb")
+        nbformat.write(nb, d / ("ps2.ipynb" if name == "torch" else f"{ASSIGNMENT}.ipynb"))
     return course
 
 
@@ -197,6 +203,38 @@ def test_ours_answers_even_with_nbgrader_validate_enabled():
                           else stock.NbGraderVersionHandler)
 
 
+def test_validate_flags_torch_where_grading_has_none():
+    """ps2, ps3 and ps5 are graded without torch in the student's process: Validate, which
+    runs every cell where torch exists, names each answer or student cell that uses it; the
+    tests, the instructor's cells and assignments graded with torch (ps1) are left alone."""
+    from autograder.validate import torch_in_student_cells
+
+    def notebook(assignment, edits=None, extra=None):
+        name = f"{assignment.split('-')[0]}.ipynb"  # ps2-zh-CN/ps2.ipynb
+        nb = C.solution_submission(ROOT / "release" / assignment / name,
+                                   ROOT / "source" / assignment / name, edits)
+        if extra:
+            nb.cells.append(nbformat.v4.new_code_cell(extra))
+        return nb
+
+    for assignment in ("ps2", "ps3", "ps5", "ps1", "ps2-zh-CN"):
+        assert torch_in_student_cells(notebook(assignment)) == [], assignment  # tests use torch
+    from conftest import PS2_D_EXP_BY_TORCH
+
+    flagged = torch_in_student_cells(notebook("ps2", PS2_D_EXP_BY_TORCH))
+    assert [c.metadata["nbgrader"]["grade_id"] for c, _ in flagged] == ["ps2-local-derivatives"]
+    assert "graded without torch" in flagged[0][1]
+    for extra in ("import torch.nn as nn", "from torch import autograd", "y = torch.ones(3)",
+                  "__import__('torch')", "%time x = 1\nimport functorch"):
+        assert len(torch_in_student_cells(notebook("ps3", extra=extra))) == 1, extra
+    for extra in ("# torch would do this for me", "s = 'torch.tensor'", "x.torch_like = 1",
+                  "import torchy_not_torch"):
+        assert torch_in_student_cells(notebook("ps5", extra=extra)) == [], extra
+    assert torch_in_student_cells(notebook("ps1", extra="import torch")) == []
+    zh = torch_in_student_cells(notebook("ps2-zh-CN", PS2_D_EXP_BY_TORCH))
+    assert len(zh) == 1 and "torch" in zh[0][1] and "graded without torch" not in zh[0][1]
+
+
 def test_command_line_quick_path(course):
     """``autograder validate`` and ``autograder selfgrade --quick``: the same warm path from a
     terminal, printing what ``nbgrader validate`` prints."""
@@ -205,11 +243,16 @@ def test_command_line_quick_path(course):
                               capture_output=True, text=True, timeout=900,
                               env=dict(os.environ, AUTOGRADER_COURSE=str(course)))
 
-    both = run("validate", f"work/pass/{ASSIGNMENT}.ipynb", f"work/fail/{ASSIGNMENT}.ipynb")
-    assert both.returncode == 1, both.stderr[-3000:]  # one of them fails
-    first, _, second = both.stdout.partition("Success! Your notebook passes all the tests.")
-    assert not first.strip() and "VALIDATION FAILED ON 1 CELL(S)!" in second, both.stdout
-    assert "likely cause" in second, both.stdout
+    both = run("validate", f"work/pass/{ASSIGNMENT}.ipynb", f"work/fail/{ASSIGNMENT}.ipynb",
+               "work/torch/ps2.ipynb")
+    assert both.returncode == 1, both.stderr[-3000:]  # two of them fail
+    first, _, rest = both.stdout.partition("Success! Your notebook passes all the tests.")
+    second, _, third = rest.partition("VALIDATION FAILED ON 1 CELL(S)!")
+    assert not first.strip() and not second.strip(), both.stdout
+    assert "likely cause" in third, both.stdout
+    # the ps2 answer cell that uses torch fails Validate as it would fail grading
+    assert third.count("VALIDATION FAILED ON 1 CELL(S)!") == 1, both.stdout
+    assert "This assignment is graded without torch" in third and "def d_exp" in third, both.stdout
     blank = run("selfgrade", "--quick", f"work/blank/{ASSIGNMENT}.ipynb")
     assert blank.returncode == 1, blank.stderr[-3000:]
     assert "You did not provide a response." in blank.stdout, blank.stdout

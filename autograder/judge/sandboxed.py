@@ -73,7 +73,7 @@ def zygote_main(slot_dir: str, ctl_fd: int, torch: bool | str = True,
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    if not torch:
+    if not X.has_torch(torch):
         sys.meta_path.insert(0, NoTorch())
     t0 = time.monotonic()
     shell = X._warm_up(torch=torch)

@@ -94,12 +94,26 @@ def check_linear(LinearFunction, n: int, fan_in: int, fan_out: int, seed: int, b
 def linear_products(LinearFunction, needs, seed: int = 7) -> int:
     """How many matrix products ``LinearFunction``'s backward runs when only the inputs
     ``needs`` (a subset of ``{"x", "weight", "bias"}``) require grad, counted where the
-    student's code runs (``autograder.testing.matmul_count``)."""
+    student's code runs (``autograder.testing.matmul_count``).
+
+    The gradients that backward did compute are checked too (torch's for the inputs in
+    ``needs``, no ``.grad`` for the others): a backward that computes nothing performs no
+    product, and must not pass for one that computes only what is needed.
+    """
     T = student_side("torch")
+    names = ("x", "weight", "bias")
     arrays = random_inputs((6, 4), (3, 4), (3,), seed=seed)
-    ts = [T.tensor(a, requires_grad=nm in needs) for a, nm in zip(arrays, ("x", "weight", "bias"))]
+    ts = [T.tensor(a, requires_grad=nm in needs) for a, nm in zip(arrays, names)]
     out = LinearFunction.apply(*ts)
-    return student_side("autograder.testing").matmul_count(out.sum().backward)
+    count = student_side("autograder.testing").matmul_count(out.sum().backward)
+    frozen = [nm for nm in names if nm not in needs]
+    what = "LinearFunction, x 6x4, weight 3x4" + _(", {names} not requiring grad").format(
+        names=_(" and ").join(frozen))
+    ref = torch_gradients(lambda *t: F.linear(*t).sum(), arrays)
+    for t, g, nm in zip(ts, ref.grads, names):
+        assert_grad_close(t.grad, g if nm in needs else None,
+                          _("{label}: gradient of {name}").format(label=what, name=nm))
+    return count
 
 
 # ---------------------------------------------------------------------- 4. the clipping hook
