@@ -52,3 +52,32 @@ def test_a_silent_student_gets_the_configured_grace_then_is_given_up(grace):
     finally:
         judge_end.close()
         student_end.close()
+
+
+def test_a_notebook_cannot_send_the_judge_more_than_its_budget():
+    """Each answer within the per-message limits, but all of them together over the notebook's
+    budget (wire.Limits.session_bytes): the process is given up, with a reason."""
+    import dataclasses
+    import socket
+
+    import numpy as np
+
+    from autograder.judge.proxy import Channel, SandboxGone
+
+    answer = wire.dumps({"ok": wire.encode(np.zeros(1000))})
+    assert len(answer) < wire.LIMITS.line_bytes
+    judge_end, student_end = socket.socketpair()
+    try:
+        limits = dataclasses.replace(wire.LIMITS, session_bytes=int(2.5 * len(answer)))
+        channel = Channel(judge_end, call_timeout=5, limits=limits)
+        for _ in range(2):
+            student_end.sendall(answer)
+            got = channel.request({"op": "get", "names": ["x"]})
+            assert np.array_equal(wire.decode(got["ok"], lambda hid, tn=None: hid), np.zeros(1000))
+        student_end.sendall(answer)
+        with pytest.raises(SandboxGone, match="more than .* MB of answers"):
+            channel.request({"op": "get", "names": ["x"]})
+        assert channel.dead
+    finally:
+        judge_end.close()
+        student_end.close()

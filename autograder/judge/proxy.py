@@ -52,6 +52,7 @@ class Channel:
         self.buf = bytearray()
         self.dead: str | None = None
         self.requests = 0
+        self.received = 0  # bytes of answers so far (wire.Limits.session_bytes)
         #: when the test cell now running must end (monotonic), if any: each request gets
         #: only what is left, so many calls each under the limit cannot stretch a cell
         self.deadline: float | None = None
@@ -105,6 +106,10 @@ class Channel:
                 self._die("the student's process sent a message over the size limit")
         line = bytes(buf[:end])
         del buf[:end + 1]
+        self.received += end + 1
+        if self.received > self.limits.session_bytes:
+            self._die(f"the student's process sent more than {self.limits.session_bytes >> 20} MB "
+                      f"of answers to the tests of one notebook")
         try:
             ans = wire.loads(line, self.limits)
         except wire.WireError as e:

@@ -55,6 +55,10 @@ class Limits:
     depth: int = 32
     str_chars: int = 1_000_000
     int_digits: int = 400
+    #: all the answers of one notebook's process together (Channel): the judge may keep what
+    #: they decode to (a test that keeps a model's parameters), so a notebook that answers
+    #: with many large arrays, each within the limits above, cannot fill the judge's memory
+    session_bytes: int = 512 << 20
 
 
 LIMITS = Limits()
