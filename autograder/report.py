@@ -192,8 +192,18 @@ def _slowest_cells(run, top: int = 8) -> list[tuple[str, float, float]]:
     return [("all cells of a submission", statistics.median(totals), max(totals))] + rows
 
 
+#: what ends a line for a markdown renderer (or for str.splitlines), and other control characters
+_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+
+
 def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Text a student can influence (a check's message quotes their exception) as the plain
+    text of one table cell or list item: on one line, with no HTML and no table syntax, so
+    that it cannot end the table, open an HTML comment, or add rows of its own."""
+    s = _CONTROLS.sub("", _BREAKS.sub(" ", s))
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("|", "\\|")
 
 
 def write_report(course: Path, assignment: str, run=None) -> Path:
@@ -259,11 +269,11 @@ def write_report(course: Path, assignment: str, run=None) -> Path:
         L += ["| student | score | did not pass |", "|---|---:|---|"]
         for st, sc in per_student:
             rows = data["students"].get(st, [])
-            what = "<br>".join(f"{r.part}{' · ' + r.label if r.label else ''} "
-                             f"({r.score or 0:g}/{r.points:g}): "
-                             f"{(re.split('[;；]', r.cause)[0] if r.cause else r.message)[:160]}"
-                             for r in rows)
-            L.append(f"| {_md_escape(st)} | {sc:g} | {_md_escape(what) or 'everything passed'} |")
+            what = "<br>".join(_md_escape(
+                f"{r.part}{' · ' + r.label if r.label else ''} ({r.score or 0:g}/{r.points:g}): "
+                f"{(re.split('[;；]', r.cause)[0] if r.cause else r.message)[:160]}")
+                for r in rows)
+            L.append(f"| {_md_escape(st)} | {sc:g} | {what or 'everything passed'} |")
     else:
         L.append("No graded submissions.")
     if failed:

@@ -363,3 +363,17 @@ def test_the_page_in_a_browser(graded):
             ctx.close()
     for name in SIZES:  # the README's pictures (docs/img/feedback-*.png) are copies of these
         assert (ARTIFACTS / f"feedback-{name}.png").stat().st_size > 10_000
+
+
+def test_report_cells_hold_a_students_text_as_plain_text():
+    """A check's message quotes the student's exception, so its text reaches the instructor's
+    report.md: carriage returns and other line breaks, HTML and pipes must not end the table,
+    open a comment that hides the rest, or add rows (a red team's forged "Per student")."""
+    from autograder.report import _md_escape
+
+    forged = ("boom\r\r## Per student\r\r| zz_fake | 57 | |\u2028<table><tr><td>57</td></tr>"
+              "</table>\x85\x1b[2J<!--")
+    cell = _md_escape(forged)
+    assert not re.search("[\r\n\x0b\x0c\x1b\x85\u2028\u2029<>]", cell), cell
+    assert "\\| zz_fake \\|" in cell and "&lt;!--" in cell and "## Per student" in cell
+    assert _md_escape("expected 1 & got 2") == "expected 1 &amp; got 2"

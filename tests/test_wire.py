@@ -81,3 +81,27 @@ def test_a_notebook_cannot_send_the_judge_more_than_its_budget():
     finally:
         judge_end.close()
         student_end.close()
+
+
+def test_a_message_of_many_small_values_is_refused_before_it_is_parsed():
+    """Within the byte limit, 60 MB of ``[[[]]]`` would cost the judge gigabytes as Python
+    lists before decode() counts them: loads() counts a large message's values first. Large
+    messages made of strings (arrays in base64, outputs) still pass."""
+    import json
+
+    import numpy as np
+
+    nested = b"[" + b",".join([b"[" * 20 + b"]" * 20] * 100_000) + b"]"
+    assert len(nested) < wire.LIMITS.line_bytes
+    with pytest.raises(wire.WireError, match="values"):
+        wire.loads(b'{"ok":' + nested + b"}")
+    numbers = ("[" + ",".join(["0.5"] * 2_000_000) + "]").encode()
+    with pytest.raises(wire.WireError, match="values"):
+        wire.loads(b'{"ok":' + numbers + b"}")
+    big = np.arange(2_000_000, dtype=np.float64)
+    line = wire.dumps({"ok": wire.encode(big)})
+    assert len(line) > 1 << 20
+    assert np.array_equal(wire.decode(wire.loads(line)["ok"], lambda h, tn=None: h), big)
+    text = 'a "quoted" [list], {dict}, ' * 100_000  # brackets and commas inside a string
+    got = wire.loads(json.dumps({"ok": {"t": "str", "v": text}}).encode())
+    assert got["ok"]["v"] == text

@@ -24,6 +24,7 @@ import base64
 import builtins
 import json
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,10 +152,29 @@ def dumps(msg: dict) -> bytes:
 # ---------------------------------------------------------------------------- decoding
 
 
+#: a JSON string (valid JSON escapes it): what :func:`loads` skips when it counts values
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: JSON values per container item that a message may hold before it is parsed (encode's
+#: containers cost a few each: ``{"t": "list", "v": [...]}``, a dict's ``[key, value]`` pairs)
+VALUES_PER_ITEM = 8
+
+
 def loads(line: bytes, limits: Limits = LIMITS) -> dict:
-    """One message: a JSON object, within the size limit."""
+    """One message: a JSON object, within the size limit.
+
+    ``json.loads`` builds every list, dict and number of a message before :func:`decode`
+    counts them, at about 50 bytes of the judge's memory per byte of ``[[[]]]``: a large
+    message is first counted without its strings (arrays and outputs travel as strings), and
+    refused if it holds more values than :attr:`Limits.items` allows.
+    """
     if len(line) > limits.line_bytes:
         raise WireError(f"a message of {len(line)} bytes (limit {limits.line_bytes})")
+    if len(line) > (1 << 20):
+        skeleton = _JSON_STRING.sub(b'""', line)
+        values = skeleton.count(b"[") + skeleton.count(b"{") + skeleton.count(b",")
+        if values > VALUES_PER_ITEM * limits.items:
+            raise WireError(f"a message of {values} values "
+                            f"(limit {VALUES_PER_ITEM * limits.items})")
     try:
         msg = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
