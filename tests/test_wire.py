@@ -105,3 +105,29 @@ def test_a_message_of_many_small_values_is_refused_before_it_is_parsed():
     text = 'a "quoted" [list], {dict}, ' * 100_000  # brackets and commas inside a string
     got = wire.loads(json.dumps({"ok": {"t": "str", "v": text}}).encode())
     assert got["ok"]["v"] == text
+
+
+def test_only_an_interrupt_at_the_limit_is_a_timeout():
+    """The sandbox interrupts a call at its limit; a KeyboardInterrupt the student's code raises
+    at once is an error like any other, not a timeout (the report would say "ran past 60 s")."""
+    import socket
+    import threading
+
+    from autograder.judge.proxy import Channel, Session, StudentTimeout
+
+    judge_end, student_end = socket.socketpair()
+    interrupted = wire.dumps({"exc": {"type": "KeyboardInterrupt", "base": "Exception",
+                                      "msg": "interrupted: ran past its time limit"}})
+    try:
+        session = Session(Channel(judge_end, call_timeout=0.3, grace=2.0))
+        student_end.sendall(interrupted)  # answered before the request is even sent
+        with pytest.raises(Exception) as raised:
+            session.ask("call", h=0, args=[], kwargs=[])
+        assert type(raised.value).__name__ == "KeyboardInterrupt"
+        assert not isinstance(raised.value, KeyboardInterrupt)
+        threading.Timer(0.35, student_end.sendall, [interrupted]).start()  # at the limit
+        with pytest.raises(StudentTimeout, match="limit"):
+            session.ask("call", h=0, args=[], kwargs=[])
+    finally:
+        judge_end.close()
+        student_end.close()

@@ -53,6 +53,7 @@ class Channel:
         self.dead: str | None = None
         self.requests = 0
         self.received = 0  # bytes of answers so far (wire.Limits.session_bytes)
+        self.last_timeout, self.last_sent = call_timeout, 0.0
         #: when the test cell now running must end (monotonic), if any: each request gets
         #: only what is left, so many calls each under the limit cannot stretch a cell
         self.deadline: float | None = None
@@ -70,6 +71,8 @@ class Channel:
             timeout = min(timeout, left)
         msg = dict(msg, timeout=timeout)
         self.requests += 1
+        #: the limit the last request ran under, and when it was sent (Session.ask)
+        self.last_timeout, self.last_sent = timeout, time.monotonic()
         try:
             self.sock.sendall(wire.dumps(msg))
         except OSError as e:
@@ -180,8 +183,14 @@ class Session:
         if "exc" in ans:
             info = ans["exc"]
             if type(info) is dict and info.get("type") == "KeyboardInterrupt":
-                raise StudentTimeout(f"student code ran past its {self.channel.call_timeout:.0f} s "
-                                     f"limit (interrupted)")
+                took = time.monotonic() - self.channel.last_sent
+                if took >= 0.5 * self.channel.last_timeout:
+                    raise StudentTimeout(f"student code ran past its "
+                                         f"{self.channel.call_timeout:.0f} s limit (interrupted)")
+                # long before its limit: no timeout, the student's own KeyboardInterrupt (the
+                # sandbox's interrupt comes at the limit), an error like any other
+                info = {"type": "KeyboardInterrupt", "base": "Exception",
+                        "msg": str(info.get("msg"))[:1000]}
             if type(info) is dict and info.get("type") == "WireError":
                 raise SandboxGone(f"the judge's request was refused: {info.get('msg')}")
             try:
