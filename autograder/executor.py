@@ -265,8 +265,12 @@ class Zygote:
             # this reason, and its cells' results are not kept
             raise ExecutorError("the zygote (the grading process that starts each notebook) "
                                 "died while this notebook ran") from None
-        if not msg.get("clean", True):
-            self.kill()  # something of this notebook could not be wiped: the next one gets a new zygote
+        if not msg.get("clean", True) or msg.get("leftover"):
+            # something of this notebook could not be wiped, or it left processes behind (the
+            # zygote reaps them, but a chain of them, each in its own group, can outlast the
+            # reaping and signal the next student's notebook): the next one gets a new zygote,
+            # and ending this one ends its whole sandbox (its own pid namespace)
+            self.kill()
         return msg
 
     def _read_msg_soft(self, timeout: float):

@@ -710,7 +710,7 @@ mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: aut
 {%- if (cell.metadata.nbgrader.solution and cell.metadata.nbgrader.comment) or (cell.metadata.nbgrader.task and cell.metadata.nbgrader.comment) -%}
 <div class="panel-footer">
   <div>
-    <b>{{ ag_("Comments:", resources.autograder_lang) }}</b> {{ cell.metadata.nbgrader.comment | markdown2html | strip_files_prefix }}
+    <b>{{ ag_("Comments:", resources.autograder_lang) }}</b> {{ cell.metadata.nbgrader.comment | markdown2html | ag_clean_html | strip_files_prefix }}
   </div>
 </div>
 {%- endif -%}
@@ -725,7 +725,7 @@ mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: aut
     {{ ag_heading(cell) }}
     <div class="panel-body">
       <div class="text_cell_render border-box-sizing rendered_html">
-        {{ cell.source  | markdown2html | strip_files_prefix }}
+        {{ cell.source  | markdown2html | ag_clean_html | strip_files_prefix }}
       </div>
     </div>
     {{ ag_footer(cell) }}
@@ -735,7 +735,7 @@ mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: aut
 
   <div class="inner_cell">
     <div class="text_cell_render border-box-sizing rendered_html">
-      {{ cell.source  | markdown2html | strip_files_prefix }}
+      {{ cell.source  | markdown2html | ag_clean_html | strip_files_prefix }}
     </div>
   </div>
 
@@ -869,10 +869,37 @@ class FeedbackExporter(HTMLExporter):
 
     def _create_environment(self):
         env = super()._create_environment()
+        env.filters["ag_clean_html"] = clean_markdown_html
         env.globals["autograder_mathjax"] = mathjax_html
         env.globals["ag_"] = template_gettext
         env.globals["ag_tag"] = lambda lang: tag(lang if isinstance(lang, str) else language())
         return env
+
+
+#: what a markdown cell's HTML may hold on a feedback page: what markdown itself makes
+#: (the course's own cells use no raw HTML), never a script, a style, a frame or a handler
+MARKDOWN_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s",
+    "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"})
+MARKDOWN_ATTRIBUTES = {"a": ["href", "title", "class"], "img": ["src", "alt", "title"],
+                       "th": ["align"], "td": ["align"], "span": ["class"], "div": ["class"],
+                       "pre": ["class"], "code": ["class"],
+                       **{f"h{k}": ["id"] for k in range(1, 7)}}
+
+
+def clean_markdown_html(html: str) -> str:
+    """A markdown cell's HTML (``markdown2html``) for a feedback page, its raw HTML escaped.
+
+    nbconvert's ``sanitize_html`` cleans cell outputs; markdown cells are the template's, and
+    a student writes some of them (written answers, cells of their own): without this a
+    ``<script>`` or a ``<style>`` that hides the failing rows of the summary ran in the page
+    of whoever opened it.
+    """
+    import bleach
+
+    return bleach.clean(str(html), tags=MARKDOWN_TAGS, attributes=MARKDOWN_ATTRIBUTES,
+                        protocols=["http", "https", "mailto"], strip=False)
 
 
 NO_ALT = "No description has been provided for this image"  # nbconvert's words

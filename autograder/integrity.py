@@ -38,8 +38,8 @@ from .checks import (
     torch_gradients,
 )
 
-__all__ = ["BLOCKED", "check_without_torch", "engine_sources", "run_without_torch",
-           "test_cell_sources"]
+__all__ = ["BLOCKED", "check_by_hand", "check_without_torch", "engine_sources",
+           "run_without_torch", "test_cell_sources"]
 
 # top-level modules the engine may not import (torch and the packages that wrap it)
 BLOCKED = ("torch", "functorch", "torchvision", "torchaudio", "jax", "autograd")
@@ -100,9 +100,19 @@ while True:
             first = (src.strip().splitlines() or [""])[0][:60]
             cell_errors.append(f"the cell starting {first!r} raised {type(e).__name__}: {e}")
     results = []
-    engine = ns.get(payload["engine"])
+    engine = ns.get(payload["engine"]) if payload["engine"] else None
     for case in payload["cases"]:
         try:
+            if "call" in case:  # check_by_hand: a function of arrays, called as it is
+                fn = ns.get(case["call"])
+                if fn is None:
+                    raise NameError(f"{case['call']} is not defined")
+                out = fn(*[np.array(a, dtype=np.float64) for a in case["inputs"]])
+                many = isinstance(out, (tuple, list))
+                results.append({"value": [np.array(v, dtype=np.float64)
+                                          for v in (out if many else [out])],
+                                "many": many, "grads": None, "error": None})
+                continue
             if engine is None:
                 raise NameError(f"{payload['engine']} is not defined")
             fn = eval(case["expr"], dict(ns))
@@ -181,7 +191,7 @@ def engine_sources(history: Sequence[str], tests: set[str] | None = None) -> lis
     for src in cells:
         if tests is not None and _norm(src) in tests:
             continue
-        if tests is None and "check_without_torch(" in src:
+        if tests is None and ("check_without_torch(" in src or "check_by_hand(" in src):
             continue
         out.append(src)
     return out
@@ -365,3 +375,60 @@ def _check_in_judge(judge, cases: Sequence[tuple], engine: str, seed: int) -> No
         check_gradients(eval(expr, {}), inputs, cls,
                         name=f"{name} (your engine, in a Python without torch)",
                         grad_output=case[3] if len(case) > 3 else None, seed=seed + k)
+
+
+def check_by_hand(history: Sequence[str], name: str, torch_fn, inputs: Sequence, *,
+                  what: str | None = None, timeout: float = 60.0) -> None:
+    """The student's ``name(*inputs)``, a gradient written by hand in numpy, computed in a
+    Python where torch does not exist, against torch.autograd's gradient of ``torch_fn``.
+
+    For an assignment whose students have torch (ps1) but must not hand one answer to it
+    (part A). ``name`` returns one array for one input, a tuple of arrays (one per input)
+    for several. In a kernel (Validate) the notebook's cells so far are replayed in such a
+    Python (:func:`run_without_torch`); during grading, in a second sandboxed process of the
+    notebook started without torch (the judge's ``Session.torch_free``). ``history``:
+    IPython's ``In`` (only read in a kernel).
+    """
+    import torch  # noqa: F401  (the reference runs here, in the test's own process)
+
+    from .i18n import _
+    from .testing import ACTIVE_JUDGE
+
+    arrays = [np.array(to_array(a, "input"), dtype=np.float64) for a in inputs]
+    expected = torch_gradients(torch_fn, arrays).grads
+    label = _("{what} (your code run in a Python without torch)").format(what=what or name)
+    session = ACTIVE_JUDGE.get()
+    if session is not None:
+        if session.torch_free is None:
+            raise GradientMismatch(f"check_by_hand: no process without torch for {name}")
+        free = session.torch_free()
+        why = "; ".join(getattr(free, "replay_errors", [])[:3])
+        fn = free.get([name]).get(name)
+        if fn is None:
+            raise GradientMismatch(_("{label}: {name} is not defined").format(
+                label=label, name=name) + (f" ({why})" if why else ""))
+        try:
+            out = fn(*arrays)
+        except Exception as e:  # the student's error, as data (SandboxGone is not one)
+            raise GradientMismatch(_("{label}: raised {error}. Compute the gradient by hand, "
+                                     "with numpy: torch does not exist there").format(
+                label=label, error=f"{type(e).__name__}: {e}") + (f" ({why})" if why else "")) \
+                from None
+        many = isinstance(out, (tuple, list))
+        got = list(out) if many else [out]
+    else:
+        prepared = [{"call": name, "inputs": arrays}]
+        run = run_without_torch(engine_sources(history), prepared, engine="", timeout=timeout)
+        res = run.results[0]
+        if res["error"] is not None:
+            why = "; ".join(run.cell_errors[:3])
+            raise GradientMismatch(_("{label}: raised {error}. Compute the gradient by hand, "
+                                     "with numpy: torch does not exist there").format(
+                label=label, error=res["error"]) + (f" ({why})" if why else ""))
+        many, got = res["many"], res["value"]
+    if len(arrays) > 1 and (not many or len(got) != len(arrays)):
+        raise GradientMismatch(_("{label}: expected {n} gradients, one per input").format(
+            label=label, n=len(arrays)))
+    for i, (g, exp) in enumerate(zip(got, expected)):
+        assert_close(g, exp, _("{label}: gradient of input {i}").format(label=label, i=i),
+                     kind="gradient")

@@ -180,13 +180,17 @@ PS5_BUGGY_ENGINE, PS5_NO_ENGINE = "engine-tanh-wrong", "engine-missing"
 PS5_TANH_BACKWARD = ("return (grad * (1 - t**2),)", "return (grad * (1 - t),)")
 
 
-#: in the batches of the assignments graded without torch (source metadata ``student_torch``):
-#: the solution, except that one answer hands its work to torch (ps2: d_exp by torch.autograd;
-#: ps5: an engine that imports torch). tests/test_assignments.py checks what it loses.
+#: in the batches of the assignments whose answers must not use torch: the solution, except
+#: that one answer hands its work to torch (ps1: part A's grad_tanh_mean by torch.autograd;
+#: ps2: d_exp; ps5: an engine that imports torch). tests/test_assignments.py checks what it loses.
 TORCH_USER = "uses-torch"
 PS2_D_EXP_BY_TORCH = {"ps2-local-derivatives": [(
     "return np.exp(x)  # exp is its own derivative",
     "import torch\n    t = torch.tensor(x, requires_grad=True)\n    t.exp().sum().backward()\n"
+    "    return t.grad.numpy()")]}
+PS1_TANH_BY_TORCH = {"ps1-grad-tanh-mean": [(
+    "return (1 - np.tanh(x) ** 2) / x.size",
+    "t = torch.tensor(x, requires_grad=True)\n    t.tanh().mean().backward()\n"
     "    return t.grad.numpy()")]}
 
 
@@ -196,6 +200,8 @@ def extra_submissions(course: Path, assignment: str) -> dict[str, dict]:
     source = course / "source" / assignment / f"{assignment}.ipynb"
     if assignment == "ps2":
         return {TORCH_USER: {"ps2.ipynb": C.solution_submission(release, source, PS2_D_EXP_BY_TORCH)}}
+    if assignment == "ps1":
+        return {TORCH_USER: {"ps1.ipynb": C.solution_submission(release, source, PS1_TANH_BY_TORCH)}}
     if assignment != "ps5":
         return {}
     solved = C.solution_submission(release, source)

@@ -73,21 +73,28 @@ def test_bug_fixtures_lose_points_and_feedback_names_the_check(graded, assignmen
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["ps2", "ps5"])
+@pytest.mark.parametrize("assignment", ["ps1", "ps2", "ps5"])
 def test_answers_that_use_torch_lose_what_they_hand_to_torch(graded, assignment):
     """ps2 (derivatives by hand) and ps5 (training on one's own engine) are graded without torch
-    (source metadata ``student_torch``): code that hands its work to torch fails there, with
-    a message that says why, and costs exactly what used it (conftest.TORCH_USER)."""
+    (source metadata ``student_torch``); ps1's part A (gradients by hand) is run again in a
+    second process without torch (integrity.check_by_hand), the rest of ps1 needing torch.
+    Code that hands its work to torch fails there, with a message that says why, and costs
+    exactly what used it (conftest.TORCH_USER)."""
     from conftest import TORCH_USER
 
     batch = graded(assignment)
     got, full = batch.scores[TORCH_USER], batch.scores["solution"]
     lost = {g for g, (sc, mx) in got["cells"].items() if sc is not None and sc < mx}
-    if assignment == "ps2":  # only d_exp used torch
+    if assignment == "ps1":  # only grad_tanh_mean used torch
+        assert lost == {"ps1-grad-tanh-mean-test"}, lost
+        assert "grad_tanh_mean (your code run in a Python without torch)" in \
+            batch.feedback_text(TORCH_USER)
+    elif assignment == "ps2":  # only d_exp used torch
         assert lost == {"ps2-d-exp-test"}, lost
     else:  # the engine: every test that trains or differentiates
         assert got["auto_score"] == 0 < full["auto_score"], got
-    assert "torch is not available here" in batch.feedback_text(TORCH_USER)
+    if assignment != "ps1":  # (ps1: the set-up's `import torch` failed there; its message above)
+        assert "torch is not available here" in batch.feedback_text(TORCH_USER)
 
 
 def _hidden_regions(assignment):

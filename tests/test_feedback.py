@@ -377,3 +377,35 @@ def test_report_cells_hold_a_students_text_as_plain_text():
     assert not re.search("[\r\n\x0b\x0c\x1b\x85\u2028\u2029<>]", cell), cell
     assert "\\| zz_fake \\|" in cell and "&lt;!--" in cell and "## Per student" in cell
     assert _md_escape("expected 1 & got 2") == "expected 1 &amp; got 2"
+
+
+def test_a_students_markdown_cannot_run_script_or_restyle_the_page(tmp_path):
+    """Cell outputs are cleaned by nbconvert (sanitize_html); markdown cells are the template's,
+    and a student writes some (written answers, cells of their own): a red team's ran a script
+    and hid the summary's failing rows with a <style>. Markdown itself still renders."""
+    import nbformat
+
+    from autograder.feedback import FeedbackExporter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "## Part 1 <script>document.title='PWNED'</script>\n\n"
+            "<style>.ag-fail{display:none}</style>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "<img src=x onerror=alert(1)> [link](javascript:alert(1)) **bold**"),
+        nbformat.v4.new_markdown_cell("Answer: <iframe src='https://example.org'></iframe>")]
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    config = Config({"HTMLExporter": {"sanitize_html": True}})  # as the course's config
+    config.merge(GenerateFeedback(coursedir=CourseDirectory(root=str(tmp_path)),
+                                  config=config).config)  # nbgrader's feedback templates
+    scores = {"nbgrader": {"score": 1.0, "max_score": 2.0, "late_penalty": 0.0,
+                           "notebook": "page"}}  # what nbgrader's GetGrades leaves
+    page, _ = FeedbackExporter(config=config).from_notebook_node(nb, scores)
+    body = page[page.index("<body"):]
+    for live in ("<script>document.title", "<style>.ag-fail", "onerror", "javascript:", "<iframe"):
+        assert live not in body, live
+    assert "&lt;script&gt;document.title" in body and "&lt;style&gt;.ag-fail" in body
+    assert "<th>a</th>" in body and "<strong>bold</strong>" in body

@@ -387,3 +387,34 @@ def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(t
     assert [o["output_type"] for o in value] == ["execute_result", "display_data"]
     assert all(o["data"]["image/png"] for o in drawn[1:] + value)
     assert backend[0]["text"] == "module://matplotlib_inline.backend_inline\n"
+
+
+def test_a_notebook_that_leaves_processes_ends_with_its_whole_sandbox(tmp_path):
+    """Processes a notebook leaves behind are reaped, but a chain of them, each in a session of
+    its own, can outlast the reaping and then kill the next students' notebooks (a red team's
+    did, in the same zygote): such a notebook ends its zygote, sandbox and pid namespace with
+    it, and the next notebook runs in a new one where none of them is."""
+    from autograder import executor
+    from autograder.sandbox import sandbox_status
+
+    if not sandbox_status().ok:
+        pytest.skip("no OS sandbox here: no pid namespace to end")
+    z = executor.shared_zygote(str(tmp_path), torch=False)
+    pid = z.proc.pid
+    leave = ("import os, time\n"
+             "for _ in range(3):\n"
+             "    if os.fork() == 0:\n"
+             "        os.setsid()\n"
+             "        if os.fork() == 0:\n"
+             "            time.sleep(300)\n"
+             "        os._exit(0)\n"
+             "time.sleep(0.2)\nprint('left')")
+    first = z.run(None, [(0, leave)])
+    assert first["cells"][0]["outputs"][0]["text"] == "left\n", first
+    assert first["leftover"] >= 3 and z.proc is None, first  # ended
+    look = ("import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))")
+    second = z.run(None, [(0, look)])
+    assert z.proc.pid != pid
+    # the sandbox's init, the zygote and this notebook: nothing the first one left
+    assert int(second["cells"][0]["outputs"][0]["text"]) <= 3, second
+    executor._close_zygotes()

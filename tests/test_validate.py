@@ -82,6 +82,10 @@ def course(tmp_path_factory) -> Path:
 
     nbs["torch"] = C.solution_submission(ROOT / "release" / "ps2" / "ps2.ipynb",
                                          ROOT / "source" / "ps2" / "ps2.ipynb", PS2_D_EXP_BY_TORCH)
+    # ps1 has torch, but its part A is checked again without it (integrity.check_by_hand)
+    from conftest import PS1_TANH_BY_TORCH
+
+    nbs["torch-a"] = C.solution_submission(release, source, PS1_TANH_BY_TORCH)
     slow = C.solution_submission(release, source)  # correct, with a student cell that takes a while
     slow.cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(20)"))
     nbs["slow"] = slow
@@ -244,15 +248,17 @@ def test_command_line_quick_path(course):
                               env=dict(os.environ, AUTOGRADER_COURSE=str(course)))
 
     both = run("validate", f"work/pass/{ASSIGNMENT}.ipynb", f"work/fail/{ASSIGNMENT}.ipynb",
-               "work/torch/ps2.ipynb")
-    assert both.returncode == 1, both.stderr[-3000:]  # two of them fail
+               "work/torch/ps2.ipynb", f"work/torch-a/{ASSIGNMENT}.ipynb")
+    assert both.returncode == 1, both.stderr[-3000:]  # three of them fail
     first, _, rest = both.stdout.partition("Success! Your notebook passes all the tests.")
     second, _, third = rest.partition("VALIDATION FAILED ON 1 CELL(S)!")
     assert not first.strip() and not second.strip(), both.stdout
     assert "likely cause" in third, both.stdout
-    # the ps2 answer cell that uses torch fails Validate as it would fail grading
-    assert third.count("VALIDATION FAILED ON 1 CELL(S)!") == 1, both.stdout
+    # the answers that use torch fail Validate as they would fail grading: ps2's answer
+    # cell, and ps1's test of part A (its functions run again where torch does not exist)
+    assert third.count("VALIDATION FAILED ON 1 CELL(S)!") == 2, both.stdout
     assert "This assignment is graded without torch" in third and "def d_exp" in third, both.stdout
+    assert "grad_tanh_mean (your code run in a Python without torch)" in third, both.stdout
     blank = run("selfgrade", "--quick", f"work/blank/{ASSIGNMENT}.ipynb")
     assert blank.returncode == 1, blank.stderr[-3000:]
     assert "You did not provide a response." in blank.stdout, blank.stdout

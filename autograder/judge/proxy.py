@@ -138,6 +138,9 @@ class Session:
     def __init__(self, channel: Channel, *, student_torch: bool = True):
         self.channel = channel
         self.student_torch = student_torch  # what the grader started, not what the student says
+        #: the runner's: a session with the notebook's student cells so far run again in a
+        #: process where torch does not exist (integrity.check_by_hand); None: not available
+        self.torch_free = None
         self._proxies: weakref.WeakValueDictionary[int, Proxy] = weakref.WeakValueDictionary()
         self._strong: list = []  # proxies stay alive: `a is b` must keep working all notebook
         self._type_names: dict[int, str] = {}  # the type's name, as the handle came with it

@@ -433,6 +433,9 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
         if role in ("judge", "both"):
             judge.owned |= bound_names(source)
     stopped = None  # why the student's process stopped answering
+    replay: list[tuple[str, str]] = []  # (source, role) of the cells the student's process ran
+    spare: dict = {}
+    session.torch_free = lambda: _torch_free(spare, zygote, files_dir, plan, session, replay)
     try:
         for i, source, role in plan.cells:
             started = time.monotonic()
@@ -457,6 +460,7 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                     ans = channel.request({"op": "cell", "i": i, "src": source,
                                            "error_on_timeout": plan.error_on_timeout}, limit)
                     outputs, count = _cell_answer(ans, _output_cap(plan))
+                    replay.append((source, role))
                 except SandboxGone as e:
                     stopped = _why(e)
                     error = {"kind": stopped[0], "cell": i, "detail": stopped[1],
@@ -487,6 +491,8 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                       f"{channel.requests} requests so far", file=sys.stderr)
     finally:
         status = _close(zygote, channel)
+        if spare.get("channel") is not None:
+            _close(spare["zygote"], spare["channel"])
     if error is None and stopped and len(cells) < len(plan.cells):
         nxt = next(i for i, _, _ in plan.cells if i not in cells)
         error = {"kind": stopped[0], "cell": nxt, "detail": stopped[1],
@@ -494,6 +500,43 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
     return {"cells": cells, "error": error, "seconds": round(time.monotonic() - t0, 4),
             "leftover": status.get("leftover", 0), "clean": status.get("clean", True),
             "requests": channel.requests}
+
+
+def _torch_free(spare: dict, zygote, files_dir, plan: Plan, session: Session,
+                replay: list[tuple[str, str]]) -> Session:
+    """A session with the student's cells run so far replayed in a second process, started
+    from a zygote in which torch does not exist; made on first use, kept for the notebook.
+
+    For an assignment whose student code has torch (ps1) but one of whose answers must be
+    computed without it (part A: gradients by hand): :func:`autograder.integrity.check_by_hand`.
+    The replayed cells' outputs are not the notebook's; a cell that needs torch just fails
+    there. Where the student's process has no torch anyway, it is ``session`` itself.
+    """
+    if not plan.student_torch:
+        return session
+    from .. import executor
+
+    channel = session.channel
+    if spare.get("session") is None:
+        z = executor.shared_zygote(str(zygote.slot_dir.parent), zygote.log_path, torch=False)
+        sock, _pid = z.open_child(files_dir, lang=plan.lang)
+        spare.update(zygote=z, channel=Channel(sock, call_timeout=channel.call_timeout,
+                                               grace=plan.grace), sent=0)
+        spare["session"] = Session(spare["channel"], student_torch=False)
+        spare["session"].replay_errors = []  # what failed there: said with a failing check
+    spare_channel, free = spare["channel"], spare["session"]
+    spare_channel.deadline = channel.deadline  # within the test cell's time
+    for source, role in replay[spare["sent"]:]:
+        outputs, _count = _cell_answer(
+            spare_channel.request({"op": "cell", "i": -1, "src": source}), 10_000)
+        spare["sent"] += 1
+        if role != "student":
+            continue  # the instructor's cells (set-up that imports torch): not the student's doing
+        first = (source.strip().splitlines() or [""])[0][:60]
+        free.replay_errors += [f"your cell starting {first!r} raised {o.get('ename')}: "
+                               f"{str(o.get('evalue'))[:200]}"
+                               for o in outputs if o.get("output_type") == "error"]
+    return free
 
 
 def _timeout_output(plan: Plan) -> dict:

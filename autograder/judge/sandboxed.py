@@ -47,7 +47,7 @@ class NoTorch:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in TORCH_MODULES:
             raise ImportError(f"No module named {name!r}: torch is not available here (this "
-                              f"assignment's code is graded without torch)")
+                              f"code is graded without torch)")
         return None
 
 
