@@ -64,6 +64,12 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
+#: how a zygote's Python starts: its imports come from the installation, never from its working
+#: directory (``-c`` puts "" on sys.path; removed before anything is imported)
+_ZYGOTE_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+                "from autograder.executor import main; sys.exit(main(sys.argv[1:]))")
+
+
 def has_torch(kind: bool | str) -> bool:
     """Whether a zygote of ``kind`` (:func:`assignment_zygote_kind`) lets student code import torch."""
     return bool(kind) and kind != NO_TORCH_PLOTS
@@ -79,7 +85,9 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
     """
     from .sandbox import sandbox_status, wrap_zygote_argv
 
-    argv = [sys.executable, "-m", "autograder.executor", "zygote", str(slot_dir)]
+    # not `python -m`: that puts the working directory (the slot's, which notebooks write) first
+    # on sys.path, and a zygote restarted there would import a numpy.py a notebook left
+    argv = [sys.executable, "-c", _ZYGOTE_BOOT, "zygote", str(slot_dir)]
     if ctl_fd is not None:
         argv.append(str(ctl_fd))
     if not has_torch(torch):
@@ -128,6 +136,29 @@ class Zygote:
         #: kept warm by a grading daemon (autograder.daemon) across runs: a pool worker that
         #: used it only lets go of its control socket; the daemon alone stops it
         self.kept = False
+        self._started = False  # a later start() replaces a zygote that died or was killed
+
+    def _fresh_slot(self) -> None:
+        """Before a replacement zygote starts: nothing the last one's notebooks left in the slot
+        (a ``numpy.py`` in the working directory, a directory made unreadable) may reach it.
+        A slot of its own is replaced by a new one; a given slot is emptied."""
+        if self._own_slot:
+            old = self.slot_dir
+            self.slot_dir = Path(tempfile.mkdtemp(prefix="autograder-slot-", dir=old.parent))
+        else:
+            old = None
+        try:
+            os.chmod(old or self.slot_dir, 0o700)  # a notebook may have made it unreadable
+        except OSError:
+            pass
+        if old is not None:
+            _rmtree(old)
+            return
+        for entry in list(os.scandir(self.slot_dir)):
+            if entry.is_dir(follow_symlinks=False):
+                _rmtree(Path(entry.path))
+            else:
+                os.unlink(entry.path)
 
     # -- lifecycle
     def start(self) -> None:
@@ -136,6 +167,9 @@ class Zygote:
 
         if self.proc is not None and self.proc.poll() is None:
             return
+        if self._started:
+            self._fresh_slot()
+        self._started = True
         (self.slot_dir / WORK).mkdir(parents=True, exist_ok=True)
         (self.slot_dir / IPYDIR).mkdir(parents=True, exist_ok=True)
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

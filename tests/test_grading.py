@@ -418,3 +418,22 @@ def test_a_notebook_that_leaves_processes_ends_with_its_whole_sandbox(tmp_path):
     # the sandbox's init, the zygote and this notebook: nothing the first one left
     assert int(second["cells"][0]["outputs"][0]["text"]) <= 3, second
     executor._close_zygotes()
+
+
+def test_what_a_notebook_leaves_cannot_reach_the_zygote_that_replaces_its_own(tmp_path):
+    """A notebook plants numpy.py in its working directory, makes its slot unreadable and kills
+    its zygote (a red team's did, and every later notebook of that worker imported the planted
+    numpy, or failed): the replacement starts in a fresh slot, from the installation's numpy."""
+    from autograder import executor
+
+    z = executor.shared_zygote(str(tmp_path), torch=False)
+    plant = ("import os\n"
+             "open('numpy.py', 'w').write('PLANTED = True\\n')\n"
+             "os.chmod(os.path.dirname(os.getcwd()), 0o311)\n"
+             "os.kill(os.getppid(), 9)\n")
+    with pytest.raises(executor.ExecutorError, match="died"):
+        z.run(None, [(0, plant)])
+    look = "import os, numpy\nprint(hasattr(numpy, 'PLANTED'), os.listdir('.'), numpy.ones(2).sum())"
+    second = z.run(None, [(0, look)])
+    assert second["cells"][0]["outputs"][0]["text"] == "False [] 2.0\n", second
+    executor._close_zygotes()

@@ -197,6 +197,18 @@ def _wipe(slot: Path, private_tmp: bool = False) -> bool:
     under ``/tmp``), and so are the directories that lead to them, each emptied of
     everything else: a file a notebook left beside them goes like any other.
     """
+    try:
+        return _wipe_places(slot, private_tmp)
+    except OSError:  # a notebook made the slot unreadable: not wiped, so the zygote is replaced
+        return False
+
+
+def _wipe_places(slot: Path, private_tmp: bool) -> bool:
+    for d in (slot, slot / X.WORK):
+        try:
+            os.chmod(d, 0o700)  # a notebook may have chmod-ed them (the slot is bound read-write)
+        except OSError:
+            pass
     scratch = SCRATCH if private_tmp else ()  # outside the sandbox /tmp is everyone's
     places = [slot] + [Path(d) for d in scratch if os.path.isdir(d) and os.access(d, os.W_OK)]
     keep = _mount_points() | {os.path.realpath(slot)}
