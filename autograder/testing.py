@@ -31,7 +31,8 @@ from typing import Any
 __all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls",
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
            "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace",
-           "make_leaves", "remote_leaves"]
+           "make_leaves", "remote_leaves", "hook_changes_its_argument", "check_unchanged",
+           "call_keeping_inputs"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -520,3 +521,72 @@ def backward_trace(out, grad_output=None) -> dict:
         for obj in patched:
             del obj.backward
     return {"names": g.names(), "edges": [[i, j] for i, j in g.edges], "calls": calls}
+
+
+def hook_changes_its_argument(hook, x_np) -> bool:
+    """Whether ``hook``, registered on a leaf ``x`` (made from ``x_np``), changes in place the
+    gradient that autograd hands it during a real ``(x ** 3).sum().backward()``.
+
+    A first hook, registered before ``hook`` (hooks on one tensor run in the order they were
+    registered), records the gradient object it receives and a copy of its values; the answer
+    is whether that object's values changed by the end of ``backward()``. A hook called
+    directly may behave differently from one called by autograd; this one is called by
+    autograd. Called through ``student_side("autograder.testing")`` (not protected).
+    """
+    import torch
+
+    x = torch.tensor(x_np, requires_grad=True)
+    seen = []
+
+    def record(grad):
+        seen.append((grad, grad.detach().clone()))   # returns None: grad goes on unchanged
+
+    x.register_hook(record)
+    x.register_hook(hook)
+    (x ** 3).sum().backward()
+    return bool(seen) and not torch.equal(seen[0][0].detach(), seen[0][1])
+
+
+# ---------------------------------------------------------------------------- arguments left alone
+
+
+def check_unchanged(handle, original, function: str, name: str, what: str,
+                    hint: str | None = None) -> None:
+    """The array ``handle`` that the student's ``function`` got as its argument ``name`` still
+    holds ``original``'s numbers after the call.
+
+    ``handle`` is a copy of ``original`` made where the student's code runs
+    (:func:`autograder.testing.remote`; in a kernel, the copy itself): in the judge, an array
+    passed to a student's function directly arrives as a copy of its own, whose changes the
+    test never sees. ``hint`` (translated) becomes a "likely cause" line.
+    """
+    __tracebackhide__ = True
+    import numpy as np
+
+    from .checks import likely_cause, to_array
+    from .i18n import _
+
+    original = np.asarray(original, dtype=np.float64)
+    after = to_array(handle, name)
+    if after is not None and after.shape == original.shape and np.array_equal(after, original):
+        return
+    msg = _("{what}: {function} changed its argument {name} in place; the caller's {name} must "
+            "stay as it was (compute the result in a new array, such as 2 * x, rather than "
+            "with x *= 2)").format(what=what, function=function, name=name)
+    if hint:
+        msg += "\n  " + likely_cause(hint)
+    raise AssertionError(msg)
+
+
+def call_keeping_inputs(fn, function: str, inputs: dict, what: str, *more, hints=None):
+    """``fn(*inputs.values(), *more)``, each array of ``inputs`` (name -> array) a copy made
+    where the student's code runs; fails (:func:`check_unchanged`) if ``fn`` changed one of
+    them in place. Returns what ``fn`` returned. ``hints``: name -> likely cause (translated)."""
+    __tracebackhide__ = True
+    import numpy as np
+
+    handles = {name: remote(np.array(a, copy=True)) for name, a in inputs.items()}
+    result = fn(*handles.values(), *more)
+    for name, handle in handles.items():
+        check_unchanged(handle, inputs[name], function, name, what, (hints or {}).get(name))
+    return result

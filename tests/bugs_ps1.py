@@ -49,4 +49,22 @@ BUGS = [
         edits={"ps1-chain-names": [("inputs = [fn for fn, _ in node.next_functions if fn is not None]",
                                     "inputs = [fn for fn, _ in node.next_functions[:1]]")]},
         expect=["chain_names for (c * a).tanh().mean()"]),
+    # independent solutions' survivors (session 11): the caller's array changed in place. Part A's
+    # gradient computed in x itself and returned (right numbers, the caller's x scaled) ...
+    Bug("mean-square-scales-x-in-place",
+        edits={"ps1-grad-mean-square": [("return 2 * x / x.shape[0]",
+                                         "x *= 2 / x.shape[0]\n    return x")]},
+        expect=["d (x*x).sum(dim=1).mean()/dx for x of shape (3, 2)",
+                "grad_batch_mean_square changed its argument x in place"]),
+    # ... grad_a = b names b itself, and += then adds into the caller's b ...
+    Bug("product-grad-a-adds-into-b",
+        edits={"ps1-grad-two-inputs": [("grad_a = b + 2 * a", "grad_a = b\n    grad_a += 2 * a")]},
+        expect=["grad_product_plus_square(a, b) for shape (4,)",
+                "grad_product_plus_square changed its argument b in place"]),
+    # ... and a training loop whose w shares w0's memory: each update overwrites the caller's w0
+    Bug("train-w-shares-w0",
+        edits={"ps1-train": [("w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)",
+                              "w = torch.as_tensor(w0, dtype=torch.float64).requires_grad_()")]},
+        expect=["6 samples, 3 steps: train changed its argument w0 in place",
+                "torch.as_tensor(w0) and torch.from_numpy(w0) share the memory"]),
 ]

@@ -51,4 +51,20 @@ BUGS = [
         edits={"ps2-local-derivatives": [("return p * x ** (p - 1)",
                                           "return p * x ** (p - 1) if p != 0 else np.ones_like(x)")]},
         expect=["d_power(x, 0) (hidden, seed 156)"]),
+    # session 11's survivors: dO computed in place in the cache's diff (the first backward is
+    # right, a second one on the same cache is not) ...
+    Bug("network-dO-in-place-in-cache",
+        edits={"ps2-network": [("dO = 2.0 * diff / diff.size", "dO = diff\n    dO *= 2.0 / diff.size")]},
+        expect=["dL/dW2 (visible", "called a second time on the same cache"]),
+    # ... the VJP subtracting v . s from the caller's v ...
+    Bug("vjp-changes-v-in-place",
+        edits={"ps2-vjp": [("return s * (v - v @ s)", "v -= v @ s\n    return s * v")]},
+        expect=["softmax_vjp(x, v), x and v of shape (4,) (visible)",
+                "softmax_vjp changed its argument v in place"]),
+    # ... and the Jacobian from an unshifted softmax of its own: exp(1000) = inf, inf / inf = nan
+    Bug("jacobian-naive-softmax",
+        edits={"ps2-vjp": [("s = softmax(x)\n    return np.diag(s)",
+                            "s = np.exp(x) / np.exp(x).sum()\n    return np.diag(s)")]},
+        expect=["softmax_jacobian(x), x of shape (3,) (hidden, x = [1000, 0, -1])",
+                "exp(x) overflows"]),
 ]

@@ -45,4 +45,28 @@ BUGS = [
     Bug("hvp-marks-callers-x",
         edits={"ps4-hvp": [("x = x.detach().requires_grad_()", "x = x.requires_grad_()")]},
         expect=["hvp switched on requires_grad of the caller"]),
+    # in place only when autograd calls it (a direct call sees a new tensor): seen in a real backward()
+    Bug("clip-hook-in-place-in-backward",
+        edits={"ps4-clip-hook": [(
+            "return grad * scale",
+            "import inspect\n"
+            "        if any(f.function == \"backward\" and \"torch\" in f.filename for f in inspect.stack()):\n"
+            "            return grad.mul_(scale)   # in place, but only inside backward()\n"
+            "        return grad * scale")]},
+        expect=["the hook changed its argument in place"]),
+    # the scale of the first gradient, kept for every later one
+    Bug("clip-hook-caches-scale",
+        edits={"ps4-clip-hook": [
+            ("def clip(grad):", "cache = {}\n\n    def clip(grad):"),
+            ("scale = (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0)",
+             "scale = cache.setdefault(\"scale\", (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0))")]},
+        expect=["the same hook used again", "the hook keeps something from an earlier call"]),
+    # the answer written into x.detach(), which shares its memory with the caller's x
+    Bug("hvp-writes-into-callers-x",
+        edits={"ps4-hvp": [("return hv.detach()", "return x.detach().copy_(hv)")]},
+        expect=["hvp changed the values of the caller's x"]),
+    # squeeze() drops every size-1 dimension, not only the reduced one
+    Bug("lse-squeeze-every-dim",
+        edits={"ps4-logsumexp": [("out = m.squeeze(-1) + ", "out = m.squeeze() + ")]},
+        expect=["LogSumExp.apply(x), x of shape (2, 1, 3)", "shape: expected (2, 1), got (2, 2)"]),
 ]

@@ -33,4 +33,30 @@ BUGS = [
         edits={"ps5-plot": [("plot_decision_boundary(logits, X, y, ax=ax_boundary,",
                              "plot_decision_boundary(logits, X, y, ax=ax_loss,")]},
         expect=["the points X are drawn on the axes of the loss curve"]),
+    # step() scales the gradient in place: right for one step, but .grad is left lr times
+    # torch's and a second step() without a backward() moves by lr * lr * grad (session 11)
+    Bug("sgd-scales-grad-in-place",
+        edits={"ps5-sgd": [("p.data -= self.lr * p.grad",
+                            "p.grad *= self.lr\n                p.data -= p.grad")]},
+        expect=["step() changed weight.grad", "never p.grad *= lr"]),
+    # train() ignores its lr argument: right only for the default 0.5
+    Bug("train-ignores-lr",
+        edits={"ps5-train": [("optimizer = SGD(model.parameters(), lr)",
+                              "optimizer = SGD(model.parameters(), 0.5)")]},
+        expect=["20 steps, lr=0.1: the loss curve vs the same training in torch",
+                "must use the lr it is given"]),
+    # zero_grad() after step() instead of before: a gradient the model arrives with reaches the
+    # first step
+    Bug("train-zero-grad-after-step",
+        edits={"ps5-train": [("        optimizer.zero_grad()\n        loss", "        loss"),
+                             ("        optimizer.step()\n",
+                              "        optimizer.step()\n        optimizer.zero_grad()\n")]},
+        expect=["already hold a gradient", "the loss curve vs the same training in torch",
+                "call zero_grad() before each backward()"]),
+    # predict rounds X to float32: a logit within float32 rounding of 0 changes sides
+    Bug("predict-float32-input",
+        edits={"ps5-train": [("logits = model(Variable(X)).data[:, 0]",
+                              "logits = model(Variable(np.asarray(X, dtype=np.float32))).data[:, 0]")]},
+        expect=["predict on logits [-1e-12, 0.2] (float64): expected classes [0, 1], got [1, 1]",
+                "computed in float64"]),
 ]

@@ -12,6 +12,7 @@ import torch
 
 from autograder import GradientMismatch, random_inputs
 from autograder.problems import ps1 as P
+from autograder.testing import call_keeping_inputs
 
 
 def test_batch_mean_square_accepts_2x_over_rows():
@@ -146,3 +147,52 @@ def test_training_accepts_a_loop_that_zeroes_and_names_one_that_does_not():
         P.check_training(lambda *a: _train(*a, zero=False), w0, X, y, 0.1, 3, "accumulates")
     with pytest.raises(AssertionError, match="one gradient per step"):
         P.check_training(lambda *a: (w0, []), w0, X, y, 0.1, 3, "empty")
+
+
+def test_call_keeping_inputs_returns_the_result_and_names_an_argument_changed_in_place():
+    a, b = np.array([1.0, -2.0]), np.array([0.5, 4.0])
+    got = call_keeping_inputs(lambda x, y, k: x * y * k, "f", {"x": a, "y": b}, "f(x, y)", 2.0)
+    np.testing.assert_array_equal(got, 2.0 * a * b)
+
+    def adds_into_y(x, y):
+        y += x
+        return y
+
+    with pytest.raises(AssertionError, match=r"^f\(x, y\): f changed its argument y in place") as e:
+        call_keeping_inputs(adds_into_y, "f", {"x": a, "y": b}, "f(x, y)", hints={"y": "aliased"})
+    assert "likely cause: aliased" in str(e.value)
+    np.testing.assert_array_equal(b, [0.5, 4.0])  # the caller's arrays are never handed out
+    with pytest.raises(AssertionError, match="changed its argument x in place"):  # 0-d too
+        call_keeping_inputs(lambda x: x.__iadd__(1.0), "f", {"x": np.array(2.0)}, "f(x)")
+    with pytest.raises(AssertionError, match="changed its argument x in place"):  # reshaped
+        call_keeping_inputs(lambda x: setattr(x, "shape", (2, 1)), "f", {"x": a}, "f(x)")
+
+
+def test_batch_mean_square_names_an_x_scaled_in_place():
+    def scales_x(x):
+        x *= 2.0 / x.shape[0]
+        return x
+
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    with pytest.raises(AssertionError, match="grad_batch_mean_square changed its argument x in place"):
+        P.check_batch_mean_square(scales_x, x, "A1")
+    np.testing.assert_array_equal(x, [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+
+
+def test_training_names_a_w_that_shares_w0s_memory():
+    def shares_w0(w0, X, y, lr, steps):
+        X, y = torch.as_tensor(X), torch.as_tensor(y)
+        w = torch.as_tensor(w0, dtype=torch.float64).requires_grad_()
+        grads = []
+        for _ in range(steps):
+            ((X @ w - y) ** 2).mean().backward()
+            grads.append(w.grad.detach().clone().numpy())
+            with torch.no_grad():
+                w -= lr * w.grad
+            w.grad.zero_()
+        return w.detach().numpy(), grads
+
+    X, y, w0 = random_inputs((6, 2), (6,), (2,), seed=0)
+    with pytest.raises(AssertionError, match="w0 in place") as e:
+        P.check_training(shares_w0, w0, X, y, 0.1, 3, "aliased")
+    assert "likely cause: torch.as_tensor(w0)" in str(e.value)

@@ -97,3 +97,59 @@ def test_softmax_checks():
     P.check_softmax_vjp(lambda t, v: _softmax(t) * (v - v @ _softmax(t)), 4, 51, "right")
     with pytest.raises(GradientMismatch, match="softmax_vjp"):
         P.check_softmax_vjp(lambda t, v: _softmax(t) * v, 4, 51, "no coupling")
+
+
+def test_network_names_a_cache_changed_in_place_by_backward():
+    def scales_diff(cache):
+        X, W2, A, diff = cache
+        dO = diff
+        dO *= 2.0 / diff.size
+        dZ1 = dO @ W2.T * (1.0 - A ** 2)
+        return {"W2": A.T @ dO, "b2": dO.sum(axis=0), "W1": X.T @ dZ1, "b1": dZ1.sum(axis=0)}
+
+    for names in (["W2", "b2"], ["W1", "b1"]):
+        with pytest.raises(AssertionError, match=r"called a second time on the same cache") as e:
+            P.check_network_gradients(_forward, scales_diff, (4, 3, 5, 2), 20, "in place", names)
+        assert str(e.value).startswith(f"dL/d{names[0]} (in place, N, D, H, C = (4, 3, 5, 2))")
+        assert "likely cause" not in str(e.value)  # the formula was right the first time
+
+    def forward_dict(*args):
+        loss, (X, W2, A, diff) = _forward(*args)
+        return loss, {"X": X, "W2": W2, "A": A, "diff": diff}
+
+    def pops(cache):  # a dict cache emptied by the first call: the second one raises
+        return _backward(tuple(cache.pop(k) for k in ("X", "W2", "A", "diff")))
+
+    P.check_network_gradients(forward_dict, lambda c: _backward(tuple(c.values())), (4, 3, 5, 2),
+                              20, "dict", ["W1"])
+    with pytest.raises(AssertionError, match=r"two_layer_backward\(cache\) \(popped.*\n"
+                                             r"KeyError: 'X'"):
+        P.check_network_gradients(forward_dict, pops, (4, 3, 5, 2), 20, "popped", ["W1"])
+
+
+def test_softmax_checks_name_an_argument_changed_in_place_and_an_overflow():
+    def vjp_in_place(t, v):
+        s = _softmax(t)
+        v -= v @ s
+        return s * v
+
+    with pytest.raises(AssertionError, match="softmax_vjp changed its argument v in place"):
+        P.check_softmax_vjp(vjp_in_place, 4, 51, "in place")
+
+    def jacobian(t):
+        return np.diag(_softmax(t)) - np.outer(_softmax(t), _softmax(t))
+
+    def naive(t):
+        s = np.exp(t) / np.exp(t).sum()
+        return np.diag(s) - np.outer(s, s)
+
+    P.check_softmax_jacobian(jacobian, [1000.0, 0.0, -1.0], "large")
+    P.check_softmax_jacobian(naive, np.array([3.0, 0.0, -1.0]), "small: the naive one is right")
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(GradientMismatch, match="exp\\(x\\) overflows") as e:
+            P.check_softmax_jacobian(naive, [1000.0, 0.0, -1.0], "large")
+    assert "division by zero" not in str(e.value)
+    with np.errstate(divide="ignore"), pytest.raises(GradientMismatch, match="nan or inf") as e:
+        # inf of its own, for small x: no overflow hint
+        P.check_softmax_jacobian(lambda t: jacobian(t) / 0.0, np.array([3.0, 0.0, -1.0]), "small")
+    assert "overflows" not in str(e.value)

@@ -51,3 +51,35 @@ def test_gradcheck_passes_names_what_failed():
     x = torch.ones(3, dtype=torch.float64, requires_grad=True)
     with pytest.raises(AssertionError, match="Wrong: torch.autograd.gradcheck failed"):
         P.gradcheck_passes(Wrong.apply, [x], "Wrong")
+
+
+def test_clip_checks_see_a_cached_scale_and_a_change_made_inside_backward():
+    def good(max_norm):
+        return lambda g: g * (max_norm / (g.norm() + 1e-6)).clamp(max=1.0)
+
+    def cached(max_norm):
+        cache = {}
+        return lambda g: g * cache.setdefault("s", (max_norm / (g.norm() + 1e-6)).clamp(max=1.0))
+
+    def in_place(max_norm):
+        return lambda g: g.mul_((max_norm / (g.norm() + 1e-6)).clamp(max=1.0))
+
+    xs = [np.array([1.0, -2.0, 3.0]) * k for k in (2.0, 0.2, 4.0)]
+    P.check_clip_reused(good, xs, 1.0, "good")
+    with pytest.raises(AssertionError, match="(?s)the same hook used again.*earlier call"):
+        P.check_clip_reused(cached, xs, 1.0, "cached")
+    P.check_clip_in_backward(good, xs[0], 1.0)
+    P.check_clip_leaf(in_place, xs[0], 1.0, "x.grad")  # x.grad is right all the same
+    with pytest.raises(AssertionError, match="changed its argument in place"):
+        P.check_clip_in_backward(in_place, xs[0], 1.0)
+
+
+def test_check_hvp_leaves_x_alone_sees_an_answer_written_into_x():
+    def into_x(f, x, v):
+        x = x.detach().requires_grad_()
+        (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+        (hv,) = torch.autograd.grad(g, x, grad_outputs=v)
+        return x.detach().copy_(hv)
+
+    with pytest.raises(AssertionError, match="changed the values of the caller's x"):
+        P.check_hvp_leaves_x_alone(into_x, np.array([0.5, -1.0, 2.0]), np.ones(3), x_requires_grad=False)

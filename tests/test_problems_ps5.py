@@ -5,6 +5,9 @@ test_assignments.py grades the same cells in the judge, on the engine a student 
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,8 @@ import torch
 from autograder.data import make_moons
 from autograder.problems import ps5 as P
 from autograder.testing import torch_mlp
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_tanh_layer_loss_is_one_expression_for_both_engines():
@@ -43,3 +48,52 @@ def test_grads_copies_and_keeps_none():
 
     got = P.grads(M())
     assert got[0] is None and np.array_equal(got[1], np.ones(2))
+
+
+def test_torch_training_with_a_leftover_gradient_differs_from_the_second_loss_on():
+    X, y = make_moons(40, noise=0.15, seed=1)
+    rng = np.random.default_rng(1)
+    initial = [rng.uniform(-0.5, 0.5, s) for s in ((4, 2), (4,), (1, 4), (1,))]
+    right = P.torch_training(initial, X, y, steps=5, lr=0.5)
+    wrong = P.torch_training(initial, X, y, steps=5, lr=0.5, leftover=True)
+    assert wrong[0] == right[0] and not np.allclose(wrong[1:], right[1:], rtol=1e-6)
+
+
+def test_the_near_zero_logit_changes_sides_in_float32_only():
+    X, weight, bias = P.NEAR_ZERO
+    logits64 = (torch.tensor(X) @ torch.tensor(weight).T + torch.tensor(bias))[:, 0]
+    assert (logits64 > 0).tolist() == [False, True] and logits64[0] != 0
+    logits32 = X.astype(np.float32).astype(np.float64) @ weight.T + bias
+    assert (logits32[:, 0] > 0).tolist() == [True, True]
+
+
+def _engine():
+    spec = importlib.util.spec_from_file_location("minigrad_ps5_helpers", ROOT / "source/ps5/minigrad.py")
+    mg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mg)
+    return mg.Variable
+
+
+class _SGD:
+    def __init__(self, params, lr):
+        self.params, self.lr = list(params), lr
+
+    def step(self):
+        for p in self.params:
+            if p.grad is not None:
+                p.data -= self.lr * p.grad
+
+
+class _SGDScalesGrad(_SGD):
+    def step(self):
+        for p in self.params:
+            if p.grad is not None:
+                p.grad *= self.lr
+                p.data -= p.grad
+
+
+def test_check_step_keeps_grad_passes_sgd_and_names_a_step_that_scales_grad():
+    Variable = _engine()
+    P.check_step_keeps_grad(_SGD, Variable, 0.1, seed=6)
+    with pytest.raises(AssertionError, match=r"step\(\) changed weight\.grad"):
+        P.check_step_keeps_grad(_SGDScalesGrad, Variable, 0.1, seed=6)

@@ -159,3 +159,16 @@ def test_order_summary_counts_distinct_nodes_and_keeps_the_ends():
     with pytest.raises(ZeroDivisionError):
         testing.order_summary(lambda root: 1 / 0, y.grad_fn)
     assert testing.remote_order_summary(order, y.grad_fn) is None
+
+
+def test_hook_changes_its_argument_watches_a_real_backward():
+    x_np = np.array([[1.0, -2.0], [3.0, 0.5]])
+    assert testing.hook_changes_its_argument(lambda g: g * 0.5, x_np) is False
+    assert testing.hook_changes_its_argument(lambda g: None, x_np) is False
+    assert testing.hook_changes_its_argument(lambda g: g.mul_(0.5), x_np) is True
+
+    def in_place_under_no_grad(g):  # returns nothing: autograd goes on with the changed g
+        with torch.no_grad():
+            g.mul_(0.5)
+
+    assert testing.hook_changes_its_argument(in_place_under_no_grad, x_np) is True

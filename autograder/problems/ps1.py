@@ -18,9 +18,10 @@ from ..checks import (
     torch_gradients,
 )
 from ..i18n import N_, _, ngettext
-from ..testing import is_tensor, type_name
+from ..testing import call_keeping_inputs, is_tensor, type_name
 
-__all__ = ["batch_mean_square", "check_batch_mean_square", "product_plus_square", "graph_tree",
+__all__ = ["batch_mean_square",
+           "check_batch_mean_square", "product_plus_square", "graph_tree",
            "format_tree", "describe_graph", "check_same_graph", "torch_chain", "chain_leaves",
            "check_made_tensor", "check_w_grad", "check_training"]
 
@@ -36,7 +37,7 @@ def check_batch_mean_square(grad_fn, x, label):
     """``grad_fn(x)`` against torch's gradient of :func:`batch_mean_square` at ``x`` (2-D)."""
     __tracebackhide__ = True
     expected = torch_gradients(batch_mean_square, [x]).grads[0]
-    got = grad_fn(x.copy())
+    got = call_keeping_inputs(grad_fn, "grad_batch_mean_square", {"x": x}, label)
     rows, cols = x.shape
     try:
         assert_grad_close(got, expected, label, n=rows, context="numpy")
@@ -258,7 +259,12 @@ def check_training(train, w0, X, y, lr, steps, label) -> None:
     __tracebackhide__ = True
     import torch
 
-    w_final, grads = train(w0.copy(), X.copy(), y.copy(), lr, steps)
+    # w0, X and y made where train runs: there, torch.as_tensor(w0) shares w0's memory
+    w_final, grads = call_keeping_inputs(
+        train, "train", {"w0": w0, "X": X, "y": y}, label, lr, steps,
+        hints={"w0": _("torch.as_tensor(w0) and torch.from_numpy(w0) share the memory of the "
+                       "array w0, so updating w in place also changes w0: make w from a copy, "
+                       "torch.tensor(w0, ...)")})
     if len(grads) != steps:
         raise AssertionError(_("{label}: expected one gradient per step ({steps}), got {got}")
                              .format(label=label, steps=steps, got=len(grads)))

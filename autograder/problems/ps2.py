@@ -11,8 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import assert_close, assert_grad_close, random_inputs, torch_gradients
+from ..checks import (
+    GradientMismatch,
+    assert_close,
+    assert_grad_close,
+    is_likely_cause,
+    likely_cause,
+    random_inputs,
+    to_array,
+    torch_gradients,
+)
 from ..i18n import _
+from ..testing import call_keeping_inputs, remote
 
 __all__ = ["check_local_derivative", "torch_two_layer_loss", "random_network", "check_forward",
            "check_network_gradients", "check_unbroadcast", "check_matvec", "check_batched_matmul",
@@ -73,16 +83,48 @@ def check_network_gradients(forward, backward, dims, seed, label, names) -> None
     __tracebackhide__ = True
     X, y, W1, b1, W2, b2 = random_network(*dims, seed=seed)
     _loss, cache = forward(X, y, W1, b1, W2, b2)
-    grads = backward(cache)
-    if not isinstance(grads, dict) or sorted(grads) != ["W1", "W2", "b1", "b2"]:
-        raise AssertionError(_("two_layer_backward must return a dict with the keys "
-                               "'W1', 'b1', 'W2', 'b2'"))
+    # the cache kept where the student's code runs (in the judge, the arrays forward returned
+    # come back as copies): backward gets the same arrays both times, as in a kernel
+    cache = remote(cache)
     ref = torch_gradients(torch_two_layer_loss(X, y), [W1, b1, W2, b2])
     N, C = dims[0], dims[3]
+    grads = _network_grads(backward, cache)
     for name in names:
         # the mean runs over both dimensions of the output: a missing factor is named by its size
         assert_grad_close(grads[name], ref.grads[_PARAMS[name]],
                           f"dL/d{name} ({label}, N, D, H, C = {dims})", n=(N, C), context="numpy")
+    # a second backward on the same cache: the same gradients, unless the first changed the cache
+    try:
+        again = _network_grads(backward, cache)
+    except Exception as e:  # noqa: BLE001  (the student's error, after the cause)
+        raise _changed_cache(f"two_layer_backward(cache) ({label}, N, D, H, C = {dims})",
+                             f"{type(e).__name__}: {e}") from None
+    for name in names:
+        what = f"dL/d{name} ({label}, N, D, H, C = {dims})"
+        try:
+            assert_grad_close(again[name], ref.grads[_PARAMS[name]], what, context="numpy")
+        except GradientMismatch as e:
+            # what differs, without the hints about the formula: the first call had it right
+            raise _changed_cache(what, "\n".join(ln for ln in str(e).splitlines()
+                                                  if not is_likely_cause(ln))) from None
+
+
+def _changed_cache(what: str, detail: str) -> AssertionError:
+    """The failure of a second backward on the same cache: the cause first, then ``detail``."""
+    return AssertionError(
+        _("{what}: two_layer_backward(cache) called a second time on the same cache did not "
+          "give the gradients of the first call, so it changed an array of the cache in place "
+          "(such as dO = diff followed by dO *= ..., which scales diff itself): compute new "
+          "arrays and leave the cache as two_layer_forward made it").format(what=what)
+        + "\n" + detail)
+
+
+def _network_grads(backward, cache) -> dict:
+    grads = backward(cache)
+    if not isinstance(grads, dict) or sorted(grads) != ["W1", "W2", "b1", "b2"]:
+        raise AssertionError(_("two_layer_backward must return a dict with the keys "
+                               "'W1', 'b1', 'W2', 'b2'"))
+    return grads
 
 
 # ------------------------------------------------------------------ part 3: unbroadcast
@@ -154,11 +196,24 @@ def check_softmax_jacobian(softmax_jacobian, x, label) -> None:
     __tracebackhide__ = True
     import torch
 
+    x = np.asarray(x, dtype=np.float64)   # a list too: x = [1000, 0, -1]
     expected = torch.autograd.functional.jacobian(lambda t: torch.softmax(t, dim=0),
                                                   torch.tensor(x, dtype=torch.float64))
-    assert_grad_close(softmax_jacobian(x), expected,
-                      _("softmax_jacobian(x), x of shape {shape} ({label})").format(
-                          shape=x.shape, label=label), context="numpy")
+    what = _("softmax_jacobian(x), x of shape {shape} ({label})").format(shape=x.shape,
+                                                                         label=label)
+    got = call_keeping_inputs(softmax_jacobian, "softmax_jacobian", {"x": x}, what)
+    try:
+        assert_grad_close(got, expected, what, context="numpy")
+    except GradientMismatch as e:
+        g = to_array(got, what)
+        if g is None or np.all(np.isfinite(g)) or np.abs(x).max(initial=0.0) < 709:
+            raise
+        # nan or inf only where exp(x) overflows: name that, not a division by zero
+        raise GradientMismatch("\n".join(ln for ln in str(e).splitlines() if not is_likely_cause(ln))
+                               + "\n  " + likely_cause(
+            _("nan or inf where x has large entries: exp(x) overflows above about 709, and "
+              "inf / inf is nan. Build the Jacobian from the given softmax, which subtracts "
+              "x.max() before exp"))) from None
 
 
 def check_softmax_vjp(softmax_vjp, n, seed, label, low=-2.0, high=2.0) -> None:
@@ -168,6 +223,7 @@ def check_softmax_vjp(softmax_vjp, n, seed, label, low=-2.0, high=2.0) -> None:
 
     x, v = random_inputs((n,), (n,), seed=seed, low=low, high=high)
     ref = torch_gradients(lambda t: torch.softmax(t, dim=0), [x], grad_output=v)
-    assert_grad_close(softmax_vjp(x, v), ref.grads[0],
-                      _("softmax_vjp(x, v), x and v of shape {shape} ({label})").format(
-                          shape=f"({n},)", label=label), context="numpy")
+    what = _("softmax_vjp(x, v), x and v of shape {shape} ({label})").format(shape=f"({n},)",
+                                                                             label=label)
+    got = call_keeping_inputs(softmax_vjp, "softmax_vjp", {"x": x, "v": v}, what)
+    assert_grad_close(got, ref.grads[0], what, context="numpy")

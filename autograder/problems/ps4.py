@@ -13,13 +13,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import assert_close, assert_grad_close, random_inputs, to_array, torch_gradients
+from ..checks import (
+    assert_close,
+    assert_grad_close,
+    likely_cause,
+    random_inputs,
+    to_array,
+    torch_gradients,
+)
 from ..i18n import _
 from ..testing import SCALAR_FUNCTIONS, is_tensor, scalar_function, student_side, type_name
 
 __all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
            "linear_products", "clipped_by_torch", "check_clip_leaf", "check_clip_upstream",
-           "check_clip_returns_new", "check_hvp", "check_hvp_leaves_x_alone"]
+           "check_clip_returns_new", "check_clip_reused", "check_clip_in_backward", "check_hvp",
+           "check_hvp_leaves_x_alone"]
 
 
 def gradcheck_passes(fn, inputs, what: str) -> None:
@@ -167,6 +175,38 @@ def check_clip_returns_new(make_clip_hook, g_np, max_norm: float) -> None:
                       _("make_clip_hook({max_norm})(g) called directly").format(max_norm=max_norm))
 
 
+def check_clip_reused(make_clip_hook, xs, max_norm: float, what: str) -> None:
+    """One hook, ``make_clip_hook(max_norm)``, on the leaf of each ``x`` of ``xs`` in turn
+    (one ``backward()`` each, as a hook kept on a parameter sees one gradient per step):
+    each ``x.grad`` against torch's clipping of that gradient."""
+    T = student_side("torch")
+    hook = make_clip_hook(max_norm)
+    for i, x_np in enumerate(xs, start=1):
+        label = what if i == 1 else _("{what}, the same hook used again (backward number {n})").format(
+            what=what, n=i)
+        xt = torch.tensor(x_np, requires_grad=True)
+        (g,) = torch.autograd.grad((xt ** 3).sum(), xt)
+        x = T.tensor(x_np, requires_grad=True)
+        x.register_hook(hook)
+        (x ** 3).sum().backward()
+        try:
+            assert_grad_close(x.grad, clipped_by_torch(g, max_norm), label)
+        except AssertionError as e:
+            if i == 1:
+                raise
+            raise AssertionError(f"{e}\n  " + likely_cause(_(
+                "the hook keeps something from an earlier call: compute the scale from each "
+                "gradient it receives"))) from None
+
+
+def check_clip_in_backward(make_clip_hook, x_np, max_norm: float) -> None:
+    """The hook on a leaf during a real ``backward()``: the gradient autograd hands it keeps
+    its values (``autograder.testing.hook_changes_its_argument``, run where the student's
+    code runs: a hook called directly may behave otherwise)."""
+    changed = student_side("autograder.testing").hook_changes_its_argument(make_clip_hook(max_norm), x_np)
+    assert not changed, _("the hook changed its argument in place: return a new tensor instead")
+
+
 # ---------------------------------------------------------------------- 5. hvp
 
 def check_hvp(hvp, name: str, params, x_np, v_np) -> None:
@@ -190,6 +230,9 @@ def check_hvp_leaves_x_alone(hvp, x_np, v_np, x_requires_grad: bool) -> None:
     x = T.tensor(x_np, requires_grad=x_requires_grad)
     got = hvp(student_side("autograder.testing").scalar_function("x_exp_x"), x, T.tensor(v_np))
     assert x.grad is None, _("hvp left a .grad on the caller's x: work on x.detach().requires_grad_()")
+    assert np.array_equal(to_array(x), x_np), (
+        _("hvp changed the values of the caller's x (x.detach() shares its memory with x): "
+          "return a new tensor, never write into x"))
     assert bool(x.requires_grad) == x_requires_grad, (
         _("hvp switched on requires_grad of the caller's x (x.requires_grad_() changes the tensor "
           "it was given): work on x.detach().requires_grad_()"))

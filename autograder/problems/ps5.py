@@ -14,15 +14,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import assert_close, assert_grad_close, likely_cause, random_inputs, torch_gradients
+from ..checks import (
+    GradientMismatch,
+    assert_close,
+    assert_grad_close,
+    likely_cause,
+    random_inputs,
+    torch_gradients,
+)
 from ..data import accuracy, make_moons
 from ..i18n import _
 from ..testing import student_side, torch_mlp, type_name
 
 __all__ = ["check_linear", "check_linear_init", "check_mlp", "check_loss", "tanh_layer_loss",
-           "check_steps", "check_zero_grad", "check_sgd_params", "torch_training",
-           "check_training", "check_accuracy", "grads", "check_predict", "check_predict_edges",
-           "check_plot"]
+           "check_steps", "check_step_keeps_grad", "check_zero_grad", "check_sgd_params",
+           "torch_training", "check_training", "check_accuracy", "grads", "check_predict",
+           "check_predict_edges", "NEAR_ZERO", "check_predict_near_zero", "check_plot"]
 
 
 def _rng(seed: int):
@@ -175,6 +182,38 @@ def check_steps(SGD, Variable, steps: int, lr: float, seed: int) -> None:
                      kind="value")
 
 
+def check_step_keeps_grad(SGD, Variable, lr: float, seed: int) -> None:
+    """One ``backward()``, then ``step()`` twice without a ``backward()`` between, with the
+    student's ``SGD`` and with ``torch.optim.SGD`` from the same parameters: ``step()`` leaves
+    every ``.grad`` as ``backward()`` left it (torch's gradient), so the second step moves the
+    parameters by ``lr * grad`` again, as torch's does."""
+    x_np, W_np, b_np = random_inputs((5, 3), (2, 3), (2,), seed=seed)
+    what = _("SGD(lr={lr}): one backward(), then step() twice").format(lr=lr)
+    Wt, bt = torch.tensor(W_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
+    opt_t = torch.optim.SGD([Wt, bt], lr=lr)
+    tanh_layer_loss(torch.tensor(x_np), Wt, bt).backward()
+    W, b = Variable(W_np, requires_grad=True), Variable(b_np, requires_grad=True)
+    opt = SGD([W, b], lr=lr)
+    tanh_layer_loss(Variable(x_np), W, b).backward()
+    before = [None if p.grad is None else np.array(p.grad) for p in (W, b)]
+    opt_t.step()
+    opt.step()
+    for p, g, pt, nm in ((W, before[0], Wt, "weight"), (b, before[1], bt, "bias")):
+        after = None if p.grad is None else np.array(p.grad)
+        assert g is None or (after is not None and after.shape == g.shape
+                             and np.array_equal(after, g)), (
+            _("{what}: step() changed {grad}; it must leave the gradient as backward() left it, as "
+              "torch.optim.SGD does (p.data -= lr * p.grad, never p.grad *= lr)").format(
+                what=what, grad=f"{nm}.grad"))
+        assert_grad_close(p.grad, pt.grad, _("{label}: gradient of {name}").format(
+            label=what, name=nm))
+    opt_t.step()
+    opt.step()
+    for p, pt, nm in ((W, Wt, "weight"), (b, bt, "bias")):
+        assert_close(p.data, pt, _("{what}: {name} after the updates").format(what=what, name=nm),
+                     kind="value")
+
+
 def check_zero_grad(SGD, Variable, seed: int) -> None:
     """After ``zero_grad()`` the next ``backward()`` gives the gradient of that loss alone
     (torch's, not twice it), and after another ``zero_grad()`` every ``.grad`` is None or zeros."""
@@ -214,15 +253,21 @@ def check_sgd_params(SGD, Variable, seed: int) -> None:
 
 # ---------------------------------------------------------------------- 5. train and predict
 
-def torch_training(initial, X, y, steps: int, lr: float) -> np.ndarray:
+def torch_training(initial, X, y, steps: int, lr: float, leftover: bool = False) -> np.ndarray:
     """The losses of the same full-batch training in torch, from the weights ``initial``
-    (``[W1, b1, W2, b2, ...]``): the reference loss curve."""
+    (``[W1, b1, W2, b2, ...]``): the reference loss curve. With ``leftover``, the curve of a
+    wrong loop, for a diagnosis: every parameter starts with the gradient of ``mean(p * p)``
+    (as :func:`check_training`'s ``stale_grad`` leaves it) and the first step keeps it."""
     params = [torch.tensor(np.asarray(p, dtype=np.float64), requires_grad=True) for p in initial]
     opt = torch.optim.SGD(params, lr=lr)
     xt, yt = torch.tensor(X), torch.tensor(y, dtype=torch.float64).reshape(-1, 1)
+    if leftover:
+        for p in params:
+            (p * p).mean().backward()
     losses = []
-    for _step in range(steps):
-        opt.zero_grad()
+    for step in range(steps):
+        if step or not leftover:
+            opt.zero_grad()
         loss = F.binary_cross_entropy_with_logits(torch_mlp(xt, *params), yt)
         loss.backward()
         opt.step()
@@ -230,14 +275,22 @@ def torch_training(initial, X, y, steps: int, lr: float) -> np.ndarray:
     return np.array(losses)
 
 
-def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(2, 16, 16, 1)):
+def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(2, 16, 16, 1),
+             stale_grad: bool = False):
     """A model ``MLP(sizes, rng(seed))`` trained by the student's ``train`` on
-    ``make_moons(n, noise=0.15, seed)``: (model, initial weights, losses, X, y, what)."""
+    ``make_moons(n, noise=0.15, seed)``: (model, initial weights, losses, X, y, what). With
+    ``stale_grad``, every parameter already holds a gradient when ``train`` starts (one
+    ``backward()`` of ``mean(p * p)`` per parameter, on the student's engine)."""
     X, y = make_moons(n, noise=0.15, seed=seed)
     model = MLP(list(sizes), _rng(seed))
     initial = [np.array(p.data) for p in model.parameters()]
     what = _("train() on make_moons({n}, noise=0.15, seed={seed}), {steps} steps, lr={lr}").format(
         n=n, seed=seed, steps=steps, lr=lr)
+    if stale_grad:
+        for p in model.parameters():
+            (p * p).mean().backward()
+        what = _("{what}, on a model whose parameters already hold a gradient (a backward() "
+                 "before train)").format(what=what)
     losses = train(model, X, y, steps=steps, lr=lr)
     assert isinstance(losses, list) and len(losses) == steps, (
         _("{what}: train must return a list of {steps} losses, got {type} of length {length}").format(
@@ -248,16 +301,38 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
     return model, initial, losses, X, y, what
 
 
-def check_training(MLP, train, seed: int, steps: int = 300, lr: float = 0.5) -> None:
+#: train()'s default learning rate (the notebook's signature)
+DEFAULT_LR = 0.5
+
+
+def check_training(MLP, train, seed: int, steps: int = 300, lr: float = DEFAULT_LR,
+                   stale_grad: bool = False) -> None:
     """``train``'s losses (a list of ``steps`` Python floats, the loss before each update)
-    against the same training in torch from the same initial weights; the loss falls."""
-    _model, initial, losses, X, y, what = _trained(MLP, train, seed, steps, lr)
+    against the same training in torch from the same initial weights; the loss falls. With
+    ``stale_grad``, the model arrives with a gradient on every parameter, which ``train``'s
+    first ``zero_grad()`` clears (torch's reference loop zeroes before each backward)."""
+    _model, initial, losses, X, y, what = _trained(MLP, train, seed, steps, lr,
+                                                   stale_grad=stale_grad)
     assert losses[-1] < losses[0], (
         _("{what}: the loss did not decrease: {start:.4f} at the start, {end:.4f} at the end")
         .format(what=what, start=losses[0], end=losses[-1]))
-    assert_close(losses, torch_training(initial, X, y, steps, lr),
-                 _("{what}: the loss curve vs the same training in torch").format(what=what),
-                 kind="value", rtol=1e-6)
+    try:
+        assert_close(losses, torch_training(initial, X, y, steps, lr),
+                     _("{what}: the loss curve vs the same training in torch").format(what=what),
+                     kind="value", rtol=1e-6)
+    except GradientMismatch as e:
+        hints = []
+        if stale_grad and np.allclose(losses, torch_training(initial, X, y, steps, lr, leftover=True),
+                                      rtol=1e-6, atol=1e-8):
+            hints.append(_("a gradient left on the model reached the first step: call zero_grad() "
+                           "before each backward(), the first one included, not after step()"))
+        if lr != DEFAULT_LR and np.allclose(losses, torch_training(initial, X, y, steps, DEFAULT_LR),
+                                            rtol=1e-6, atol=1e-8):
+            hints.append(_("the losses are those of the same training with lr={default}: train() "
+                           "must use the lr it is given").format(default=DEFAULT_LR))
+        if not hints:
+            raise
+        raise GradientMismatch(str(e) + "".join("\n  " + likely_cause(h) for h in hints)) from None
 
 
 #: accuracy a trained model must reach on new points (the reference: at least 97.8% on seeds 0-9)
@@ -335,6 +410,30 @@ def check_predict_edges(MLP, predict, bias: float) -> None:
         + "\n  " + likely_cause(_("predict gives 1 exactly where the logit is positive (> 0: a logit "
                                    "of exactly 0 is class 0); the threshold is on the logit, not on "
                                    "a probability")))
+
+
+#: (X, weight, bias) of a one-layer model whose float64 logits are -1e-12 and 0.2: rounded to
+#: float32, 0.1 - 1e-12 becomes 0.1000000015, and the first logit turns positive
+NEAR_ZERO = (np.array([[0.1 - 1e-12, 0.0], [0.3, 0.0]]), np.array([[1.0, 0.0]]), np.array([-0.1]))
+
+
+def check_predict_near_zero(MLP, predict) -> None:
+    """``predict`` where a float64 logit is tiny but nonzero (:data:`NEAR_ZERO`): the classes
+    of torch's float64 logits of the same weights (X rounded to float32 flips the first)."""
+    X, weight, bias = NEAR_ZERO
+    model = MLP([2, 1], _rng(12))
+    w, b = model.parameters()
+    w.data, b.data = weight.copy(), bias.copy()
+    logits = torch_mlp(torch.tensor(X), torch.tensor(weight), torch.tensor(bias))[:, 0]
+    expected = (logits > 0).numpy().astype(np.int64)
+    got = predict(model, X.copy())
+    assert np.array_equal(got, expected), (
+        _("predict on logits {logits} (float64): expected classes {expected}, got {got}").format(
+            logits=[float(f"{v:.3g}") for v in logits.tolist()], expected=expected.tolist(),
+            got=np.asarray(got).tolist())
+        + "\n  " + likely_cause(_("the logits must be computed in float64, as in training: X "
+                                   "rounded to float32 moves a logit this close to 0 to its "
+                                   "other side")))
 
 
 # ---------------------------------------------------------------------- 6. the plot
