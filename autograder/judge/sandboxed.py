@@ -293,6 +293,9 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
         os.environ["AUTOGRADER_LANG"] = job["lang"]  # messages of checks run here (Validate)
     limits = limit_child()
     os.chdir(work)
+    # as in a kernel, the notebook's own directory comes first on sys.path (`import helper`
+    # of a file handed out with the assignment); the zygote itself never had it there
+    sys.path.insert(0, "")
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
