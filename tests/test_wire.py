@@ -131,3 +131,27 @@ def test_only_an_interrupt_at_the_limit_is_a_timeout():
     finally:
         judge_end.close()
         student_end.close()
+
+
+def test_a_students_class_named_wireerror_is_their_error_not_a_refusal():
+    """The student's process says it refused a request with a type no exception class can have
+    (wire.REFUSED): a class of the student's named WireError is an ordinary error of theirs."""
+    import socket
+
+    from autograder.judge.proxy import Channel, SandboxGone, Session
+
+    judge_end, student_end = socket.socketpair()
+    try:
+        session = Session(Channel(judge_end, call_timeout=5))
+        student_end.sendall(wire.dumps({"exc": {"type": "WireError", "base": "ValueError",
+                                                "msg": "mine"}}))
+        with pytest.raises(ValueError, match="mine") as raised:
+            session.ask("call", h=0, args=[], kwargs=[])
+        assert type(raised.value).__module__ == "student" and not session.channel.dead
+        student_end.sendall(wire.dumps({"exc": {"type": wire.REFUSED, "base": "ValueError",
+                                                "msg": "bad request"}}))
+        with pytest.raises(SandboxGone, match="refused: bad request"):
+            session.ask("call", h=0, args=[], kwargs=[])
+    finally:
+        judge_end.close()
+        student_end.close()

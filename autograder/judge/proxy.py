@@ -194,7 +194,7 @@ class Session:
                 # sandbox's interrupt comes at the limit), an error like any other
                 info = {"type": "KeyboardInterrupt", "base": "Exception",
                         "msg": str(info.get("msg"))[:1000]}
-            if type(info) is dict and info.get("type") == "WireError":
+            if type(info) is dict and info.get("type") == wire.REFUSED:
                 raise SandboxGone(f"the judge's request was refused: {info.get('msg')}")
             try:
                 raise wire.decode_exception(info)

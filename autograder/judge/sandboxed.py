@@ -382,7 +382,7 @@ def _child(shell, work: Path, job: dict, sock: socket.socket) -> int:
         try:
             data = json.dumps(ans, default=str).encode() + b"\n"
         except (TypeError, ValueError) as e:
-            data = wire.dumps({"exc": {"type": "WireError", "base": "ValueError",
+            data = wire.dumps({"exc": {"type": wire.REFUSED, "base": "ValueError",
                                        "msg": f"answer not encodable: {e}"}})
         sock.sendall(data)
     return 0

@@ -107,11 +107,11 @@ class Server:
         op = req.get("op")
         fn = getattr(self, f"op_{op}", None) if isinstance(op, str) else None
         if fn is None:
-            return {"exc": {"type": "WireError", "base": "ValueError", "msg": f"unknown op {op!r}"}}
+            return {"exc": {"type": wire.REFUSED, "base": "ValueError", "msg": f"unknown op {op!r}"}}
         try:
             return {"ok": fn(req)}
         except wire.WireError as e:
-            return {"exc": {"type": "WireError", "base": "ValueError", "msg": str(e)}}
+            return {"exc": {"type": wire.REFUSED, "base": "ValueError", "msg": str(e)}}
         except BaseException as e:  # noqa: BLE001  (the student's exception, as data)
             if isinstance(e, KeyboardInterrupt):
                 raise

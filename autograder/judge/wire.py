@@ -44,6 +44,11 @@ EXCEPTIONS = {name: getattr(builtins, name) for name in (
 )}
 
 
+#: the ``type`` of an answer saying the student's process refused a request as malformed: not
+#: an identifier, so no exception class of the student's (whose names are) can be taken for it
+REFUSED = "wire:refused"
+
+
 class WireError(ValueError):
     """A message that does not follow the protocol (or exceeds its limits)."""
 
