@@ -576,6 +576,11 @@ def is_likely_cause(line: str) -> bool:
                for p in all_translations("likely cause: {hint}"))
 
 
+def without_likely_causes(message: str) -> str:
+    """``message`` without its likely-cause lines (a check that names a better cause itself)."""
+    return "\n".join(ln for ln in message.splitlines() if not is_likely_cause(ln))
+
+
 def _context_of(got: Any, what: str = "") -> str | None:
     """"numpy" for a result computed by hand, "autograd" for the .grad of a tensor or a Variable.
 

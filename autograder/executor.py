@@ -736,7 +736,7 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
         return {"roles": {}, "by_source": {}, "owned": set(), "student_torch": True, "lang": "en"}
     hit = _TRUSTED.get(key)
     if hit is None or hit[0] != mtime:
-        from .judge.runner import trusted_cells
+        from .judge.runner import cell_role, trusted_cells
 
         with open(path, encoding="utf-8") as f:
             src = json.load(f)
@@ -744,9 +744,10 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
         code_cells = [c for c in src.get("cells") or [] if c.get("cell_type") == "code"]
         code = ["".join(c.get("source") or "") if isinstance(c.get("source"), list)
                 else str(c.get("source") or "") for c in code_cells]
-        # the cells that run in the student's process: not tests, not the judge's own
-        student = [s for c, s in zip(code_cells, code) if _student_runs(c)]
-        hit = (mtime, dict(trusted_cells(src),
+        cells = trusted_cells(src)
+        # the cells that run in the student's process (the judge's own rule for each cell)
+        student = [s for c, s in zip(code_cells, code) if cell_role(c, cells) != "judge"]
+        hit = (mtime, dict(cells,
                            student_torch=meta.get("student_torch", True) is not False,
                            uses_optim=any(_OPTIM_RE.search(s) for s in code),
                            draws=any(_DRAWS_RE.search(s) for s in code),
@@ -754,16 +755,6 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
                            lang=meta.get("lang") or "en"))  # the checks' messages speak it
         _TRUSTED[key] = hit
     return hit[1]
-
-
-def _student_runs(cell: dict) -> bool:
-    """Whether a ``source/`` code cell runs in the student's process when graded: not a test
-    cell, not an instructor cell marked ``"autograder": {"role": "judge"}``."""
-    meta = cell.get("metadata") or {}
-    nbg = meta.get("nbgrader") or {}
-    if nbg.get("grade") and not nbg.get("solution"):
-        return False
-    return (meta.get("autograder") or {}).get("role") != "judge"
 
 
 def _grade_id(cell) -> str | None:

@@ -275,6 +275,7 @@ def torch_in_student_cells(nb) -> list[tuple]:
     own cells, not the tests nor the instructor's locked cells.
     """
     from .i18n import _, notebook_language, using
+    from .judge.runner import default_role
 
     own = nb.get("metadata", {}).get("autograder") or {}
     if not isinstance(own, dict) or own.get("student_torch", True) is not False:
@@ -282,12 +283,9 @@ def torch_in_student_cells(nb) -> list[tuple]:
     out = []
     with using(notebook_language(nb)):
         for cell in nb.get("cells", []):
-            meta = cell.get("metadata") or {}
-            nbg = meta.get("nbgrader") or {}
-            if cell.get("cell_type") != "code" or (nbg.get("grade") and not nbg.get("solution")):
+            # the student's code: answers and cells of their own, not tests or locked cells
+            if cell.get("cell_type") != "code" or default_role(cell) != "student":
                 continue
-            if nbg.get("locked") and not nbg.get("solution"):
-                continue  # the instructor's code
             if _names_torch(cell.get("source") or ""):
                 out.append((cell, _(
                     "This assignment is graded without torch: when your notebook is graded, "

@@ -126,9 +126,10 @@ def test_w_grad_says_none_for_a_non_leaf():
     P.check_w_grad(w.grad, w.grad.clone(), "w.grad")
 
 
-def _train(w0, X, y, lr, steps, *, zero=True):
+def _train(w0, X, y, lr, steps, *, zero=True, share_w0=False):
     X, y = torch.as_tensor(X), torch.as_tensor(y)
-    w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+    w = (torch.as_tensor(w0, dtype=torch.float64).requires_grad_() if share_w0  # w0's memory
+         else torch.tensor(w0, dtype=torch.float64, requires_grad=True))
     grads = []
     for _ in range(steps):
         ((X @ w - y) ** 2).mean().backward()
@@ -180,17 +181,8 @@ def test_batch_mean_square_names_an_x_scaled_in_place():
 
 
 def test_training_names_a_w_that_shares_w0s_memory():
-    def shares_w0(w0, X, y, lr, steps):
-        X, y = torch.as_tensor(X), torch.as_tensor(y)
-        w = torch.as_tensor(w0, dtype=torch.float64).requires_grad_()
-        grads = []
-        for _ in range(steps):
-            ((X @ w - y) ** 2).mean().backward()
-            grads.append(w.grad.detach().clone().numpy())
-            with torch.no_grad():
-                w -= lr * w.grad
-            w.grad.zero_()
-        return w.detach().numpy(), grads
+    def shares_w0(*args):
+        return _train(*args, share_w0=True)
 
     X, y, w0 = random_inputs((6, 2), (6,), (2,), seed=0)
     with pytest.raises(AssertionError, match="w0 in place") as e:

@@ -15,11 +15,11 @@ from ..checks import (
     GradientMismatch,
     assert_close,
     assert_grad_close,
-    is_likely_cause,
     likely_cause,
     random_inputs,
     to_array,
     torch_gradients,
+    without_likely_causes,
 )
 from ..i18n import _
 from ..testing import call_keeping_inputs, remote
@@ -105,8 +105,7 @@ def check_network_gradients(forward, backward, dims, seed, label, names) -> None
             assert_grad_close(again[name], ref.grads[_PARAMS[name]], what, context="numpy")
         except GradientMismatch as e:
             # what differs, without the hints about the formula: the first call had it right
-            raise _changed_cache(what, "\n".join(ln for ln in str(e).splitlines()
-                                                  if not is_likely_cause(ln))) from None
+            raise _changed_cache(what, without_likely_causes(str(e))) from None
 
 
 def _changed_cache(what: str, detail: str) -> AssertionError:
@@ -209,8 +208,7 @@ def check_softmax_jacobian(softmax_jacobian, x, label) -> None:
         if g is None or np.all(np.isfinite(g)) or np.abs(x).max(initial=0.0) < 709:
             raise
         # nan or inf only where exp(x) overflows: name that, not a division by zero
-        raise GradientMismatch("\n".join(ln for ln in str(e).splitlines() if not is_likely_cause(ln))
-                               + "\n  " + likely_cause(
+        raise GradientMismatch(without_likely_causes(str(e)) + "\n  " + likely_cause(
             _("nan or inf where x has large entries: exp(x) overflows above about 709, and "
               "inf / inf is nan. Build the Jacobian from the given softmax, which subtracts "
               "x.max() before exp"))) from None
