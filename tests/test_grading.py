@@ -431,7 +431,7 @@ def test_what_a_notebook_leaves_cannot_reach_the_zygote_that_replaces_its_own(tm
              "open('numpy.py', 'w').write('PLANTED = True\\n')\n"
              "os.chmod(os.path.dirname(os.getcwd()), 0o311)\n"
              "os.kill(os.getppid(), 9)\n")
-    with pytest.raises(executor.ExecutorError, match="died"):
+    with pytest.raises(executor.ExecutorError, match="died|closed|exited"):  # as it raced
         z.run(None, [(0, plant)])
     look = "import os, numpy\nprint(hasattr(numpy, 'PLANTED'), os.listdir('.'), numpy.ones(2).sum())"
     second = z.run(None, [(0, look)])
