@@ -709,6 +709,13 @@ def assignment_draws(course_root: str | os.PathLike, assignment: str) -> bool:
     return any(t.get("draws") for t in _trusted_notebooks(course_root, assignment))
 
 
+def assignment_seeds(course_root: str | os.PathLike, assignment: str) -> bool:
+    """Whether a judge cell of the assignment's ``source/`` notebooks calls torch's
+    ``backward`` with a gradient (or ``grad_outputs``), whose first call imports sympy: the
+    judge then does it before its workers fork (:func:`autograder.grading.warm_judge`)."""
+    return any(t.get("judge_seeds") for t in _trusted_notebooks(course_root, assignment))
+
+
 def _trusted_notebooks(course_root: str | os.PathLike, assignment: str) -> list[dict]:
     """:func:`trusted_source` of each of the assignment's ``source/`` notebooks."""
     return [trusted_source(str(course_root), assignment, nb.stem)
@@ -716,6 +723,8 @@ def _trusted_notebooks(course_root: str | os.PathLike, assignment: str) -> list[
 
 
 _OPTIM_RE = re.compile(r"\boptim\b")
+#: ``.backward(<something>)`` or ``grad_outputs=``: a gradient handed to torch's backward
+_SEEDS_RE = re.compile(r"\.backward\(\s*[^)\s]|\bgrad_outputs\b")
 _DRAWS_RE = re.compile(r"\b(matplotlib|pyplot|plt|draw_graph|draw_side_by_side|autograder\.plots)\b")
 
 
@@ -723,8 +732,9 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
     """What the instructor's ``source/`` notebook says about running ``notebook``.
 
     :func:`autograder.judge.runner.trusted_cells` plus ``student_torch``, ``uses_optim``
-    (a code cell names ``optim``: :func:`zygote_kind`) and ``draws`` (one names matplotlib:
-    :func:`assignment_draws`); read from the
+    (a code cell names ``optim``: :func:`zygote_kind`), ``draws`` (one names matplotlib:
+    :func:`assignment_draws`) and ``judge_seeds`` (a judge cell hands torch's ``backward`` a
+    gradient: :func:`assignment_seeds`); read from the
     course, never from the submission. Without a source notebook: no special roles,
     torch available.
     """
@@ -747,11 +757,13 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
         cells = trusted_cells(src)
         # the cells that run in the student's process (the judge's own rule for each cell)
         student = [s for c, s in zip(code_cells, code) if cell_role(c, cells) != "judge"]
+        judge = [s for c, s in zip(code_cells, code) if cell_role(c, cells) == "judge"]
         hit = (mtime, dict(cells,
                            student_torch=meta.get("student_torch", True) is not False,
                            uses_optim=any(_OPTIM_RE.search(s) for s in code),
                            draws=any(_DRAWS_RE.search(s) for s in code),
                            student_draws=any(_DRAWS_RE.search(s) for s in student),
+                           judge_seeds=any(_SEEDS_RE.search(s) for s in judge),
                            lang=meta.get("lang") or "en"))  # the checks' messages speak it
         _TRUSTED[key] = hit
     return hit[1]
@@ -844,13 +856,15 @@ def _warm_up(torch: bool | str = True):
     import autograder.checks as checks
 
     if has_torch(torch):
-        import torch as _torch  # noqa: F401
+        import torch as _torch
 
         # torch imports parts of itself on first use (backward() with a gradient pulls in
-        # sympy, ~2 s): use them once here. This starts no thread (fork stays safe).
-        checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+        # sympy, ~0.6 s): use them once here, as a student's cell may. This starts no thread
+        # (fork stays safe).
         checks.torch_gradients(lambda a, b: (a @ b).tanh().mean(),
                                checks.random_inputs((2, 3), (3, 2), seed=0))
+        x = _torch.ones(2, dtype=_torch.float64, requires_grad=True)
+        (x * 2.0).backward(_torch.ones(2, dtype=_torch.float64))
     for mod in ("autograder.graph", "autograder.testing", "autograder.plots"):
         try:  # what the assignments' cells import
             __import__(mod)

@@ -331,7 +331,7 @@ def warm_imports() -> None:
     configure_mappers()  # nbgrader's gradebook classes, set up once
 
 
-def warm_judge(draws: bool = True) -> None:
+def warm_judge(draws: bool = True, seeds: bool = True) -> None:
     """Import what test cells use (torch, the checks) in this process, once, before forking.
 
     Test cells run in the grading workers (the judge, :mod:`autograder.judge`); importing
@@ -339,6 +339,9 @@ def warm_judge(draws: bool = True) -> None:
     pyplot too (~0.3 s more), for an assignment whose cells draw
     (:func:`autograder.executor.assignment_draws`: ps3's pictures); elsewhere only the
     backend is chosen (Agg), and a cell that draws all the same imports pyplot in its worker.
+    ``seeds``: run torch's ``backward(gradient)`` once, whose first call imports sympy (~0.6 s),
+    for an assignment whose judge cells call it (:func:`autograder.executor.assignment_seeds`:
+    ps3); elsewhere a worker that needs it imports it then, once.
     The instructor's environment is left as it is (the zygotes' backend comes from it).
     """
     import io
@@ -347,8 +350,11 @@ def warm_judge(draws: bool = True) -> None:
 
     checks.torch_gradients(lambda a, b: (a * b + a).tanh().mean(),
                            checks.random_inputs((2, 3), (3,), seed=0))
-    # backward() with a gradient imports more of torch (sympy) on first use
-    checks.torch_gradients(lambda a, b: a * b + a, checks.random_inputs((2, 3), (3,), seed=0))
+    if seeds:
+        import torch
+
+        x = torch.ones(2, dtype=torch.float64, requires_grad=True)
+        (x * 2.0).backward(torch.ones(2, dtype=torch.float64))
     try:  # test cells draw graphs: pyplot, its backend and fonts once, here
         import matplotlib
 
@@ -698,7 +704,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             jobs = pool.processes
         else:
             # the workers fork from here: they inherit the judge's torch (and pyplot if it draws)
-            warm_judge(draws=executor.assignment_draws(course, assignment))
+            warm_judge(draws=executor.assignment_draws(course, assignment),
+                       seeds=executor.assignment_seeds(course, assignment))
             warm_assignment(course, assignment)  # and the compiled test cells
             try:
                 pool = multiprocessing.get_context("fork").Pool(

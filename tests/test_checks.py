@@ -37,6 +37,22 @@ def test_seed_example_matches_torch():
     assert_grad_close(t.grad, ref.grads[0])  # a correct gradient passes
 
 
+def test_a_given_grad_output_gives_torchs_backward_gradient_bit_for_bit():
+    """torch_gradients seeds a non-scalar output as (out * g).sum(): the same gradients as
+    torch's out.backward(g), exactly, for a product, a broadcast, a matmul and a cast."""
+    exprs = [(lambda a, b: a * b + a, (2, 3), (3,)),
+             (lambda a, b: (a @ b).tanh(), (2, 3), (3, 4)),
+             (lambda a, b: (a.float() * b.float()).exp(), (3,), (3,))]
+    for fn, *shapes in exprs:
+        inputs = random_inputs(*shapes, seed=3)
+        ref = torch_gradients(fn, inputs, seed=3)
+        leaves = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in inputs]
+        out = fn(*leaves)
+        out.backward(torch.tensor(ref.grad_output, dtype=out.dtype))
+        for got, leaf in zip(ref.grads, leaves):
+            assert np.array_equal(got, leaf.grad.numpy()), (got, leaf.grad)
+
+
 def test_message_reports_shape_max_error_and_first_index():
     (x,) = random_inputs((3, 4), seed=3)
     exp = torch_gradients(lambda t: (t.tanh() * t).sum(), [x]).grads[0]

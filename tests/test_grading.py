@@ -272,6 +272,10 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     assert not any(executor.has_torch(kinds[a]) for a in ("ps2", "ps3", "ps5"))
     draws = {a: executor.assignment_draws(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
     assert draws == {"ps1": False, "ps2": False, "ps3": True, "ps4": False, "ps5": True}
+    # the judge runs torch's backward(gradient) (and imports sympy) before forking only where
+    # a judge cell calls it: ps3's tests of backward's errors and of non-leaf gradients
+    seeds = {a: executor.assignment_seeds(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
+    assert seeds == {"ps1": False, "ps2": False, "ps3": True, "ps4": False, "ps5": False}
     # the same rule for a course of one's own: one notebook that draws, or needs optimizers,
     # is enough; one that may not use torch wins over all
     src = tmp_path / "source" / "a"
@@ -279,6 +283,13 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "x = 1", "x")]), src / "one.ipynb")
     assert executor.assignment_zygote_kind(tmp_path, "a") is True
     assert not executor.assignment_draws(tmp_path, "a")
+    # a student's cell that seeds a backward is not the judge's; a test cell that does is
+    nbformat.write(C.new_notebook([C.nbgrader_cell("code", "y.backward(g)", "b")]), src / "b.ipynb")
+    assert not executor.assignment_seeds(tmp_path, "a")
+    nbformat.write(C.new_notebook([C.nbgrader_cell("code", "yt.backward(torch.ones(2))", "t",
+                                                   grade=True, points=1)]), src / "b.ipynb")
+    assert executor.assignment_seeds(tmp_path, "a")
+    (src / "b.ipynb").unlink()
     nbformat.write(C.new_notebook([C.nbgrader_cell(
         "code", "from autograder.graph import draw_graph\ndraw_graph(y)", "pic")]), src / "pic.ipynb")
     assert executor.assignment_zygote_kind(tmp_path, "a") is True

@@ -37,6 +37,9 @@ ASSIGNMENT = "ps1"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: a bug in an answer that ps1's visible tests catch
 VISIBLE_BUG = "product-one-path"
+#: seconds the "slow" notebook sleeps in a student cell: a validation still running when, 2 s
+#: after the press, the test asks the server for something else
+SLOW_CELL_S = 8
 
 
 class Server:
@@ -87,7 +90,7 @@ def course(tmp_path_factory) -> Path:
 
     nbs["torch-a"] = C.solution_submission(release, source, PS1_TANH_BY_TORCH)
     slow = C.solution_submission(release, source)  # correct, with a student cell that takes a while
-    slow.cells.insert(1, nbformat.v4.new_code_cell("import time\ntime.sleep(20)"))
+    slow.cells.insert(1, nbformat.v4.new_code_cell(f"import time\ntime.sleep({SLOW_CELL_S})"))
     nbs["slow"] = slow
     for name, nb in nbs.items():
         d = course / "work" / name
@@ -164,7 +167,7 @@ def test_server_answers_while_validating(server, course):
 
     t = threading.Thread(target=press)
     t.start()
-    time.sleep(3)  # the request is in; its notebook sleeps 20 s in its second cell
+    time.sleep(2)  # the request is in; its notebook sleeps SLOW_CELL_S in its second cell
     listing = server.get("api/contents/work/pass?content=1")
     status = server.get("api/status")
     answered_at = time.monotonic()
