@@ -28,7 +28,7 @@ import importlib
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["student_side", "type_name", "remote", "is_student_object", "torch_calls",
+__all__ = ["student_side", "type_name", "require_float64", "remote", "is_student_object", "torch_calls",
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
            "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace",
            "make_leaves", "remote_leaves", "hook_changes_its_argument", "check_unchanged",
@@ -61,6 +61,19 @@ def type_name(x: Any) -> str:
     if is_student_object(x):
         return x._autograder_type_name_()
     return type(x).__name__
+
+
+def require_float64(data: Any, what: str) -> None:
+    """``data`` must be a float64 numpy array (a tensor, a list or a student's object is not;
+    torch's tensors in these tests are float64 too)."""
+    import numpy as np
+
+    from .i18n import _
+
+    if not (isinstance(data, np.ndarray) and data.dtype == np.float64):
+        raise AssertionError(_("{what} must be a float64 numpy array, got {type} of dtype {dtype}")
+                             .format(what=what, type=type_name(data),
+                                     dtype=getattr(data, "dtype", None)))
 
 
 def is_tensor(x: Any) -> bool:

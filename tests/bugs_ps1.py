@@ -67,4 +67,14 @@ BUGS = [
                               "w = torch.as_tensor(w0, dtype=torch.float64).requires_grad_()")]},
         expect=["6 samples, 3 steps: train changed its argument w0 in place",
                 "torch.as_tensor(w0) and torch.from_numpy(w0) share the memory"]),
+    # independent solutions' survivors (session 12): a walk capped at ten nodes (right on every
+    # short chain) ...
+    Bug("chain-names-stops-at-ten",
+        edits={"ps1-chain-names": [("while node is not None:",
+                                    "while node is not None and len(names) < 10:")]},
+        expect=["chain_names for a * 1.1, 100 times over, then .sum()  (a long chain)"]),
+    # ... and train returning tensors, not the numpy arrays the text asks for (right numbers)
+    Bug("train-returns-tensors",
+        edits={"ps1-train": [("return w.detach().numpy(), grads", "return w.detach(), grads")]},
+        expect=["6 samples, 3 steps: train's final w must be a float64 numpy array, got Tensor"]),
 ]

@@ -33,6 +33,11 @@ BUGS = [
         edits={"ps5-plot": [("plot_decision_boundary(logits, X, y, ax=ax_boundary,",
                              "plot_decision_boundary(logits, X, y, ax=ax_loss,")]},
         expect=["the points X are drawn on the axes of the loss curve"]),
+    # the two axes swapped: the loss on the right, the boundary on the left (session 12)
+    Bug("plot-loss-on-the-right",
+        edits={"ps5-plot": [("fig, (ax_loss, ax_boundary) = plt.subplots(1, 2, figsize=(10, 4))",
+                             "fig, (ax_boundary, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))")]},
+        expect=["plot_training: the loss curve goes on the left"]),
     # step() scales the gradient in place: right for one step, but .grad is left lr times
     # torch's and a second step() without a backward() moves by lr * lr * grad (session 11)
     Bug("sgd-scales-grad-in-place",

@@ -18,7 +18,7 @@ from ..checks import (
     torch_gradients,
 )
 from ..i18n import N_, _, ngettext
-from ..testing import call_keeping_inputs, is_tensor, type_name
+from ..testing import call_keeping_inputs, is_tensor, require_float64, type_name
 
 __all__ = ["batch_mean_square",
            "check_batch_mean_square", "product_plus_square", "graph_tree",
@@ -265,9 +265,15 @@ def check_training(train, w0, X, y, lr, steps, label) -> None:
         hints={"w0": _("torch.as_tensor(w0) and torch.from_numpy(w0) share the memory of the "
                        "array w0, so updating w in place also changes w0: make w from a copy, "
                        "torch.tensor(w0, ...)")})
+    # the text asks for numpy arrays (float64): a tensor returned instead is a different object
+    # with the right numbers (the caller's `X @ w` with a numpy X then fails)
+    require_float64(w_final, _("{label}: train's final w").format(label=label))
     if len(grads) != steps:
         raise AssertionError(_("{label}: expected one gradient per step ({steps}), got {got}")
                              .format(label=label, steps=steps, got=len(grads)))
+    for step, g in enumerate(grads):
+        require_float64(g, _("{label}: the gradient of step {step} train returns").format(
+            label=label, step=step))
 
     def mse(w):
         return ((torch.as_tensor(X) @ w - torch.as_tensor(y)) ** 2).mean()

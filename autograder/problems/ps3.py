@@ -17,7 +17,7 @@ import numpy as np
 from ..checks import assert_grad_close, likely_cause, torch_gradients
 from ..graph import graph_data, order_violations, reachable
 from ..i18n import _
-from ..testing import remote_order_summary, repeat, type_name
+from ..testing import remote_order_summary, repeat, require_float64, type_name
 
 __all__ = ["same", "require_float64", "raises", "quiet_grad", "torch_unbroadcast",
            "two_backward_calls", "two_leaves_two_calls", "reaches_caller", "mlp_loss",
@@ -33,14 +33,6 @@ def same(got, expected, what: str, hint: str = "") -> None:
     if got != expected:
         raise AssertionError(_("{what}: torch gives {expected!r}, yours gives {got!r}").format(
             what=what, expected=expected, got=got) + ("\n  " + likely_cause(hint) if hint else ""))
-
-
-def require_float64(data, what: str) -> None:
-    """``data`` must be a float64 numpy array (torch's tensors in these tests are float64 too)."""
-    if not (isinstance(data, np.ndarray) and data.dtype == np.float64):
-        raise AssertionError(_("{what} must be a float64 numpy array, got {type} of dtype {dtype}")
-                             .format(what=what, type=type_name(data),
-                                     dtype=getattr(data, "dtype", None)))
 
 
 def raises(f):

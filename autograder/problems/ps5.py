@@ -438,9 +438,16 @@ def check_predict_near_zero(MLP, predict) -> None:
 
 # ---------------------------------------------------------------------- 6. the plot
 
+def _box(ax) -> tuple[float, float, float, float]:
+    """``(x0, y0, x1, y1)`` of the axes in figure fractions (read where the figure lives)."""
+    box = ax.get_position()
+    return tuple(float(v) for v in (box.x0, box.y0, box.x1, box.y1))
+
+
 def check_plot(MLP, train, plot_training, seed: int) -> None:
     """``plot_training``'s figure (made where the student's code runs): a Figure with two
-    axes, a line whose values are the losses, and the points ``X`` scattered."""
+    axes side by side, a line whose values are the losses on the left, and the points ``X``
+    scattered on the right."""
     plt = student_side("matplotlib.pyplot")   # the figure lives where the student's code runs
     X, y = make_moons(60, noise=0.15, seed=seed)
     model = MLP([2, 8, 1], _rng(seed))
@@ -468,5 +475,15 @@ def check_plot(MLP, train, plot_training, seed: int) -> None:
             _("plot_training: the points X are drawn on the axes of the loss curve: the decision "
               "boundary goes on axes of its own (plot_decision_boundary(..., ax=...) with the "
               "second axes)"))
+        # side by side, the loss on the left (as the text asks): the boxes' places in the figure
+        boundary = next(i for i in point_axes if i not in loss_axes)
+        lo, bo = (_box(axes[i]) for i in (loss_axes[0], boundary))
+        assert lo[2] <= bo[0] + 0.02 and min(lo[3], bo[3]) > max(lo[1], bo[1]), (
+            _("plot_training: the loss curve goes on the left and the decision boundary on the "
+              "right, side by side (plt.subplots(1, 2)); in your figure the loss axes span "
+              "x {lx0:.2f}-{lx1:.2f}, y {ly0:.2f}-{ly1:.2f} and the boundary's x {bx0:.2f}-"
+              "{bx1:.2f}, y {by0:.2f}-{by1:.2f} (fractions of the figure)").format(
+                lx0=lo[0], ly0=lo[1], lx1=lo[2], ly1=lo[3], bx0=bo[0], by0=bo[1], bx1=bo[2],
+                by1=bo[3]))
     finally:
         plt.close(fig)
