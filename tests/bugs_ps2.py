@@ -67,4 +67,20 @@ BUGS = [
                             "s = np.exp(x) / np.exp(x).sum()\n    return np.diag(s)")]},
         expect=["softmax_jacobian(x), x of shape (3,) (hidden, x = [1000, 0, -1])",
                 "exp(x) overflows"]),
+    # independent solutions' survivors (session 12): relu's derivative written into x itself
+    # (right numbers, the caller's x changed) ...
+    Bug("relu-derivative-into-x",
+        edits={"ps2-local-derivatives": [("return (x > 0).astype(np.float64)",
+                                          "x[...] = x > 0\n    return x")]},
+        expect=["d_relu changed its argument x in place"]),
+    # ... tanh through exp(2x), nan once exp overflows ...
+    Bug("tanh-derivative-through-exp",
+        edits={"ps2-local-derivatives": [("t = np.tanh(x)",
+                                          "t = (np.exp(2 * x) - 1) / (np.exp(2 * x) + 1)")]},
+        expect=["d_tanh(x) for x = [-400, -40, 0, 40, 400] (hidden)"]),
+    # ... and a vjp with a softmax of its own, not shifted by the maximum
+    Bug("vjp-unshifted-softmax",
+        edits={"ps2-vjp": [("s = softmax(x)\n    # (v^T J)_j",
+                            "s = np.exp(x) / np.exp(x).sum()\n    # (v^T J)_j")]},
+        expect=["softmax_vjp(x, v), x and v of shape (8,) (hidden, seed 514, entries up to 1000 in size)"]),
 ]

@@ -69,4 +69,20 @@ BUGS = [
     Bug("lse-squeeze-every-dim",
         edits={"ps4-logsumexp": [("out = m.squeeze(-1) + ", "out = m.squeeze() + ")]},
         expect=["LogSumExp.apply(x), x of shape (2, 1, 3)", "shape: expected (2, 1), got (2, 2)"]),
+    # independent solutions' survivors (session 12): the saved tensors kept on the class, so a
+    # second layer's forward overwrites the first's ...
+    Bug("linear-saves-on-the-class",
+        edits={"ps4-linear": [("ctx.save_for_backward(x, weight)", "LinearFunction.saved = (x, weight)"),
+                              ("x, weight = ctx.saved_tensors", "x, weight = LinearFunction.saved")]},
+        expect=["two LinearFunction layers in one graph", "each call of apply must keep its own tensors"]),
+    # ... a hook that divides by the norm with no 1e-6 (a zero gradient divides by zero) ...
+    Bug("clip-hook-without-eps",
+        edits={"ps4-clip-hook": [("scale = (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0)",
+                                  "scale = min(1.0, max_norm / grad.norm().item())")]},
+        expect=["a zero gradient (x = 0): backward() with your hook raised ZeroDivisionError"]),
+    # ... and a backward that computes softmax into the saved x (the caller's tensor)
+    Bug("lse-softmax-into-saved-x",
+        edits={"ps4-logsumexp": [("softmax = (x - out.unsqueeze(-1)).exp()",
+                                  "softmax = x.sub_(out.unsqueeze(-1)).exp_()")]},
+        expect=["LogSumExp changed its argument x in place"]),
 ]

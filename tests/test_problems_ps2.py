@@ -153,3 +153,32 @@ def test_softmax_checks_name_an_argument_changed_in_place_and_an_overflow():
         # inf of its own, for small x: no overflow hint
         P.check_softmax_jacobian(lambda t: jacobian(t) / 0.0, np.array([3.0, 0.0, -1.0]), "small")
     assert "overflows" not in str(e.value)
+
+
+def test_a_vjp_that_builds_the_jacobian_fails_within_the_grading_memory_limit():
+    """ps2's hidden n = 30000 case: under the address-space limit grading gives a student's
+    process (autograder.sandbox.Limits.memory_mb), a vjp that builds the (n, n) Jacobian fails
+    with MemoryError, and the O(n) closed form passes. In a subprocess: the limit is per process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, numpy as np\n"
+        "from autograder.sandbox import Limits\n"
+        "from autograder.problems import ps2 as P\n"
+        "mb = 1024 * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (Limits().memory_mb * mb,) * 2)\n"
+        "def softmax(x):\n"
+        "    e = np.exp(x - x.max())\n"
+        "    return e / e.sum()\n"
+        "def by_jacobian(x, v):\n"
+        "    s = softmax(x)\n"
+        "    return v @ (np.diag(s) - np.outer(s, s))\n"
+        "P.check_softmax_vjp(lambda x, v: softmax(x) * (v - v @ softmax(x)), 30000, 515, 'closed form')\n"
+        "try:\n"
+        "    P.check_softmax_vjp(by_jacobian, 30000, 515, 'by the Jacobian')\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "MemoryError", proc.stdout

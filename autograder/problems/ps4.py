@@ -22,10 +22,17 @@ from ..checks import (
     torch_gradients,
 )
 from ..i18n import _
-from ..testing import SCALAR_FUNCTIONS, is_tensor, scalar_function, student_side, type_name
+from ..testing import (
+    SCALAR_FUNCTIONS,
+    check_unchanged,
+    is_tensor,
+    scalar_function,
+    student_side,
+    type_name,
+)
 
 __all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
-           "linear_products", "clipped_by_torch", "check_clip_leaf", "check_clip_upstream",
+           "check_linear_composed", "linear_products", "clipped_by_torch", "check_clip_leaf", "check_clip_upstream",
            "check_clip_returns_new", "check_clip_reused", "check_clip_in_backward", "check_hvp",
            "check_hvp_leaves_x_alone"]
 
@@ -52,6 +59,9 @@ def check_lse(LogSumExp, x_np, what: str, seed: int = 0) -> None:
     assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
     out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
     assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
+    # what forward saved is the caller's x: a backward that computes softmax into it in place
+    # returns the right gradient and leaves x changed
+    check_unchanged(x.detach(), x_np, "LogSumExp", "x", what)
 
 
 # ---------------------------------------------------------------------- 2. ClampST
@@ -99,6 +109,31 @@ def check_linear(LinearFunction, n: int, fan_in: int, fan_out: int, seed: int, b
                           _("{label}: gradient of {name}").format(label=what, name=nm))
 
 
+def check_linear_composed(LinearFunction, seed: int) -> None:
+    """Two layers in one graph, ``apply(tanh(apply(x, W1, b1)), W2, b2)``, against the same
+    with ``F.linear``: each call keeps its own saved tensors (on ``ctx``, not on the class)."""
+    T = student_side("torch")
+    arrays = random_inputs((4, 3), (5, 3), (5,), (2, 5), (2,), seed=seed)
+    names = ["x", "W1", "b1", "W2", "b2"]
+    what = _("two LinearFunction layers in one graph, {shapes}").format(
+        shapes="x 4x3 -> 5 -> tanh -> 2")
+    ref = torch_gradients(lambda x, w1, b1, w2, b2: F.linear(F.linear(x, w1, b1).tanh(), w2, b2),
+                          arrays, seed=seed)
+    ts = [T.tensor(a, requires_grad=True) for a in arrays]
+    try:
+        out = LinearFunction.apply(LinearFunction.apply(ts[0], ts[1], ts[2]).tanh(), ts[3], ts[4])
+        assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
+        out.backward(T.tensor(ref.grad_output))
+        for t, g, nm in zip(ts, ref.grads, names):
+            assert_grad_close(t.grad, g, _("{label}: gradient of {name}").format(label=what, name=nm))
+    except Exception as e:  # noqa: BLE001  (a wrong number, or the student's shape error)
+        said = str(e) if isinstance(e, AssertionError) else f"{what}: {type(e).__name__}: {e}"
+        raise AssertionError(said + "\n  " + likely_cause(_(
+            "each call of apply must keep its own tensors: saved on the class "
+            "(LinearFunction.x = x) or in a global, they are overwritten by the second layer's "
+            "forward; save them with ctx.save_for_backward"))) from None
+
+
 def linear_products(LinearFunction, needs, seed: int = 7) -> int:
     """How many matrix products ``LinearFunction``'s backward runs when only the inputs
     ``needs`` (a subset of ``{"x", "weight", "bias"}``) require grad, counted where the
@@ -141,7 +176,11 @@ def check_clip_leaf(make_clip_hook, x_np, max_norm: float, what: str) -> None:
     (g,) = torch.autograd.grad((xt ** 3).sum(), xt)   # torch's gradient, without the hook
     x = T.tensor(x_np, requires_grad=True)
     x.register_hook(make_clip_hook(max_norm))
-    (x ** 3).sum().backward()
+    try:
+        (x ** 3).sum().backward()
+    except Exception as e:  # noqa: BLE001  (the hook's own error: a zero norm divided by, ...)
+        raise AssertionError(_("{what}: backward() with your hook raised {error}").format(
+            what=what, error=f"{type(e).__name__}: {e}")) from None
     assert_grad_close(x.grad, clipped_by_torch(g, max_norm), what)
 
 
