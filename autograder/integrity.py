@@ -42,7 +42,8 @@ __all__ = ["BLOCKED", "check_by_hand", "check_without_torch", "engine_sources",
            "run_without_torch", "test_cell_sources"]
 
 # top-level modules the engine may not import (torch and the packages that wrap it)
-BLOCKED = ("torch", "functorch", "torchvision", "torchaudio", "jax", "autograd")
+BLOCKED = ("torch", "functorch", "torchgen", "torchvision", "torchaudio", "jax", "jaxlib",
+           "autograd", "sympy", "mpmath")  # = judge.sandboxed.WITHOUT_TORCH (a test checks)
 
 _DRIVER = r'''
 import importlib.abc, os, pickle, struct, sys
@@ -377,8 +378,9 @@ def _check_in_judge(judge, cases: Sequence[tuple], engine: str, seed: int) -> No
                         grad_output=case[3] if len(case) > 3 else None, seed=seed + k)
 
 
-def check_by_hand(history: Sequence[str], name: str, torch_fn, inputs: Sequence, *,
-                  what: str | None = None, timeout: float = 60.0) -> None:
+def check_by_hand(history: Sequence[str], name: str, torch_fn, inputs: Sequence,
+                  what: str | None = None, *, more: Sequence[tuple[Sequence, str]] = (),
+                  timeout: float = 60.0) -> None:
     """The student's ``name(*inputs)``, a gradient written by hand in numpy, computed in a
     Python where torch does not exist, against torch.autograd's gradient of ``torch_fn``.
 
@@ -387,16 +389,18 @@ def check_by_hand(history: Sequence[str], name: str, torch_fn, inputs: Sequence,
     for several. In a kernel (Validate) the notebook's cells so far are replayed in such a
     Python (:func:`run_without_torch`); during grading, in a second sandboxed process of the
     notebook started without torch (the judge's ``Session.torch_free``). ``history``:
-    IPython's ``In`` (only read in a kernel).
+    IPython's ``In`` (only read in a kernel). ``more``: further ``(inputs, what)`` cases,
+    checked in the same process (one replay in a kernel): the hidden inputs too, so that an
+    answer cannot ask torch wherever it exists and pass the one visible input without it.
     """
     import torch  # noqa: F401  (the reference runs here, in the test's own process)
 
     from .i18n import _
     from .testing import ACTIVE_JUDGE
 
-    arrays = [np.array(to_array(a, "input"), dtype=np.float64) for a in inputs]
-    expected = torch_gradients(torch_fn, arrays).grads
-    label = _("{what} (your code run in a Python without torch)").format(what=what or name)
+    cases = [([np.array(to_array(a, "input"), dtype=np.float64) for a in args],
+              _("{what} (your code run in a Python without torch)").format(what=label or name))
+             for args, label in [(inputs, what), *more]]
     session = ACTIVE_JUDGE.get()
     if session is not None:
         if session.torch_free is None:
@@ -406,20 +410,29 @@ def check_by_hand(history: Sequence[str], name: str, torch_fn, inputs: Sequence,
         fn = free.get([name]).get(name)
         if fn is None:
             raise GradientMismatch(_("{label}: {name} is not defined").format(
-                label=label, name=name) + (f" ({why})" if why else ""))
-        out, error = None, None
-        try:
-            out = fn(*arrays)
-        except Exception as e:  # the student's error, as data (SandboxGone is not one)
-            error = f"{type(e).__name__}: {e}"
-        many = isinstance(out, (tuple, list))
-        got = list(out) if many else [out]
+                label=cases[0][1], name=name) + (f" ({why})" if why else ""))
+        results = []
+        for arrays, _label in cases:
+            try:
+                out = fn(*arrays)
+            except Exception as e:  # the student's error, as data (SandboxGone is not one)
+                results.append({"error": f"{type(e).__name__}: {e}", "many": False, "value": []})
+                continue
+            many = isinstance(out, (tuple, list))
+            results.append({"error": None, "many": many, "value": list(out) if many else [out]})
     else:
-        prepared = [{"call": name, "inputs": arrays}]
+        prepared = [{"call": name, "inputs": arrays} for arrays, _label in cases]
         run = run_without_torch(engine_sources(history), prepared, engine="", timeout=timeout)
-        res = run.results[0]
-        error, why = res["error"], "; ".join(run.cell_errors[:3])
-        many, got = res.get("many", False), res["value"]
+        results, why = run.results, "; ".join(run.cell_errors[:3])
+    for (arrays, label), res in zip(cases, results):
+        _check_by_hand_result(res, arrays, label, torch_fn, why)
+
+
+def _check_by_hand_result(res: dict, arrays: list, label: str, torch_fn, why: str) -> None:
+    """One case of :func:`check_by_hand`: the torch-free result against torch's gradients."""
+    from .i18n import _
+
+    error, many, got = res["error"], res.get("many", False), res["value"]  # got: a list
     if error is not None:
         raise GradientMismatch(_("{label}: raised {error}. Compute the gradient by hand, "
                                  "with numpy: torch does not exist there").format(
@@ -427,6 +440,7 @@ def check_by_hand(history: Sequence[str], name: str, torch_fn, inputs: Sequence,
     if len(arrays) > 1 and (not many or len(got) != len(arrays)):
         raise GradientMismatch(_("{label}: expected {n} gradients, one per input").format(
             label=label, n=len(arrays)))
+    expected = torch_gradients(torch_fn, arrays).grads
     for i, (g, exp) in enumerate(zip(got, expected)):
         assert_close(g, exp, _("{label}: gradient of input {i}").format(label=label, i=i),
                      kind="gradient")

@@ -233,11 +233,14 @@ def zygote_env() -> dict[str, str]:
 
 
 def torch_paths() -> list[str]:
-    """Where torch and its companions are installed (hidden in a sandbox without torch)."""
+    """Where torch and the other libraries that differentiate for you are installed (hidden
+    in a sandbox without torch: :data:`autograder.judge.sandboxed.WITHOUT_TORCH`)."""
     import importlib.util
 
+    from .judge.sandboxed import WITHOUT_TORCH
+
     out = []
-    for name in ("torch", "functorch", "torchgen"):
+    for name in WITHOUT_TORCH:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):

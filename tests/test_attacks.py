@@ -527,6 +527,16 @@ def cases(course: Path) -> list[Case]:
              "    def _w(t):\n        v = Variable.__new__(Variable)\n        v.t = t\n        return v\n")),
              SQUARE_POINTS + LABEL_POINTS, r"torch|not defined|NoneType|has no attribute"),
 
+        # sympy (it comes with torch) differentiating for the student, the blocker removed
+        Case("sympy-differentiates", sol(ans("square",
+             "import sys\n"
+             "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != 'NoTorch']\n"
+             "def square_grad(x):\n"
+             "    import numpy as np\n    import sympy\n"
+             "    t = sympy.Symbol('t')\n"
+             "    return np.asarray(sympy.lambdify(t, sympy.diff(t ** 2, t), 'numpy')(x), dtype=float)\n")),
+             ENGINE_POINTS + LABEL_POINTS, r"sympy|No module|not available"),
+
         # ------------------------------------------------ resource exhaustion inside calls
         Case("loop-ignores-alarm", sol(app("engine",
              "import signal\n"

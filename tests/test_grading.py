@@ -448,3 +448,16 @@ def test_what_a_notebook_leaves_cannot_reach_the_zygote_that_replaces_its_own(tm
     second = z.run(None, [(0, look)])
     assert second["cells"][0]["outputs"][0]["text"] == "False [] 2.0\n", second
     executor._close_zygotes()
+
+
+def test_one_list_of_what_a_process_without_torch_lacks():
+    """The torch-free zygote (judge.sandboxed) and the torch-free replay of a kernel
+    (integrity) block the same modules: torch and the libraries that differentiate for the
+    student (sympy and mpmath come with torch), and the OS sandbox hides those installed."""
+    from autograder import integrity, sandbox
+    from autograder.judge import sandboxed
+
+    assert set(integrity.BLOCKED) == set(sandboxed.WITHOUT_TORCH)
+    assert {"torch", "sympy", "mpmath", "jax", "autograd"} <= set(sandboxed.WITHOUT_TORCH)
+    hidden = {p.rstrip("/").rsplit("/", 1)[-1] for p in sandbox.torch_paths()}
+    assert {"torch", "sympy", "mpmath"} <= hidden, hidden

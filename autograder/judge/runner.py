@@ -490,9 +490,15 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                 print(f"judge profile: cell {i} {role}: {cells[i]['seconds']:.3f} s, "
                       f"{channel.requests} requests so far", file=sys.stderr)
     finally:
-        status = _close(zygote, channel)
-        if spare.get("channel") is not None:
-            _close(spare["zygote"], spare["channel"])
+        try:
+            status = _close(zygote, channel)
+        finally:  # the torch-free process too, whatever became of the main one (its zygote
+            # serves the next notebook)
+            if spare.get("channel") is not None:
+                try:
+                    _close(spare["zygote"], spare["channel"])
+                except Exception:  # noqa: BLE001  (executor.ExecutorError: that zygote is gone)
+                    pass  # the next notebook gets a new one
     if error is None and stopped and len(cells) < len(plan.cells):
         nxt = next(i for i, _, _ in plan.cells if i not in cells)
         error = {"kind": stopped[0], "cell": nxt, "detail": stopped[1],
