@@ -101,6 +101,23 @@ def check_linear_init(Linear, fan_in: int, fan_out: int, seed: int) -> None:
 
 # ---------------------------------------------------------------------- 2. MLP
 
+def _layer_shapes(sizes) -> list[tuple]:
+    """The parameters' shapes of ``MLP(sizes)``: (out, in) and (out,) per layer."""
+    return [s for a, b in zip(sizes[:-1], sizes[1:]) for s in ((b, a), (b,))]
+
+
+def _weights(params, sizes, what: str) -> list[np.ndarray]:
+    """The parameters' numbers (``p.data``, read from the student's process), checked against
+    the shapes ``sizes`` gives before any torch work here uses them: a shape the student's
+    objects only claim (``p.shape``) must not make this process build a network of its own
+    size (a red team's 1M-wide layer of zeros cost the grading process 5 GB)."""
+    arrays = [np.array(p.data, dtype=np.float64) for p in params]  # copies: training goes on
+    got, expected = [a.shape for a in arrays], _layer_shapes(sizes)
+    assert got == expected, _("{what}: parameter shapes {shapes}, expected {expected}").format(
+        what=what, shapes=got, expected=expected)
+    return arrays
+
+
 def check_mlp(MLP, Variable, sizes, n: int, seed: int) -> None:
     """``MLP(sizes, rng)`` on ``x`` of shape ``(n, sizes[0])``: its parameters (count,
     order, shapes), output and every parameter's gradient against the same network in
@@ -113,11 +130,11 @@ def check_mlp(MLP, Variable, sizes, n: int, seed: int) -> None:
         _("{what}: parameters() returned {got} Variables; expected {expected} (a weight and a bias "
           "per layer)").format(what=what, got=len(params), expected=2 * (len(sizes) - 1)))
     shapes = [p.shape for p in params]
-    expected_shapes = [s for a, b in zip(sizes[:-1], sizes[1:]) for s in ((b, a), (b,))]
+    expected_shapes = _layer_shapes(sizes)
     assert shapes == expected_shapes, _("{what}: parameter shapes {shapes}, expected {expected}").format(
         what=what, shapes=shapes, expected=expected_shapes)
     x_np, = random_inputs((n, sizes[0]), seed=seed + 100)
-    arrays = [x_np] + [np.array(p.data) for p in params]
+    arrays = [x_np] + _weights(params, sizes, what)
     ref = torch_gradients(torch_mlp, arrays, seed=seed)   # tanh between torch.nn.Linear-style layers
     out = model(Variable(x_np))
     assert_close(out.data, ref.value, _("{what}: output").format(what=what), kind="value")
@@ -283,9 +300,9 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
     ``backward()`` of ``mean(p * p)`` per parameter, on the student's engine)."""
     X, y = make_moons(n, noise=0.15, seed=seed)
     model = MLP(list(sizes), _rng(seed))
-    initial = [np.array(p.data) for p in model.parameters()]
     what = _("train() on make_moons({n}, noise=0.15, seed={seed}), {steps} steps, lr={lr}").format(
         n=n, seed=seed, steps=steps, lr=lr)
+    initial = _weights(list(model.parameters()), list(sizes), what)
     if stale_grad:
         for p in model.parameters():
             (p * p).mean().backward()
@@ -349,6 +366,9 @@ def check_accuracy(MLP, train, predict, seed: int, steps: int = 300, lr: float =
     X_new, y_new = make_moons(500, noise=0.15, seed=1000 + seed)
     pred = predict(model, X_new)
     assert isinstance(pred, np.ndarray) and pred.shape == (500,), _not_an_array(pred, 500)
+    # the classes are the trained model's own (a predict that knows the points' labels some
+    # other way, with a model that learned nothing, must not pass)
+    _same_classes_as_the_model(pred, model, X_new, (2, 16, 16, 1), what)
     acc = accuracy(pred, y_new)
     assert acc >= THRESHOLD, (
         _("{what}: accuracy on {n} new points is {accuracy:.1%}, below {threshold:.0%}").format(
@@ -366,6 +386,17 @@ def grads(model) -> list:
     return [None if p.grad is None else np.array(p.grad) for p in model.parameters()]
 
 
+def _same_classes_as_the_model(pred, model, X_new, sizes, what: str) -> None:
+    """``pred`` is 1 exactly where torch's logit of ``model``'s network (its weights as they
+    are now, shapes checked) is positive."""
+    params = [torch.tensor(a) for a in _weights(list(model.parameters()), list(sizes), what)]
+    expected = (torch_mlp(torch.tensor(X_new), *params)[:, 0] > 0).numpy().astype(np.int64)
+    wrong = int(np.sum(pred != expected))
+    assert wrong == 0, (
+        _("predict on {n} points: {wrong} class(es) differ from the model's own logits (class 1 "
+          "exactly where the logit is positive)").format(n=len(X_new), wrong=wrong))
+
+
 def check_predict(MLP, train, predict, seed: int, n: int = 50) -> None:
     """``predict`` on a briefly trained model: an integer array of shape ``(n,)``, 1 exactly
     where torch's logit of the same network is positive; the gradients are left as they were
@@ -380,12 +411,7 @@ def check_predict(MLP, train, predict, seed: int, n: int = 50) -> None:
         _("predict must return integer classes, got dtype {dtype}").format(dtype=pred.dtype))
     assert set(np.unique(pred).tolist()) <= {0, 1}, (
         _("predict must return classes 0 and 1, got {got}").format(got=np.unique(pred)[:5]))
-    params = [torch.tensor(np.array(p.data)) for p in model.parameters()]
-    expected = (torch_mlp(torch.tensor(X_new), *params)[:, 0] > 0).numpy().astype(np.int64)
-    wrong = int(np.sum(pred != expected))
-    assert wrong == 0, (
-        _("predict on {n} points: {wrong} class(es) differ from the model's own logits (class 1 "
-          "exactly where the logit is positive)").format(n=n, wrong=wrong))
+    _same_classes_as_the_model(pred, model, X_new, (2, 8, 1), _what)
     after = grads(model)
     assert all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
                for a, b in zip(before, after)), (
