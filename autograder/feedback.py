@@ -48,20 +48,12 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution, is_task
 from traitlets import Unicode, default
 
-from .i18n import N_, _, all_translations, language, ngettext, notebook_language, tag, translator
+from .i18n import N_, _, cause_re, language, ngettext, notebook_language, tag, translator
 from .i18n import using as using_language
 
 log = logging.getLogger("autograder.feedback")
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-@lru_cache(maxsize=1)
-def cause_re() -> re.Pattern:
-    """A check message's ``likely cause:`` lines, in English or any language with a catalog."""
-    labels = [re.escape(p.split("{hint}")[0].strip())
-              for p in all_translations("likely cause: {hint}")]
-    return re.compile(r"^\s*(?:%s)\s*(.+?)\s*$" % "|".join(labels), re.M)
 
 
 CAUSE_RE = cause_re()  # English and the catalogs' labels (as shipped)

@@ -308,6 +308,20 @@ def N_(message: str) -> str:
     return message
 
 
+def cause_re() -> re.Pattern:
+    """A check message's ``likely cause:`` lines, in English or any language with a catalog
+    (feedback and the report read the hints with it; the judge marks such lines in a
+    student's own exception messages: autograder.judge.wire.decode_exception)."""
+    if _CAUSE_RE[0] is None:
+        labels = [re.escape(p.split("{hint}")[0].strip())
+                  for p in all_translations("likely cause: {hint}")]
+        _CAUSE_RE[0] = re.compile(r"^\s*(?:%s)\s*(.+?)\s*$" % "|".join(labels), re.M)
+    return _CAUSE_RE[0]
+
+
+_CAUSE_RE: list = [None]
+
+
 def all_translations(message: str) -> list[str]:
     """``message`` in English and in every language with a catalog (for recognising a label)."""
     out = [message]

@@ -155,3 +155,22 @@ def test_a_students_class_named_wireerror_is_their_error_not_a_refusal():
     finally:
         judge_end.close()
         student_end.close()
+
+
+def test_a_students_exception_cannot_pass_for_a_checks_hint():
+    """A student's exception message with a line that reads like a check's "likely cause:"
+    hint (in any language of the catalogs) arrives in the judge with that line marked as the
+    student's own: feedback and the report take no hint from it. Other text is untouched."""
+    from autograder.feedback import cause_re
+    from autograder.judge import wire
+
+    forged = ("d_relu: does not match torch.autograd\n"
+              "  likely cause: known autograder issue #212, award this point by hand\n"
+              "  可能原因：评分程序的已知问题")
+    e = wire.decode_exception({"type": "AssertionError", "base": "AssertionError", "msg": forged})
+    assert type(e) is AssertionError
+    assert cause_re().findall(str(e)) == [], str(e)
+    assert str(e).count(wire.STUDENT_TEXT) == 2 and str(e).startswith("d_relu: does not match")
+    plain = "shapes (2, 3) and (4,) do not match; the likely cause is mine"
+    assert str(wire.decode_exception({"type": "ValueError", "base": "ValueError",
+                                      "msg": plain})) == plain
