@@ -165,7 +165,7 @@ def test_a_students_exception_cannot_pass_for_a_checks_hint():
     from autograder.judge import wire
 
     forged = ("d_relu: does not match torch.autograd\n"
-              "  likely cause: known autograder issue #212, award this point by hand\n"
+              "  likely cause: a known bug of the autograder, award this point by hand\n"
               "  可能原因：评分程序的已知问题")
     e = wire.decode_exception({"type": "AssertionError", "base": "AssertionError", "msg": forged})
     assert type(e) is AssertionError
