@@ -20,6 +20,8 @@ gradebook survive (nbgrader's SaveAutoGrades never overwrites a manual score).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -267,13 +269,15 @@ def _feedback_converter(app):
 
 
 def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
-                 feedback: bool, staging_root: str | None = None) -> None:
+                 feedback: bool, staging_root: str | None = None,
+                 started_dir: str | None = None) -> None:
     from multiprocessing.util import Finalize
 
     from . import executor
 
     os.chdir(course)
     _Worker.staging_root = staging_root
+    _Worker.started_dir = started_dir
     # the zygote imports torch while this process imports nbgrader
     executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
                            torch=executor.assignment_zygote_kind(course, assignment))
@@ -380,9 +384,32 @@ def grade_submission(student: str) -> SubmissionResult:
     only regular files, only the assignment's notebooks and the files it ships,
     within the size limits (:mod:`autograder.submissions`).
     """
+    t0 = time.monotonic()
+    marker = _started(student)
+    try:
+        return _grade_submission(student, t0)
+    finally:
+        if marker:
+            with contextlib.suppress(OSError):
+                os.unlink(marker)
+
+
+def _started(student: str) -> str | None:
+    """Say that this worker (its pid) grades ``student`` now, for the watchdog of
+    :func:`_results` (a worker that dies takes its task with it: the pool would wait forever)."""
+    started_dir = getattr(_Worker, "started_dir", None)
+    if not started_dir:
+        return None
+    path = os.path.join(started_dir, hashlib.sha256(student.encode()).hexdigest()[:32])
+    with contextlib.suppress(OSError), open(path, "w") as f:
+        f.write(str(os.getpid()))
+        return path
+    return None
+
+
+def _grade_submission(student: str, t0: float) -> SubmissionResult:
     from .submissions import staged_submission
 
-    t0 = time.monotonic()
     slot_root = _Worker.staging_root or _Worker.app.config.WarmExecute.get("slot_root")
     with staged_submission(_Worker.app.coursedir, student, staging_dir=slot_root  # removed
                            if isinstance(slot_root, str) and slot_root else None) as cleaned:
@@ -683,6 +710,7 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                           torch=executor.assignment_zygote_kind(course, assignment))
     finished = False
     restore_journal = None
+    started_dir = None  # who grades whom now (the pool's watchdog: _results)
     try:
         # the gradebook is created/upgraded here, once, before any worker touches it
         if ensure_in_gradebook(course, assignment):
@@ -707,11 +735,12 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             warm_judge(draws=executor.assignment_draws(course, assignment),
                        seeds=executor.assignment_seeds(course, assignment))
             warm_assignment(course, assignment)  # and the compiled test cells
+            started_dir = tempfile.mkdtemp(prefix="autograder-started-")
             try:
                 pool = multiprocessing.get_context("fork").Pool(
                     jobs, initializer=_worker_init,
                     initargs=(str(course), assignment, str(log_path), kept_root or slot_root,
-                              feedback, slot_root))
+                              feedback, slot_root, started_dir))
             finally:
                 executor.release_prestarted()  # each worker has its zygote's pipes; we keep none
         try:
@@ -719,15 +748,20 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                        disable=not progress, dynamic_ncols=True, mininterval=0.2)
             bar.set_postfix(failed=0)
             failed = 0
-            for res in pool.imap_unordered(grade_submission, found):
+            lost = False
+            for res in _results(pool, found, started_dir):
                 results.append(res)
+                lost = lost or res.reason.startswith(WORKER_DIED)
                 if not res.ok:
                     failed += 1
                     bar.write(f"  FAILED {res.student}: {res.reason}", file=stream)
                 bar.set_postfix(failed=failed)
                 bar.update(1)
             bar.close()
-            pool.close()
+            if lost:  # the lost task's result never comes: closing would wait for it forever
+                pool.terminate()
+            else:
+                pool.close()
             pool.join()
             finished = True
         except BaseException:
@@ -740,6 +774,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             shutil.rmtree(slot_root, ignore_errors=True)
         if restore_journal:  # one file again (unless another program has it open just now)
             _journal_mode(restore_journal, "delete")
+        if started_dir:
+            shutil.rmtree(started_dir, ignore_errors=True)
     elapsed = time.monotonic() - t0
     results.sort(key=lambda r: r.student)
     run = GradingRun(course, assignment, results, jobs, autograde_seconds=elapsed,
@@ -751,6 +787,53 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
         run.report = write_report(course, assignment, run=run)
     run.total_seconds = time.monotonic() - t_start
     return run
+
+
+#: the reason given for a submission whose grading worker died (:func:`_results`)
+WORKER_DIED = "the grading worker died while grading this submission"
+
+
+def _results(pool, students: list[str], started_dir: str | None, watch_s: float = 2.0):
+    """``pool.imap_unordered(grade_submission, students)``, with a watchdog: a pool whose
+    worker dies (killed for memory, a crash in a library) replaces the worker but loses its
+    task, and would wait for that result forever. Every ``watch_s`` without a result, the
+    students whose worker (named in ``started_dir`` by :func:`_started`) no longer exists
+    are given up, with a reason; the run ends when every student has a result."""
+    it = pool.imap_unordered(grade_submission, students)
+    pending = set(students)
+    t0 = time.monotonic()
+    while pending:
+        try:
+            res = it.next(timeout=watch_s) if started_dir else next(it)
+        except StopIteration:
+            return
+        except multiprocessing.TimeoutError:
+            for student in sorted(pending):
+                if _worker_gone(started_dir, student):
+                    pending.discard(student)
+                    yield SubmissionResult(
+                        student, ok=False, seconds=time.monotonic() - t0,
+                        reason=f"{WORKER_DIED} (killed: out of memory? see the grading log; "
+                               f"grade it again alone: --student {student})")
+            continue
+        pending.discard(res.student)
+        yield res
+
+
+def _worker_gone(started_dir: str, student: str) -> bool:
+    """Whether the worker that started grading ``student`` has exited (without a result)."""
+    path = os.path.join(started_dir, hashlib.sha256(student.encode()).hexdigest()[:32])
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return False  # not started yet, or finished (its result is on its way)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
 
 
 def summary(run: GradingRun) -> str:

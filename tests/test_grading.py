@@ -461,3 +461,39 @@ def test_one_list_of_what_a_process_without_torch_lacks():
     assert {"torch", "sympy", "mpmath", "jax", "autograd"} <= set(sandboxed.WITHOUT_TORCH)
     hidden = {p.rstrip("/").rsplit("/", 1)[-1] for p in sandbox.torch_paths()}
     assert {"torch", "sympy", "mpmath"} <= hidden, hidden
+
+
+@pytest.mark.slow
+def test_a_grading_worker_that_dies_costs_its_submission_only(tmp_path):
+    """A pool worker killed while it grades (here: os._exit in the worker, as the kernel's
+    out-of-memory killer would end it) loses that submission, with a reason; the batch does
+    not wait for it forever, and the other submissions are graded."""
+    course = C.copy_course(tmp_path / "course", root=ROOT)
+    synthetic.write_assignment(course)
+    C.nbgrader(course, "generate_assignment", A, "--force")
+    rel = course / "release" / A / f"{A}.ipynb"
+    src = course / "source" / A / f"{A}.ipynb"
+    for student in ("a-ok", "b-dies", "c-ok"):
+        C.write_submission(course, A, student, {f"{A}.ipynb": C.solution_submission(rel, src)})
+    code = ("import os, sys\n"
+            "from pathlib import Path\n"
+            "from autograder import grading\n"
+            "real = grading._grade_submission\n"
+            "def dying(student, t0):\n"
+            "    if student == 'b-dies':\n"
+            "        os._exit(9)\n"
+            "    return real(student, t0)\n"
+            "grading._grade_submission = dying\n"
+            "run = grading.grade(Path(sys.argv[1]), sys.argv[2], jobs=2, feedback=False,\n"
+            "                    report=False, progress=False)\n"
+            "for r in run.results:\n"
+            "    print(r.student, r.ok, r.reason)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(course), A], capture_output=True,
+                          text=True, timeout=300, cwd=course)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
+    assert set(lines) == {"a-ok", "b-dies", "c-ok"}, proc.stdout
+    assert lines["a-ok"].startswith("True") and lines["c-ok"].startswith("True"), proc.stdout
+    assert lines["b-dies"].startswith("False the grading worker died"), proc.stdout
+    scores = C.gradebook_scores(course, A)
+    assert scores["a-ok"]["auto_score"] == scores["c-ok"]["auto_score"] > 0
