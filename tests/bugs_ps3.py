@@ -102,5 +102,29 @@ BUGS = [
     Bug("pow-derivative-through-the-output",
         edits={"ps3-pow": [("return (grad * p * x ** (p - 1),)", "return (grad * p * x**p / x,)")]},
         expect=["pow a ** 2 + a ** 3, a with zeros and negative numbers"]),
+    # independent solutions' survivors (session 12): d(a ** b)/da through exp and log (nan for
+    # a negative base) ...
+    Bug("pow-variable-exponent-through-log",
+        edits={"ps3-pow": [("return grad * b * a ** (b - 1), db",
+                            "return grad * b * np.exp((b - 1) * np.log(a)), db")]},
+        expect=["pow a ** b, a with negative numbers, b a constant"]),
+    # ... a negative dim normalised only when it comes alone, not in a tuple ...
+    Bug("reduction-negative-dim-in-a-tuple",
+        edits={"ps3-reductions": [("dims = {d % len(shape) for d in ((dim,) if isinstance(dim, int) else dim)}",
+                                   "dims = {d % len(shape) if isinstance(dim, int) else d\n"
+                                   "            for d in ((dim,) if isinstance(dim, int) else dim)}")]},
+        expect=["sum a.sum(dim=(0, -1), keepdim=False), a of shape (2, 3, 4)"]),
+    # ... a leaf made inside no_grad() that does not require grad ...
+    Bug("leaf-made-in-no-grad-does-not-require-grad",
+        edits={"ps3-variable": [("self.requires_grad = bool(requires_grad)",
+                                 "self.requires_grad = bool(requires_grad) and GradMode.enabled")]},
+        expect=["Variable(data, requires_grad=True) made inside no_grad(): requires_grad"]),
+    # ... and a 0-d gradient broadcast to the output's shape (torch refuses it)
+    Bug("backward-broadcasts-a-scalar-gradient",
+        edits={"ps3-backward": [("gradient = np.array(getattr(gradient, \"data\", gradient), dtype=np.float64)",
+                                 "gradient = np.array(getattr(gradient, \"data\", gradient), dtype=np.float64)\n"
+                                 "        if gradient.ndim == 0:\n"
+                                 "            gradient = np.broadcast_to(gradient, self.shape)")]},
+        expect=["y.backward(gradient) with a gradient of shape (), for y of shape (2, 3)"]),
 ]
 
