@@ -272,23 +272,22 @@ class Zygote:
             # zygote may still owe a message about it, which must not be read as this
             # notebook's answer: a new zygote instead
             self.kill()
-        for _attempt in (1, 2):
-            if not self.alive():
-                self.start()
-            self._wait_ready()
-            work = self.slot_dir / WORK
-            _clear_dir(work)
-            if files_dir is not None:  # the assignment's files; never a notebook: the one being
-                # graded holds the hidden tests, restored from the gradebook
-                shutil.copytree(files_dir, work, symlinks=True, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb"))
-            self._send({"op": "open", **({"lang": lang} if lang else {})})
-            msg, fd = self._read_msg(60)
-            if msg.get("ev") == "opened" and fd is not None:
-                self._child_open = True
-                return socket.socket(fileno=fd), msg.get("pid")
-            self.kill()  # anything else (a stale message of an earlier child): once more, anew
-        raise ExecutorError(f"zygote did not open a notebook: {msg}")
+        if not self.alive():
+            self.start()
+        self._wait_ready()
+        work = self.slot_dir / WORK
+        _clear_dir(work)
+        if files_dir is not None:  # the assignment's files; never a notebook: the one being
+            # graded holds the hidden tests, restored from the gradebook
+            shutil.copytree(files_dir, work, symlinks=True, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb"))
+        self._send({"op": "open", **({"lang": lang} if lang else {})})
+        msg, fd = self._read_msg(60)
+        if msg.get("ev") != "opened" or fd is None:
+            self.kill()
+            raise ExecutorError(f"zygote did not open a notebook: {msg}")
+        self._child_open = True
+        return socket.socket(fileno=fd), msg.get("pid")
 
     def close_child(self, kill: bool = False, timeout: float = 10.0) -> dict:
         """Wait for the notebook's process to end (killing it if asked, or if it lingers)."""

@@ -400,11 +400,16 @@ def _started(student: str) -> str | None:
     started_dir = getattr(_Worker, "started_dir", None)
     if not started_dir:
         return None
-    path = os.path.join(started_dir, hashlib.sha256(student.encode()).hexdigest()[:32])
+    path = _marker(started_dir, student)
     with contextlib.suppress(OSError), open(path, "w") as f:
         f.write(str(os.getpid()))
         return path
     return None
+
+
+def _marker(started_dir: str, student: str) -> str:
+    """The file in which a worker names itself as the one grading ``student``."""
+    return os.path.join(started_dir, hashlib.sha256(student.encode()).hexdigest()[:32])
 
 
 def _grade_submission(student: str, t0: float) -> SubmissionResult:
@@ -822,9 +827,8 @@ def _results(pool, students: list[str], started_dir: str | None, watch_s: float 
 
 def _worker_gone(started_dir: str, student: str) -> bool:
     """Whether the worker that started grading ``student`` has exited (without a result)."""
-    path = os.path.join(started_dir, hashlib.sha256(student.encode()).hexdigest()[:32])
     try:
-        with open(path) as f:
+        with open(_marker(started_dir, student)) as f:
             pid = int(f.read().strip() or 0)
     except (OSError, ValueError):
         return False  # not started yet, or finished (its result is on its way)

@@ -32,9 +32,9 @@ from ..testing import (
 )
 
 __all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
-           "check_linear_composed", "linear_products", "clipped_by_torch", "check_clip_leaf", "check_clip_upstream",
-           "check_clip_returns_new", "check_clip_reused", "check_clip_in_backward", "check_hvp",
-           "check_hvp_leaves_x_alone"]
+           "check_linear_composed", "linear_products", "clipped_by_torch", "check_clip_leaf",
+           "check_clip_upstream", "check_clip_returns_new", "check_clip_reused",
+           "check_clip_in_backward", "check_hvp", "check_hvp_leaves_x_alone"]
 
 
 def gradcheck_passes(fn, inputs, what: str) -> None:
@@ -171,17 +171,23 @@ def clipped_by_torch(g, max_norm: float) -> torch.Tensor:
 
 def check_clip_leaf(make_clip_hook, x_np, max_norm: float, what: str) -> None:
     """``x.grad`` of ``(x ** 3).sum()`` with the student's hook on the leaf ``x``."""
+    assert_grad_close(*_hooked_leaf_grad(make_clip_hook(max_norm), x_np, max_norm, what), what)
+
+
+def _hooked_leaf_grad(hook, x_np, max_norm: float, what: str):
+    """``(x.grad, expected)``: ``x.grad`` of ``(x ** 3).sum()`` with ``hook`` on the leaf
+    ``x`` (made where the student's code runs), and torch's clipping of torch's gradient."""
     T = student_side("torch")
     xt = torch.tensor(x_np, requires_grad=True)
     (g,) = torch.autograd.grad((xt ** 3).sum(), xt)   # torch's gradient, without the hook
     x = T.tensor(x_np, requires_grad=True)
-    x.register_hook(make_clip_hook(max_norm))
+    x.register_hook(hook)
     try:
         (x ** 3).sum().backward()
     except Exception as e:  # noqa: BLE001  (the hook's own error: a zero norm divided by, ...)
         raise AssertionError(_("{what}: backward() with your hook raised {error}").format(
             what=what, error=f"{type(e).__name__}: {e}")) from None
-    assert_grad_close(x.grad, clipped_by_torch(g, max_norm), what)
+    return x.grad, clipped_by_torch(g, max_norm)
 
 
 def check_clip_upstream(make_clip_hook, x_np, w_np, max_norm: float, what: str) -> None:
@@ -218,18 +224,13 @@ def check_clip_reused(make_clip_hook, xs, max_norm: float, what: str) -> None:
     """One hook, ``make_clip_hook(max_norm)``, on the leaf of each ``x`` of ``xs`` in turn
     (one ``backward()`` each, as a hook kept on a parameter sees one gradient per step):
     each ``x.grad`` against torch's clipping of that gradient."""
-    T = student_side("torch")
     hook = make_clip_hook(max_norm)
     for i, x_np in enumerate(xs, start=1):
         label = what if i == 1 else _("{what}, the same hook used again (backward number {n})").format(
             what=what, n=i)
-        xt = torch.tensor(x_np, requires_grad=True)
-        (g,) = torch.autograd.grad((xt ** 3).sum(), xt)
-        x = T.tensor(x_np, requires_grad=True)
-        x.register_hook(hook)
-        (x ** 3).sum().backward()
+        got, expected = _hooked_leaf_grad(hook, x_np, max_norm, label)
         try:
-            assert_grad_close(x.grad, clipped_by_torch(g, max_norm), label)
+            assert_grad_close(got, expected, label)
         except AssertionError as e:
             if i == 1:
                 raise
