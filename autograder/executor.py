@@ -60,6 +60,11 @@ OPTIM = "optim"
 #: the zygote kind of an assignment graded without torch whose student cells draw (ps5): no
 #: torch, but pyplot warmed as in a zygote with torch
 NO_TORCH_PLOTS = "no-torch+plots"
+#: the zygote kind of an assignment whose student cells use torch but neither draw nor hand
+#: torch's backward a gradient (ps1): torch without pyplot (~0.7 s of CPU) and without
+#: what backward(gradient) imports on first use (sympy, ~0.6 s) warmed. A notebook that does
+#: either all the same pays for it in its own process, once
+TORCH_LEAN = "torch-lean"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -96,6 +101,8 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
             argv.append("--plots")
     elif torch == OPTIM:
         argv.append("--optim")
+    elif torch == TORCH_LEAN:
+        argv.append("--lean")
     if sandbox_status().ok:
         argv.append("--private-tmp")  # /tmp and /dev/shm are the sandbox's own: wiped per notebook
     try:
@@ -698,16 +705,21 @@ def assignment_zygote_kind(course_root: str | os.PathLike, assignment: str) -> b
         return NO_TORCH_PLOTS
     if False in kinds:
         return False
-    return OPTIM if OPTIM in kinds else True
+    if OPTIM in kinds:
+        return OPTIM
+    return True if True in kinds else TORCH_LEAN
 
 
 def zygote_kind(trusted: dict) -> bool | str:
     """One notebook's zygote kind, from :func:`trusted_source` (see :func:`assignment_zygote_kind`):
     without torch, pyplot warmed or not (:data:`NO_TORCH_PLOTS`: a student cell draws), or
-    with torch, its optimizers warmed or not."""
+    with torch, its optimizers warmed or not, pyplot and backward(gradient) warmed only where a
+    cell of the student's process uses them (:data:`TORCH_LEAN` otherwise)."""
     if not trusted["student_torch"]:
         return NO_TORCH_PLOTS if trusted.get("student_draws") else False
-    return OPTIM if trusted.get("uses_optim") else True
+    if trusted.get("uses_optim"):
+        return OPTIM
+    return True if trusted.get("student_draws") or trusted.get("student_seeds") else TORCH_LEAN
 
 
 def assignment_draws(course_root: str | os.PathLike, assignment: str) -> bool:
@@ -771,6 +783,7 @@ def trusted_source(course_root: str, assignment: str, notebook: str) -> dict:
                            uses_optim=any(_OPTIM_RE.search(s) for s in code),
                            draws=any(_DRAWS_RE.search(s) for s in code),
                            student_draws=any(_DRAWS_RE.search(s) for s in student),
+                           student_seeds=any(_SEEDS_RE.search(s) for s in student),
                            judge_seeds=any(_SEEDS_RE.search(s) for s in judge),
                            lang=meta.get("lang") or "en"))  # the checks' messages speak it
         _TRUSTED[key] = hit
@@ -842,7 +855,8 @@ def _warm_up(torch: bool | str = True):
 
     ``torch=False``: a zygote for an assignment graded without torch (none of it is imported,
     nor matplotlib: see below);
-    ``torch="optim"``: also what torch's optimizers import on first use (:func:`assignment_zygote_kind`).
+    ``torch="optim"``: also what torch's optimizers import on first use (:func:`assignment_zygote_kind`);
+    ``torch=TORCH_LEAN``: torch, but neither pyplot nor backward(gradient) warmed.
     """
     import IPython  # noqa: F401
     import numpy  # noqa: F401
@@ -854,10 +868,10 @@ def _warm_up(torch: bool | str = True):
     # frame (~0.2 s each), which would dominate the cost of a failing test cell
     cfg.InteractiveShell.colors = "nocolor"
     shell = _shell_class().instance(config=cfg)
-    if torch:  # with torch, or NO_TORCH_PLOTS
+    if torch and torch != TORCH_LEAN:  # with torch, or NO_TORCH_PLOTS
         _warm_matplotlib(shell)
     # else (ps3: an engine without torch, whose cells draw nothing; its pictures are drawn by
-    # the judge): matplotlib is left to a notebook that imports it, which then sets up the
+    # the judge; ps1: TORCH_LEAN): matplotlib is left to a notebook that imports it, which then sets up the
     # same inline backend itself (matplotlib_inline, from MPLBACKEND): 0.6 s of CPU less per
     # zygote start, which is what competes with the grading command's own start-up
     import autograder  # noqa: F401
@@ -871,8 +885,9 @@ def _warm_up(torch: bool | str = True):
         # (fork stays safe).
         checks.torch_gradients(lambda a, b: (a @ b).tanh().mean(),
                                checks.random_inputs((2, 3), (3, 2), seed=0))
-        x = _torch.ones(2, dtype=_torch.float64, requires_grad=True)
-        (x * 2.0).backward(_torch.ones(2, dtype=_torch.float64))
+        if torch != TORCH_LEAN:
+            x = _torch.ones(2, dtype=_torch.float64, requires_grad=True)
+            (x * 2.0).backward(_torch.ones(2, dtype=_torch.float64))
     for mod in ("autograder.graph", "autograder.testing", "autograder.plots"):
         try:  # what the assignments' cells import
             __import__(mod)
@@ -1227,11 +1242,11 @@ def main(argv: list[str] | None = None) -> int:
 
         flags = argv[3:]
         torch = ((NO_TORCH_PLOTS if "--plots" in flags else False) if "--no-torch" in flags
-                 else OPTIM if "--optim" in flags else True)
+                 else OPTIM if "--optim" in flags else TORCH_LEAN if "--lean" in flags else True)
         return zygote_main(argv[1], int(argv[2]), torch=torch,
                            private_tmp="--private-tmp" in argv[3:])
     print("usage: python -m autograder.executor zygote SLOT_DIR CONTROL_FD "
-          "[--no-torch [--plots]|--optim]",
+          "[--no-torch [--plots]|--optim|--lean]",
           file=sys.stderr)
     return 2
 

@@ -262,12 +262,13 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     """No torch where the source says students may not use it (ps2, ps3, ps5), with pyplot
     warmed where a cell of the student's process draws (ps5's set-up imports it; ps3's
     pictures are drawn by the judge); torch and its optimizers' warm-up where the instructor's
-    notebook uses torch.optim, plain torch elsewhere; the judge sets up pyplot where a cell
+    notebook uses torch.optim, torch without pyplot or backward(gradient) warmed where no cell
+    of the student's process uses them (ps1; ps4's hand backward a gradient); the judge sets up pyplot where a cell
     draws (ps3's pictures, ps5's plot)."""
     from autograder import executor
 
     kinds = {a: executor.assignment_zygote_kind(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
-    assert kinds == {"ps1": True, "ps2": False, "ps3": False, "ps4": True,
+    assert kinds == {"ps1": executor.TORCH_LEAN, "ps2": False, "ps3": False, "ps4": True,
                      "ps5": executor.NO_TORCH_PLOTS}
     assert not any(executor.has_torch(kinds[a]) for a in ("ps2", "ps3", "ps5"))
     draws = {a: executor.assignment_draws(ROOT, a) for a in ("ps1", "ps2", "ps3", "ps4", "ps5")}
@@ -281,14 +282,18 @@ def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     src = tmp_path / "source" / "a"
     src.mkdir(parents=True)
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "x = 1", "x")]), src / "one.ipynb")
-    assert executor.assignment_zygote_kind(tmp_path, "a") is True
+    assert executor.assignment_zygote_kind(tmp_path, "a") == executor.TORCH_LEAN
+    assert executor.has_torch(executor.TORCH_LEAN)
     assert not executor.assignment_draws(tmp_path, "a")
-    # a student's cell that seeds a backward is not the judge's; a test cell that does is
+    # a student's cell that seeds a backward is not the judge's (its zygote warms it: True);
+    # a test cell that does is
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "y.backward(g)", "b")]), src / "b.ipynb")
     assert not executor.assignment_seeds(tmp_path, "a")
+    assert executor.assignment_zygote_kind(tmp_path, "a") is True
     nbformat.write(C.new_notebook([C.nbgrader_cell("code", "yt.backward(torch.ones(2))", "t",
                                                    grade=True, points=1)]), src / "b.ipynb")
     assert executor.assignment_seeds(tmp_path, "a")
+    assert executor.assignment_zygote_kind(tmp_path, "a") == executor.TORCH_LEAN
     (src / "b.ipynb").unlink()
     nbformat.write(C.new_notebook([C.nbgrader_cell(
         "code", "from autograder.graph import draw_graph\ndraw_graph(y)", "pic")]), src / "pic.ipynb")
@@ -369,9 +374,9 @@ def test_pool_workers_adopt_the_zygotes_started_before_them(tmp_path):
 
 def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(tmp_path,
                                                                                monkeypatch):
-    """A zygote without torch (ps3's) leaves matplotlib to the notebook that imports it, one
-    with torch sets it up first: a student's figures come out the same from both, byte for
-    byte (pyplot's figures flushed after the cell, a figure as the cell's value, the inline
+    """A zygote without torch (ps3's) or with lean torch (ps1's) leaves matplotlib to the
+    notebook that imports it, one with torch sets it up first: a student's figures come out the
+    same from all three, byte for byte (pyplot's figures flushed after the cell, a figure as the cell's value, the inline
     backend that a zygote chooses when MPLBACKEND is not set, as for an instructor)."""
     from autograder import executor
 
@@ -383,7 +388,7 @@ def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(t
             (3, "import matplotlib\nprint(matplotlib.get_backend())")]
     outputs, preloaded = {}, {}
     try:
-        for kind in (False, True):
+        for kind in (False, True, executor.TORCH_LEAN):
             (tmp_path / str(kind)).mkdir()
             z = executor.shared_zygote(str(tmp_path / str(kind)), torch=kind)
             cells = z.run(None, plot)["cells"]
@@ -391,8 +396,8 @@ def test_a_students_figures_are_the_same_in_a_zygote_without_matplotlib_warmed(t
             outputs[kind] = [cells[i]["outputs"] for i in (1, 2, 3)]
     finally:
         executor._close_zygotes()
-    assert preloaded == {False: "False\n", True: "True\n"}
-    assert outputs[False] == outputs[True]
+    assert preloaded == {False: "False\n", True: "True\n", executor.TORCH_LEAN: "False\n"}
+    assert outputs[False] == outputs[True] == outputs[executor.TORCH_LEAN]
     drawn, value, backend = outputs[False]
     assert [o["output_type"] for o in drawn] == ["stream", "display_data"]
     assert [o["output_type"] for o in value] == ["execute_result", "display_data"]
