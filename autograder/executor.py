@@ -86,7 +86,8 @@ def zygote_argv(slot_dir: str | os.PathLike, ctl_fd: int | None = None,
 
     ``ctl_fd``: the zygote's end of its control socket; ``torch=False``: a sandbox in
     which torch does not exist (its files hidden, its import refused); ``torch="optim"``:
-    torch, and what its optimizers import on first use, warmed too (:func:`assignment_zygote_kind`).
+    torch, and what its optimizers import on first use, warmed too; ``torch=TORCH_LEAN``:
+    torch without pyplot or sympy warmed (:func:`assignment_zygote_kind`).
     """
     from .sandbox import sandbox_status, wrap_zygote_argv
 
@@ -870,9 +871,9 @@ def _warm_up(torch: bool | str = True):
     shell = _shell_class().instance(config=cfg)
     if torch and torch != TORCH_LEAN:  # with torch, or NO_TORCH_PLOTS
         _warm_matplotlib(shell)
-    # else (ps3: an engine without torch, whose cells draw nothing; its pictures are drawn by
-    # the judge; ps1: TORCH_LEAN): matplotlib is left to a notebook that imports it, which then sets up the
-    # same inline backend itself (matplotlib_inline, from MPLBACKEND): 0.6 s of CPU less per
+    # else (ps3: an engine without torch, whose cells draw nothing, its pictures drawn by the
+    # judge; ps1: TORCH_LEAN): matplotlib is left to a notebook that imports it, which then
+    # sets up the same inline backend itself (matplotlib_inline, from MPLBACKEND): 0.6 s of CPU less per
     # zygote start, which is what competes with the grading command's own start-up
     import autograder  # noqa: F401
     import autograder.checks as checks
