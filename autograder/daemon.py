@@ -261,11 +261,12 @@ def _warm_up(course: Path, slot_root: str, log_path: str, assignments: list[str]
         sandbox_status()
     except ImportError:
         pass
-    grading.warm_imports()
-    grading.warm_judge()
-    for a in assignments:
-        if (course / "source" / a).is_dir():
-            grading.warm_assignment(course, a)
+    with executor.imports_without_gc():  # and what they made frozen: every run forks from it
+        grading.warm_imports()
+        grading.warm_judge()
+        for a in assignments:
+            if (course / "source" / a).is_dir():
+                grading.warm_assignment(course, a)
     for torch in sorted(kinds, key=str):
         executor.ready_kept(grading.default_jobs(), torch)
 

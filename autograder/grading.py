@@ -717,10 +717,19 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
     restore_journal = None
     started_dir = None  # who grades whom now (the pool's watchdog: _results)
     try:
-        # the gradebook is created/upgraded here, once, before any worker touches it
-        if ensure_in_gradebook(course, assignment):
-            print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
-                  f"(release/ untouched)", file=stream)
+        # nbgrader, torch and the checks imported without the garbage collector, and frozen
+        # before the workers fork (executor.imports_without_gc: ~0.5 s of a cold start)
+        with executor.imports_without_gc():
+            # the gradebook is created/upgraded here, once, before any worker touches it
+            if ensure_in_gradebook(course, assignment):
+                print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
+                      f"(release/ untouched)", file=stream)
+            if not scheduler:
+                # the workers fork from here: they inherit the judge's torch (and pyplot if
+                # it draws), and the test cells compiled
+                warm_judge(draws=executor.assignment_draws(course, assignment),
+                           seeds=executor.assignment_seeds(course, assignment))
+                warm_assignment(course, assignment)
         # an SQLite gradebook in write-ahead-log mode for the run: the workers' reads no
         # longer wait for each other's writes (about 7% of a ps3 batch); put back afterwards
         db_file = None if scheduler else _sqlite_path(course)
@@ -736,10 +745,6 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                                db_url=course_db_url(course), stream=stream)
             jobs = pool.processes
         else:
-            # the workers fork from here: they inherit the judge's torch (and pyplot if it draws)
-            warm_judge(draws=executor.assignment_draws(course, assignment),
-                       seeds=executor.assignment_seeds(course, assignment))
-            warm_assignment(course, assignment)  # and the compiled test cells
             started_dir = tempfile.mkdtemp(prefix="autograder-started-")
             try:
                 pool = multiprocessing.get_context("fork").Pool(

@@ -258,6 +258,38 @@ def test_nothing_a_notebook_writes_reaches_the_next_one_and_its_zygote_stays(tmp
     executor._close_zygotes()
 
 
+def test_warm_ups_run_without_the_collector_and_leave_it_as_they_found_it(tmp_path):
+    """The import-heavy warm-ups (a zygote's, the grading command's, the daemon's) switch the
+    cyclic garbage collector off and freeze what they made; a notebook's process and the
+    process that warmed up have it on again afterwards, or a student's cycles would pile up."""
+    import gc
+
+    from autograder import executor
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    with executor.imports_without_gc():
+        assert not gc.isenabled()
+        made = [[] for _ in range(1000)]
+        for a in made:  # cycles that only the collector frees
+            a.append(a)
+    assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(made)
+    gc.disable()
+    try:  # off before: off after, and nothing frozen without being asked
+        frozen = gc.get_freeze_count()
+        with executor.imports_without_gc(freeze=False):
+            pass
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.enable()
+    z = executor.shared_zygote(str(tmp_path), torch=False)
+    cell = ("import gc\nclass Ring: pass\nr = Ring(); r.me = r; del r\n"
+            "print(gc.isenabled(), gc.get_freeze_count() > 10000, gc.collect() >= 1)")
+    out = z.run(None, [(0, cell)])
+    assert out["cells"][0]["outputs"][0]["text"] == "True True True\n", out
+    executor._close_zygotes()
+
+
 def test_each_assignment_gets_the_zygote_kind_its_source_asks_for(tmp_path):
     """No torch where the source says students may not use it (ps2, ps3, ps5), with pyplot
     warmed where a cell of the student's process draws (ps5's set-up imports it; ps3's
