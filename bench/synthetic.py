@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import course as C
 from autograder.course import nbgrader_cell, new_notebook
 
 NAME = "synth"
@@ -155,3 +156,13 @@ def write_assignment(course: Path, name: str = NAME) -> Path:
     path = d / f"{name}.ipynb"
     nbformat.write(notebook(), path)
     return path
+
+
+def write_course(course: Path, students: list[str] | tuple[str, ...]) -> None:
+    """The assignment in ``course`` (a copy of the course), released with real nbgrader, and one
+    submission per student: the solution, with ``BUGS[name]`` planted for a student called
+    ``bug-<name>``."""
+    write_assignment(course)
+    C.nbgrader(course, "generate_assignment", NAME, "--force")
+    C.write_solution_submissions(course, NAME, {
+        s: BUGS[s.removeprefix("bug-")] if s.startswith("bug-") else {} for s in students})

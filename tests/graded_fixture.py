@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+from conftest import ROOT
+
 from autograder import course as C
 
 # ---------------------------------------------------------------------------- the assignment
@@ -173,3 +176,55 @@ def feedback_text(course: Path, assignment: str, student: str) -> str:
     files = sorted((course / "feedback" / student / assignment).glob("*.html"))
     return "\n".join(html.unescape(re.sub(r"<[^>]+>", "", f.read_text(errors="replace")))
                      for f in files)
+
+
+def write_course(course: Path, assignment: str, source_nb, cases_of, *, timeout: float,
+                 notebook_timeout: float, grace: float) -> list[Case]:
+    """A course of one assignment made from ``source_nb``, released with real nbgrader, with
+    one submission per case of ``cases_of(course)``; the cases. Short limits: an infinite loop
+    costs seconds, not minutes (and a process that ignores its interrupt is given up ``grace``
+    seconds after its limit, not the default 5)."""
+    (course / "source" / assignment).mkdir(parents=True)
+    cfg = (ROOT / "nbgrader_config.py").read_text()
+    cfg += (f"\nc.Execute.timeout = {timeout}\nc.WarmExecute.notebook_timeout = "
+            f"{notebook_timeout}\nc.WarmExecute.grace = {grace}\n")
+    (course / "nbgrader_config.py").write_text(cfg)
+    nbformat.write(source_nb, course / "source" / assignment / f"{assignment}.ipynb")
+    C.nbgrader(course, "generate_assignment", assignment, "--force")
+    rel = course / "release" / assignment / f"{assignment}.ipynb"
+    srcp = course / "source" / assignment / f"{assignment}.ipynb"
+    cases = cases_of(course)
+    for case in cases:
+        C.write_submission(course, assignment, case.name, case.build(rel, srcp))
+    return cases
+
+
+def above_honest_work(cases: list[Case], score_of) -> list[str]:
+    """The cases that scored more than their honest work, or were not graded though they are
+    not bad files (``score_of(name)``: the autograded points, None if not graded); the whole
+    table is printed."""
+    table, bad = [], []
+    for case in cases:
+        got = score_of(case.name)
+        table.append(f"{case.name:28s} honest={case.honest} got={got}")
+        if got is not None and got > case.honest + 1e-9:
+            bad.append(table[-1])
+        if got is None and not case.failed:
+            bad.append(table[-1] + " (not graded)")
+    print("\n".join(table))
+    return bad
+
+
+def missing_reasons(cases: list[Case], summary: str, course: Path, assignment: str) -> list[str]:
+    """The cases whose ``reason`` is found neither in the summary's lines about them nor in
+    their feedback, each with what was found."""
+    missing = []
+    for case in cases:
+        if case.reason is None:
+            continue
+        about = lines_about(summary, case.name) + "\n" + feedback_text(course, assignment,
+                                                                        case.name)
+        if not re.search(case.reason, about, re.I):
+            missing.append(f"{case.name}: expected /{case.reason}/ in:\n"
+                           f"{about[-1500:] or '(nothing)'}")
+    return missing

@@ -36,7 +36,6 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import ROOT
 from graded_fixture import (
     ENGINE,
     ENGINE_TEST,
@@ -46,10 +45,12 @@ from graded_fixture import (
     WRONG_ENGINE,
     WRONG_SQUARE,
     Case,
+    above_honest_work,
     auto_score,
     feedback_text,
     grade_cli,
-    lines_about,
+    missing_reasons,
+    write_course,
 )
 from graded_fixture import answer as _answer
 from graded_fixture import append as _append
@@ -696,10 +697,6 @@ def _auto(scores, student):
     return auto_score(scores, student)
 
 
-def _lines_about(text: str, student: str) -> str:
-    return lines_about(text, student)
-
-
 def _feedback_text(course: Path, student: str) -> str:
     return feedback_text(course, A, student)
 
@@ -708,20 +705,8 @@ def _feedback_text(course: Path, student: str) -> str:
 def batch(tmp_path_factory):
     t0 = time.monotonic()
     course = tmp_path_factory.mktemp("attacks") / "course"
-    (course / "source" / A).mkdir(parents=True)
-    cfg = (ROOT / "nbgrader_config.py").read_text()
-    # short limits: an infinite loop costs seconds, not minutes (and a process that ignores its
-    # interrupt is given up GRACE s after its limit, not the default 5)
-    cfg += (f"\nc.Execute.timeout = {TIMEOUT}\nc.WarmExecute.notebook_timeout = "
-            f"{NOTEBOOK_TIMEOUT}\nc.WarmExecute.grace = {GRACE}\n")
-    (course / "nbgrader_config.py").write_text(cfg)
-    nbformat.write(source_notebook(), course / "source" / A / f"{A}.ipynb")
-    C.nbgrader(course, "generate_assignment", A, "--force")
-    rel = course / "release" / A / f"{A}.ipynb"
-    srcp = course / "source" / A / f"{A}.ipynb"
-    all_cases = cases(course)
-    for case in all_cases:
-        C.write_submission(course, A, case.name, case.build(rel, srcp))
+    all_cases = write_course(course, A, source_notebook(), cases, timeout=TIMEOUT,
+                             notebook_timeout=NOTEBOOK_TIMEOUT, grace=GRACE)
     t1 = time.monotonic()
     first = _grade(course)
     graded_s = time.monotonic() - t1
@@ -762,27 +747,13 @@ def test_correct_submissions_get_full_marks(batch):
 
 
 def test_every_attack_scores_no_more_than_its_honest_work(batch):
-    table, bad = [], []
-    for case in batch["cases"]:
-        got = _auto(batch["scores"], case.name)
-        table.append(f"{case.name:28s} honest={case.honest} got={got}")
-        if got is not None and got > case.honest + 1e-9:
-            bad.append(table[-1])
-        if got is None and not case.failed:
-            bad.append(table[-1] + " (not graded)")
-    print("\n".join(table))
+    bad = above_honest_work(batch["cases"], lambda name: _auto(batch["scores"], name))
     assert not bad, "\n".join(bad)
 
 
 def test_every_attack_has_a_reason(batch):
     out = batch["first"].stdout
-    missing = []
-    for case in batch["cases"]:
-        if case.reason is None:
-            continue
-        about = _lines_about(out, case.name) + "\n" + _feedback_text(batch["course"], case.name)
-        if not re.search(case.reason, about, re.I):
-            missing.append(f"{case.name}: expected /{case.reason}/ in:\n{about[-1500:] or '(nothing)'}")
+    missing = missing_reasons(batch["cases"], out, batch["course"], A)
     assert not missing, "\n".join(missing) + "\n---\n" + out[-3000:]
 
 

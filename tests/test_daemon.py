@@ -47,13 +47,7 @@ def courses(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("daemon")
     here = C.copy_course(tmp / "here", root=ROOT)
-    synthetic.write_assignment(here)
-    C.nbgrader(here, "generate_assignment", A, "--force")
-    rel, src = here / "release" / A / f"{A}.ipynb", here / "source" / A / f"{A}.ipynb"
-    for student in STUDENTS:
-        bug = student.removeprefix("bug-")
-        edits = synthetic.BUGS.get(bug) if student.startswith("bug-") else None
-        C.write_submission(here, A, student, {f"{A}.ipynb": C.solution_submission(rel, src, edits)})
+    synthetic.write_course(here, STUDENTS)
     there = tmp / "there"
     shutil.copytree(here, there)
     run = grade(here, A, jobs=2, feedback=False, report=False, progress=False,

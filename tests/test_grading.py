@@ -46,14 +46,7 @@ def batch(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("grading")
     course = C.copy_course(tmp / "course", root=ROOT)
-    synthetic.write_assignment(course)
-    C.nbgrader(course, "generate_assignment", A, "--force")
-    rel = course / "release" / A / f"{A}.ipynb"
-    src = course / "source" / A / f"{A}.ipynb"
-    for student in GOOD:
-        bug = student.removeprefix("bug-")
-        edits = synthetic.BUGS.get(bug) if student.startswith("bug-") else None
-        C.write_submission(course, A, student, {f"{A}.ipynb": C.solution_submission(rel, src, edits)})
+    synthetic.write_course(course, GOOD)
     C.write_submission(course, A, CORRUPT, {f"{A}.ipynb": b'{"cells": [ this is not JSON'})
     before = _hashes(course / "submitted")
     out = io.StringIO()
@@ -506,12 +499,7 @@ def test_a_grading_worker_that_dies_costs_its_submission_only(tmp_path):
     out-of-memory killer would end it) loses that submission, with a reason; the batch does
     not wait for it forever, and the other submissions are graded."""
     course = C.copy_course(tmp_path / "course", root=ROOT)
-    synthetic.write_assignment(course)
-    C.nbgrader(course, "generate_assignment", A, "--force")
-    rel = course / "release" / A / f"{A}.ipynb"
-    src = course / "source" / A / f"{A}.ipynb"
-    for student in ("a-ok", "b-dies", "c-ok"):
-        C.write_submission(course, A, student, {f"{A}.ipynb": C.solution_submission(rel, src)})
+    synthetic.write_course(course, ("a-ok", "b-dies", "c-ok"))
     code = ("import os, sys\n"
             "from pathlib import Path\n"
             "from autograder import grading\n"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -25,7 +24,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT
 from graded_fixture import (
     ENGINE,
     ENGINE_TEST,
@@ -35,10 +33,11 @@ from graded_fixture import (
     WRONG_ENGINE,
     WRONG_SQUARE,
     Case,
+    above_honest_work,
     auto_score,
-    feedback_text,
     grade_cli,
-    lines_about,
+    missing_reasons,
+    write_course,
 )
 from graded_fixture import answer as _answer
 from graded_fixture import append as _append
@@ -300,14 +299,6 @@ def _auto(scores, student):
     return auto_score(scores, student, skip=("explain",))
 
 
-def _lines_about(text: str, student: str) -> str:
-    return lines_about(text, student)
-
-
-def _feedback_text(course: Path, student: str) -> str:
-    return feedback_text(course, A, student)
-
-
 #: what the second run re-grades (the others must keep their grades untouched)
 REGRADED = ("ok-1", "release", "edited-tests", "deleted-tests", "stripped-metadata",
             "write-gradebook", "read-hidden", "detached-process", "killed-grader", "invalid-json")
@@ -317,18 +308,8 @@ REGRADED = ("ok-1", "release", "edited-tests", "deleted-tests", "stripped-metada
 def batch(tmp_path_factory):
     t0 = time.monotonic()
     course = tmp_path_factory.mktemp("security") / "course"
-    (course / "source" / A).mkdir(parents=True)
-    cfg = (ROOT / "nbgrader_config.py").read_text()
-    # short limits so the infinite loop costs seconds, not minutes
-    cfg += "\nc.Execute.timeout = 4\nc.WarmExecute.notebook_timeout = 30\nc.WarmExecute.grace = 1.5\n"
-    (course / "nbgrader_config.py").write_text(cfg)
-    nbformat.write(source_notebook(), course / "source" / A / f"{A}.ipynb")
-    C.nbgrader(course, "generate_assignment", A, "--force")
-    rel = course / "release" / A / f"{A}.ipynb"
-    srcp = course / "source" / A / f"{A}.ipynb"
-    all_cases = cases(course)
-    for case in all_cases:
-        C.write_submission(course, A, case.name, case.build(rel, srcp))
+    all_cases = write_course(course, A, source_notebook(), cases, timeout=4,
+                             notebook_timeout=30, grace=1.5)
     before = _hashes(course / "submitted")
     first = _grade(course)
     scores1 = C.gradebook_scores(course, A)
@@ -386,16 +367,7 @@ def test_correct_submissions_get_full_marks(batch):
 
 
 def test_every_case_scores_no_more_than_its_honest_work(batch):
-    table = []
-    bad = []
-    for case in batch["cases"]:
-        got = _auto(batch["scores1"], case.name)
-        table.append(f"{case.name:20s} honest={case.honest} got={got}")
-        if got is not None and got > case.honest + 1e-9:
-            bad.append(table[-1])
-        if got is None and not case.failed:
-            bad.append(table[-1] + " (not graded)")
-    print("\n".join(table))
+    bad = above_honest_work(batch["cases"], lambda name: _auto(batch["scores1"], name))
     assert not bad, "\n".join(bad)
 
 
@@ -408,13 +380,7 @@ def test_honest_work_is_not_lost_either(batch):
 
 def test_every_bad_file_and_incident_has_a_reason(batch):
     out = batch["first"].stdout
-    missing = []
-    for case in batch["cases"]:
-        if case.reason is None:
-            continue
-        about = _lines_about(out, case.name) + "\n" + _feedback_text(batch["course"], case.name)
-        if not re.search(case.reason, about, re.I):
-            missing.append(f"{case.name}: expected /{case.reason}/ in:\n{about or '(nothing)'}")
+    missing = missing_reasons(batch["cases"], out, batch["course"], A)
     assert not missing, "\n".join(missing) + "\n---\n" + out[-4000:]
 
 
