@@ -708,55 +708,44 @@ mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: aut
 {%- endif -%}
 {%- endmacro %}
 
-{% block markdowncell scoped %}
-<div class="cell border-box-sizing text_cell rendered">
-  {{ self.empty_in_prompt() }}
-
-  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade or cell.metadata.nbgrader.task) -%}
+{#- a cell's rendered content: in nbgrader's panel (its score and heading) for an answer or
+    test cell, else plain; ``area``: the class of the div that holds it -#}
+{% macro ag_cell(cell, graded, area) -%}
+  {%- if graded -%}
   <div class="panel panel-primary nbgrader_cell">
     {{ ag_heading(cell) }}
     <div class="panel-body">
-      <div class="text_cell_render border-box-sizing rendered_html">
-        {{ cell.source  | markdown2html | ag_clean_html | strip_files_prefix }}
+      <div class="{{ area }}">
+        {{ caller() }}
       </div>
     </div>
     {{ ag_footer(cell) }}
   </div>
-
   {%- else -%}
-
   <div class="inner_cell">
-    <div class="text_cell_render border-box-sizing rendered_html">
-      {{ cell.source  | markdown2html | ag_clean_html | strip_files_prefix }}
+    <div class="{{ area }}">
+      {{ caller() }}
     </div>
   </div>
-
   {%- endif -%}
+{%- endmacro %}
 
+{% block markdowncell scoped %}
+<div class="cell border-box-sizing text_cell rendered">
+  {{ self.empty_in_prompt() }}
+  {%- set nbg = cell.metadata.nbgrader if 'nbgrader' in cell.metadata else {} -%}
+  {%- call ag_cell(cell, nbg.solution or nbg.grade or nbg.task,
+                   "text_cell_render border-box-sizing rendered_html") -%}
+    {{ cell.source  | markdown2html | ag_clean_html | strip_files_prefix }}
+  {%- endcall %}
 </div>
 {% endblock markdowncell %}
 
 {% block input %}
-  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution or cell.metadata.nbgrader.grade) -%}
-  <div class="panel panel-primary nbgrader_cell">
-    {{ ag_heading(cell) }}
-    <div class="panel-body">
-      <div class="input_area">
-        {{ cell.source | highlight_code(metadata=cell.metadata) }}
-      </div>
-    </div>
-    {{ ag_footer(cell) }}
-  </div>
-
-  {%- else -%}
-
-  <div class="inner_cell">
-    <div class="input_area">
-      {{ cell.source | highlight_code(metadata=cell.metadata) }}
-    </div>
-  </div>
-  {%- endif -%}
-
+  {%- set nbg = cell.metadata.nbgrader if 'nbgrader' in cell.metadata else {} -%}
+  {%- call ag_cell(cell, nbg.solution or nbg.grade, "input_area") -%}
+    {{ cell.source | highlight_code(metadata=cell.metadata) }}
+  {%- endcall %}
 {% endblock input %}
 
 {% block body %}
