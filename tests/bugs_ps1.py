@@ -77,4 +77,13 @@ BUGS = [
     Bug("train-returns-tensors",
         edits={"ps1-train": [("return w.detach().numpy(), grads", "return w.detach(), grads")]},
         expect=["6 samples, 3 steps: train's final w must be a float64 numpy array, got Tensor"]),
+    # red team (session 15): part A handed to torch where torch exists, and an empty answer
+    # where it does not, hoping the by-hand check compares nothing (an empty zip)
+    Bug("mean-square-by-torch-empty-without",
+        edits={"ps1-grad-mean-square": [(
+            "return 2 * x / x.shape[0]",
+            "try:\n        import torch\n    except ImportError:\n        return []\n"
+            "    t = torch.tensor(x, requires_grad=True)\n"
+            "    (t * t).sum(dim=1).mean().backward()\n    return t.grad.numpy()")]},
+        expect=["(your code run in a Python without torch)", "shape: expected (3, 2), got (0,)"]),
 ]
