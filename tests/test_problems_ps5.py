@@ -97,3 +97,71 @@ def test_check_step_keeps_grad_passes_sgd_and_names_a_step_that_scales_grad():
     P.check_step_keeps_grad(_SGD, Variable, 0.1, seed=6)
     with pytest.raises(AssertionError, match=r"step\(\) changed weight\.grad"):
         P.check_step_keeps_grad(_SGDScalesGrad, Variable, 0.1, seed=6)
+
+
+class _Box:
+    """A "parameter" with numbers and no engine behind it (a red team's ps5, session 15)."""
+
+    def __init__(self, shape, value=0.0):
+        self.data, self.grad = np.full(shape, value), None
+        self.requires_grad = self.is_leaf = True
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    def backward(self, gradient=None):
+        pass  # no graph: nothing to do
+
+
+class _Fickle:
+    """parameters() whose third iteration is empty: the judge must iterate it once."""
+
+    def __init__(self, ps):
+        self.ps, self.n = ps, 0
+
+    def __len__(self):
+        return len(self.ps)
+
+    def __iter__(self):
+        self.n += 1
+        return iter(self.ps if self.n <= 2 else [])
+
+
+class _NoEngineMLP:
+    """Every weight 0 but the last bias, 1: torch's network outputs that bias everywhere."""
+
+    def __init__(self, sizes, rng):
+        self.sizes = list(sizes)
+        self.ps = [p for a, b in zip(sizes[:-1], sizes[1:]) for p in (_Box((b, a)), _Box((b,)))]
+        self.ps[-1].data[:] = 1.0
+
+    def __call__(self, x):
+        return _Box((x.data.shape[0], self.sizes[-1]), float(self.ps[-1].data[0]))
+
+    def parameters(self):
+        return _Fickle(self.ps)
+
+
+def _closed_form_train(model, X, y, steps=300, lr=0.5):
+    """The loss curve torch's training follows from _NoEngineMLP's weights, computed in numpy:
+    only the last bias moves."""
+    b, y, losses = float(model.ps[-1].data[0]), np.asarray(y, dtype=np.float64), []
+    for _ in range(steps):
+        losses.append(float(np.mean(np.maximum(b, 0) - b * y + np.log1p(np.exp(-abs(b))))))
+        b -= lr * float(np.mean(1.0 / (1.0 + np.exp(-b)) - y))
+    return losses
+
+
+def test_mlp_and_training_checks_need_an_engine_not_a_box_of_numbers():
+    X, y = make_moons(200, noise=0.15, seed=3)
+    # the fake's premise: from its own weights, torch's curve is the closed form
+    initial = [p.data for p in _NoEngineMLP([2, 16, 16, 1], None).ps]
+    np.testing.assert_allclose(_closed_form_train(_NoEngineMLP([2, 16, 16, 1], None), X, y, 30),
+                               P.torch_training(initial, X, y, 30, 0.5), rtol=1e-6)
+    # parameters() is asked once, so every gradient is compared (the fake has none)
+    with pytest.raises(AssertionError, match="gradient of layer 1's weight"):
+        P.check_mlp(_NoEngineMLP, _engine(), [2, 16, 16, 1], n=5, seed=0)
+    # training starts from weights the check draws, not the model's own
+    with pytest.raises(AssertionError, match="the loss curve vs the same training in torch"):
+        P.check_training(_NoEngineMLP, _closed_form_train, seed=3, steps=30)

@@ -46,7 +46,7 @@ def check_linear(Linear, Variable, n: int, fan_in: int, fan_out: int, seed: int)
     layer = Linear(fan_in, fan_out, _rng(seed))
     what = _("Linear({fan_in}, {fan_out}) on x of shape ({n}, {fan_in})").format(
         fan_in=fan_in, fan_out=fan_out, n=n)
-    params = layer.parameters()
+    params = list(layer.parameters())  # asked once: a second call could answer otherwise
     assert len(params) == 2 and params[0] is layer.weight and params[1] is layer.bias, (
         _("{what}: parameters() must return [weight, bias]").format(what=what))
     assert layer.weight.shape == (fan_out, fan_in) and layer.bias.shape == (fan_out,), (
@@ -125,7 +125,9 @@ def check_mlp(MLP, Variable, sizes, n: int, seed: int) -> None:
     model = MLP(sizes, _rng(seed))
     what = _("MLP({sizes}) on x of shape ({n}, {features})").format(sizes=sizes, n=n,
                                                                      features=sizes[0])
-    params = model.parameters()
+    # asked once, as a list here: every later use (shapes, weights, gradients) reads these same
+    # Variables (a red team's parameters() answered nothing the third time it was iterated)
+    params = list(model.parameters())
     assert len(params) == 2 * (len(sizes) - 1), (
         _("{what}: parameters() returned {got} Variables; expected {expected} (a weight and a bias "
           "per layer)").format(what=what, got=len(params), expected=2 * (len(sizes) - 1)))
@@ -292,6 +294,17 @@ def torch_training(initial, X, y, steps: int, lr: float, leftover: bool = False)
     return np.array(losses)
 
 
+def _drawn_weights(sizes, seed: int) -> list[np.ndarray]:
+    """``[W1, b1, W2, b2, ...]`` drawn as ``torch.nn.Linear`` draws them (uniform in
+    ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``), by this process's generator."""
+    rng = np.random.default_rng(10_000 + seed)
+    drawn = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        drawn += [rng.uniform(-bound, bound, (fan_out, fan_in)), rng.uniform(-bound, bound, fan_out)]
+    return drawn
+
+
 def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(2, 16, 16, 1),
              stale_grad: bool = False):
     """A model ``MLP(sizes, rng(seed))`` trained by the student's ``train`` on
@@ -302,9 +315,16 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
     model = MLP(list(sizes), _rng(seed))
     what = _("train() on make_moons({n}, noise=0.15, seed={seed}), {steps} steps, lr={lr}").format(
         n=n, seed=seed, steps=steps, lr=lr)
-    initial = _weights(list(model.parameters()), list(sizes), what)
+    params = list(model.parameters())
+    _weights(params, list(sizes), what)  # the shapes, before anything is written into them
+    # training starts from weights drawn here, not from the model's own: a model made to learn
+    # nothing (a red team's: every weight 0 but the last bias) trains along a curve simple
+    # enough to fake without an engine. A setter that ignores them trains off torch's curve.
+    initial = _drawn_weights(sizes, seed)
+    for p, a in zip(params, initial):
+        p.data = a.copy()
     if stale_grad:
-        for p in model.parameters():
+        for p in params:
             (p * p).mean().backward()
         what = _("{what}, on a model whose parameters already hold a gradient (a backward() "
                  "before train)").format(what=what)
