@@ -126,5 +126,15 @@ BUGS = [
                                  "        if gradient.ndim == 0:\n"
                                  "            gradient = np.broadcast_to(gradient, self.shape)")]},
         expect=["y.backward(gradient) with a gradient of shape (), for y of shape (2, 3)"]),
+    # red team (session 15): tests of errors alone passed a backward() that always raises and a
+    # no_grad() that does nothing. The shape check inverted: right shapes refused ...
+    Bug("backward-shape-check-inverted",
+        edits={"ps3-backward": [("        if gradient.shape != self.shape:\n",
+                                 "        if gradient.shape == self.shape:\n")]},
+        expect=["y.backward(gradient) with a gradient of y's own shape (2, 3)"]),
+    # ... and a no_grad() whose __enter__ forgets to turn recording off
+    Bug("no-grad-enter-keeps-recording",
+        edits={"ps3-no-grad": [("        GradMode.enabled = False\n", "")]},
+        expect=["(x * 2.0).requires_grad inside no_grad(), before the exception"]),
 ]
 
