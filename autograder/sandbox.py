@@ -171,6 +171,16 @@ def _is_under(path: str | Path, root: str | Path) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+@functools.lru_cache(maxsize=None)
+def _bwrap_sizes(bwrap: str) -> bool:
+    """Whether this bubblewrap sizes a tmpfs (``--size``: bubblewrap 0.7 and newer)."""
+    try:
+        proc = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--size" in proc.stdout + proc.stderr
+
+
 def bwrap_argv(argv: list[str], slot_dir: str | os.PathLike, *, bwrap: str | None = None,
                flags: tuple[str, ...] | None = None, env: dict | None = None) -> list[str]:
     """The bubblewrap command line that runs ``argv`` with only ``slot_dir`` writable."""
@@ -182,7 +192,9 @@ def bwrap_argv(argv: list[str], slot_dir: str | os.PathLike, *, bwrap: str | Non
         out += ["--setenv", k, v]
     out += ["--setenv", "HOME", slot, "--setenv", "TMPDIR", "/tmp",
             "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
-    out += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # /tmp and /dev/shm are memory: sized, where this bwrap can (a notebook filled 2 GB of /tmp)
+    size = ["--size", str(Limits.from_env().scratch_mb << 20)] if _bwrap_sizes(out[0]) else []
+    out += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/tmp", *size, "--tmpfs", "/dev/shm"]
     bound: list[str] = []
     for p in SYSTEM_PATHS:
         if os.path.islink(p):
@@ -288,6 +300,11 @@ class Limits:
     memory_mb: int = 3072  # address space; torch alone maps ~650 MB of it
     cpu_s: int = 300  # CPU seconds per notebook (SIGXCPU, then SIGKILL 5 s later)
     file_mb: int = 64  # largest file the notebook may write
+    # what rlimits do not count (enforced by the sandbox: bwrap's tmpfs sizes, and the zygote's
+    # watch over the notebook: autograder.judge.sandboxed):
+    scratch_mb: int = 512  # each of /tmp and /dev/shm, and all System V shared memory at once
+    disk_mb: int = 1024  # what the slot's file system may lose while one notebook runs
+    files: int = 100_000  # files (inodes) one notebook may make there
     procs: int = 64  # processes of this user at once, where the kernel counts them (non-root)
     output_chars: int = 100_000  # output kept per cell (a 50 MB line becomes 100 kB + a note)
 

@@ -493,3 +493,59 @@ def test_without_bwrap_limits_cleanup_and_audit_still_hold(tmp_path):
     assert not Path(f"/proc/{pid}").exists() or \
         Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z", \
         "a detached process outlived its notebook"  # ... and is gone
+
+
+#: System V shared memory from a notebook (ctypes: nothing to install)
+SYSV = '''
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+def segment(key, mb, fill=b"secret"):
+    ident = libc.shmget(key, mb << 20, 0o1000 | 0o600)  # IPC_CREAT: made, then filled
+    at = libc.shmat(ident, None, 0)
+    ctypes.memset(at, 1, mb << 20)
+    ctypes.memmove(at, fill, len(fill))
+    libc.shmdt(ctypes.c_void_p(at))
+    return ident
+'''
+
+
+def test_a_notebook_cannot_pass_ipc_to_the_next_nor_hold_memory_or_disk_past_the_limits(
+        tmp_path, monkeypatch):
+    """What rlimits do not count (a red team's, session 15): System V IPC, which outlives the
+    notebook in the zygote's IPC namespace, is removed after each one; shared memory and
+    what the slot's disk loses are watched while it runs; /tmp and /dev/shm are sized."""
+    from autograder.executor import Zygote
+    from autograder.sandbox import sandbox_status
+
+    if not sandbox_status().ok:
+        pytest.skip(f"needs the OS sandbox: {sandbox_status().reason}")
+    monkeypatch.setenv("AUTOGRADER_LIMITS", "scratch_mb=64,disk_mb=64")
+    z = Zygote(slot_root=str(tmp_path), torch=False)
+    try:
+        def run(code, timeout=30):
+            r = z.run(None, [(0, SYSV), (1, code)], cell_timeout=timeout, notebook_timeout=60)
+            outs = [o.get("text") or o.get("evalue") or "" for o in r["cells"].get(1, {}).get("outputs", [])]
+            return "".join(outs), r.get("error")
+
+        out, err = run("print(segment(0x5EC, 1))")
+        assert err is None and out.strip().isdigit(), (out, err)
+        # the next notebook, in the same zygote, finds nothing of it
+        out, err = run("print(libc.shmget(0x5EC, 0, 0), len(open('/proc/sysvipc/shm').read().splitlines()))")
+        assert out.split() == ["-1", "1"], out  # no such key; the table's header alone
+        # memory outside the address space, over scratch_mb: killed, and the report says why
+        out, err = run("import time\nfor k in range(4):\n    segment(0, 32)\ntime.sleep(20)")
+        assert err and err["kind"] == "limits" and "more than 64 MB in System V shared memory" in \
+            err["detail"], err
+        # the disk: files of 8 MB each (under file_mb) until the watch stops it
+        out, err = run("import time\nfor k in range(40):\n    open(f'f{k}', 'wb').write(b'x' * (8 << 20))\n"
+                       "time.sleep(20)")
+        assert err and err["kind"] == "limits" and "wrote more than 64 MB to disk" in err["detail"], err
+        # /tmp and /dev/shm are 64 MB tmpfs here
+        out, err = run("import errno\nfor d in ('/tmp', '/dev/shm'):\n    try:\n"
+                       "        for k in range(3):\n"
+                       "            open(f'{d}/f{k}', 'wb').write(b'x' * (40 << 20))\n"
+                       "    except OSError as e:\n        print(d, errno.errorcode[e.errno])")
+        assert err is None and out.split() == ["/tmp", "ENOSPC", "/dev/shm", "ENOSPC"], (out, err)
+    finally:
+        z.close()

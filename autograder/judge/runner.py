@@ -499,6 +499,16 @@ def _run_notebook(zygote, plan: Plan, files_dir=None) -> dict:
                     _close(spare["zygote"], spare["channel"])
                 except Exception:  # noqa: BLE001  (executor.ExecutorError: that zygote is gone)
                     pass  # the next notebook gets a new one
+    over = status.get("over")
+    if over:  # the zygote ended it over a limit rlimits do not count: say which, not "it died"
+        why = f"the notebook's process {over}"
+        if error is not None:
+            error = dict(error, kind="limits", detail=why,
+                         outputs=[_error(NOT_RUN, f"{why} while running this cell")])
+        elif stopped:
+            stopped = ("limits", why)
+        else:
+            error = {"kind": "limits", "cell": None, "detail": why}
     if error is None and stopped and len(cells) < len(plan.cells):
         nxt = next(i for i, _, _ in plan.cells if i not in cells)
         error = {"kind": stopped[0], "cell": nxt, "detail": stopped[1],

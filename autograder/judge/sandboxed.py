@@ -137,6 +137,8 @@ def _json_lines(sock: socket.socket, chunk: int = 1 << 20):
 def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict,
                   private_tmp: bool = False) -> None:
     work = slot / X.WORK
+    # in the sandbox, what rlimits do not count is watched while the notebook runs
+    watch = Watch(slot) if private_tmp else None
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # ------------------------------------------------------ the child
@@ -156,12 +158,18 @@ def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict,
         pidfd = None
     status = None
     killed = False
+    over = None  # which limit the watch found exceeded
     buf = b""
     import select
 
     while status is None:
         fds = [ctl] + ([pidfd] if pidfd is not None else [])
-        ready, _, _ = select.select(fds, [], [], None if pidfd is not None else 0.2)
+        ready, _, _ = select.select(fds, [], [], Watch.EVERY if watch or pidfd is None else None)
+        if watch and not killed:
+            over = watch.over()
+            if over:
+                X._kill_tree(pid)
+                killed = True
         if ctl in ready:
             chunk = ctl.recv(1 << 16)
             if not chunk:  # the grader is gone: so is this notebook
@@ -189,8 +197,89 @@ def _one_notebook(shell, slot: Path, ctl: socket.socket, send, job: dict,
     X._reap_killed_group()
     leftover = X._reap_descendants()
     clean = _wipe(slot, private_tmp)
+    if private_tmp:  # the sandbox's own IPC namespace, which the next notebook shares
+        clean = _remove_ipc() and clean
     send({"ev": "closed", "status": status, "killed": killed, "leftover": leftover,
-          "detail": X._describe_status(status), "clean": clean})
+          "detail": over or X._describe_status(status), "clean": clean,
+          **({"over": over} if over else {})})
+
+
+class Watch:
+    """What one notebook holds beyond its rlimits, checked every :attr:`EVERY` seconds while
+    it runs (:class:`autograder.sandbox.Limits`): System V shared memory and message queues
+    (memory outside its address space, which outlives it), and what the slot's file system
+    lost since it began (``file_mb`` bounds one file, not how many). /tmp and /dev/shm are
+    sized tmpfs (bwrap). Over a limit, the zygote kills the notebook and says why."""
+
+    EVERY = 0.25
+
+    def __init__(self, slot: Path):
+        from ..sandbox import Limits
+
+        self.slot, self.limits = slot, Limits.from_env()
+        self.free, self.inodes = self._free()
+
+    def _free(self) -> tuple[int, int]:
+        try:
+            st = os.statvfs(self.slot)
+        except OSError:
+            return 0, 0
+        return st.f_bavail * st.f_frsize, st.f_favail
+
+    def over(self) -> str | None:
+        lim = self.limits
+        held = sum(size for _kind, _id, size in _ipc_table())
+        if held > lim.scratch_mb << 20:
+            return (f"held more than {lim.scratch_mb} MB in System V shared memory or message "
+                    f"queues: killed")
+        free, inodes = self._free()
+        if self.free - free > lim.disk_mb << 20:
+            return f"wrote more than {lim.disk_mb} MB to disk: killed"
+        if self.inodes - inodes > lim.files:
+            return f"made more than {lim.files} files: killed"
+        return None
+
+
+#: System V IPC objects: their /proc/sysvipc table, and the column of the bytes each holds
+_SYSVIPC = (("shm", 3), ("msg", 3), ("sem", None))
+
+
+def _ipc_table() -> list[tuple[str, int, int]]:
+    """``(kind, id, bytes)`` of every System V IPC object in this IPC namespace."""
+    out = []
+    for kind, col in _SYSVIPC:
+        try:
+            with open(f"/proc/sysvipc/{kind}", encoding="ascii", errors="replace") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            try:
+                out.append((kind, int(cols[1]), int(cols[col]) if col else 0))
+            except (IndexError, ValueError):
+                continue
+    return out
+
+
+def _remove_ipc() -> bool:
+    """Remove every System V shared memory segment, message queue and semaphore set of this
+    IPC namespace (the sandbox's own: a notebook's could carry a message, or gigabytes, to the
+    next student's); whether none is left."""
+    import ctypes
+
+    table = _ipc_table()
+    if not table:
+        return True
+    libc, rmid = ctypes.CDLL(None, use_errno=True), 0  # IPC_RMID
+    for kind, ident, _size in table:
+        if kind == "shm":
+            libc.shmctl(ident, rmid, None)
+        elif kind == "msg":
+            libc.msgctl(ident, rmid, None)
+        else:
+            libc.semctl(ident, 0, rmid)
+    return not _ipc_table()
 
 
 def _wipe(slot: Path, private_tmp: bool = False) -> bool:
