@@ -86,6 +86,10 @@ def zygote_main(slot_dir: str, ctl_fd: int, torch: bool | str = True,
     send({"ev": "ready", "pid": os.getpid(), "import_s": round(time.monotonic() - t0, 3),
           "torch": torch})
     for msg in _json_lines(ctl, 1 << 16):
+        if msg is not None and msg.get("op") == "kill":
+            # for a notebook that has ended: the grader asked as its process died (on its own
+            # or killed by the watch), and the "closed" crossed this on the way
+            continue
         if msg is None or msg.get("op") != "open":
             break
         _one_notebook(shell, slot, ctl, send, msg, private_tmp)
