@@ -28,7 +28,8 @@ import importlib
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["student_side", "type_name", "require_float64", "remote", "is_student_object", "torch_calls",
+__all__ = ["student_side", "type_name", "require_float64", "remote", "is_student_object", "plain",
+           "torch_calls",
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
            "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace",
            "make_leaves", "remote_leaves", "hook_changes_its_argument", "check_unchanged",
@@ -54,6 +55,22 @@ def student_side(module: str):
     if judge is None:
         return importlib.import_module(module)
     return judge.import_module(module)
+
+
+def plain(x: Any, kind: type) -> Any:
+    """``x`` as a plain ``kind`` (``dict``, ``tuple`` or ``list``) where it is one or a subclass
+    of one (an ``OrderedDict``, a ``defaultdict``, a namedtuple), else ``x`` unchanged for the
+    check to refuse. The judge receives a subclass as a handle, not as data: without this, a
+    right answer that Validate passes would fail at grading. The copy is made where the
+    student's code runs and comes back as plain data."""
+    if isinstance(x, kind):
+        return kind(x)
+    if is_student_object(x):
+        builtins = student_side("builtins")
+        remote_kind = getattr(builtins, kind.__name__)
+        if builtins.isinstance(x, remote_kind) is True:
+            return remote_kind(x)
+    return x
 
 
 def type_name(x: Any) -> str:

@@ -22,7 +22,7 @@ from ..checks import (
     without_likely_causes,
 )
 from ..i18n import _
-from ..testing import call_keeping_inputs, remote
+from ..testing import call_keeping_inputs, plain, remote
 
 __all__ = ["check_local_derivative", "torch_two_layer_loss", "random_network", "check_forward",
            "check_network_gradients", "check_unbroadcast", "check_matvec", "check_batched_matmul",
@@ -122,7 +122,7 @@ def _changed_cache(what: str, detail: str) -> AssertionError:
 
 
 def _network_grads(backward, cache) -> dict:
-    grads = backward(cache)
+    grads = plain(backward(cache), dict)  # an OrderedDict is a dict
     if not isinstance(grads, dict) or sorted(grads) != ["W1", "W2", "b1", "b2"]:
         raise AssertionError(_("two_layer_backward must return a dict with the keys "
                                "'W1', 'b1', 'W2', 'b2'"))
@@ -158,6 +158,7 @@ def _grad_for(name: str, product: str, label: str) -> str:
 
 
 def _pair(result, name):
+    result = plain(result, tuple)  # a namedtuple is a pair too
     if not isinstance(result, tuple) or len(result) != 2:
         raise AssertionError(_("{name} must return a pair (a tuple of two arrays), got {result!r}")
                              .format(name=name, result=result))

@@ -24,7 +24,7 @@ from ..checks import (
 )
 from ..data import accuracy, make_moons
 from ..i18n import _
-from ..testing import student_side, torch_mlp, type_name
+from ..testing import plain, student_side, torch_mlp, type_name
 
 __all__ = ["check_linear", "check_linear_init", "check_mlp", "check_loss", "tanh_layer_loss",
            "check_steps", "check_step_keeps_grad", "check_zero_grad", "check_sgd_params",
@@ -328,7 +328,7 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
             (p * p).mean().backward()
         what = _("{what}, on a model whose parameters already hold a gradient (a backward() "
                  "before train)").format(what=what)
-    losses = train(model, X, y, steps=steps, lr=lr)
+    losses = plain(train(model, X, y, steps=steps, lr=lr), list)
     assert isinstance(losses, list) and len(losses) == steps, (
         _("{what}: train must return a list of {steps} losses, got {type} of length {length}").format(
             what=what, steps=steps, type=type_name(losses),

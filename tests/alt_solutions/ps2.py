@@ -5,7 +5,8 @@ Written from the release notebook alone, in a deliberately different style from
 tanh' as (1 - t)(1 + t), sigmoid through tanh, ``np.heaviside`` for relu, x**p's
 derivative through exp/log), the network with ``einsum`` and a dict cache,
 a loop-based ``unbroadcast``, matrix-product gradients with ``einsum``, ``np.outer``
-and a reshape of the batch, and softmax's Jacobian through broadcasting.
+and a reshape of the batch, and softmax's Jacobian through broadcasting; the network's
+gradients as an OrderedDict and matvec's as a namedtuple (subclasses of what is asked).
 ``FILLS[grade_id]`` lists, in order, the code that replaces each ``# YOUR CODE HERE`` /
 ``raise NotImplementedError()`` of that answer cell (tests/test_alt_solutions.py).
 """
@@ -42,6 +43,9 @@ db2 = np.einsum("nc->c", dO)
 dZ1 = np.einsum("nc,hc->nh", dO, W2) * (1.0 - A ** 2)
 dW1 = np.einsum("nd,nh->dh", X, dZ1)
 db1 = np.einsum("nh->h", dZ1)
+# an OrderedDict is a dict (the judge receives it as a handle: testing.plain)
+from collections import OrderedDict
+return OrderedDict(W1=dW1, b1=db1, W2=dW2, b2=db2)
 """,
     ],
     "ps2-unbroadcast": [
@@ -57,6 +61,9 @@ for axis, size in enumerate(shape):
         """\
 grad_A = np.outer(g, v)
 grad_v = np.einsum("i,ij->j", g, A)
+# a namedtuple is a pair too
+from collections import namedtuple
+return namedtuple("Grads", "grad_A grad_v")(grad_A, grad_v)
 """,
         """\
 b, n, k = A.shape
