@@ -85,4 +85,25 @@ BUGS = [
         edits={"ps4-logsumexp": [("softmax = (x - out.unsqueeze(-1)).exp()",
                                   "softmax = x.sub_(out.unsqueeze(-1)).exp_()")]},
         expect=["LogSumExp changed its argument x in place"]),
+    # mutation harness survivors (session 16): a shift by another statistic of the row keeps
+    # exp() finite for rows whose elements are close together, and overflows for a row with
+    # one element far above the others ...
+    Bug("lse-shift-by-min",
+        edits={"ps4-logsumexp": [("m = x.amax(dim=-1, keepdim=True)", "m = x.amin(dim=-1, keepdim=True)")]},
+        expect=["one element of each row far above the others", "value: does not match torch.autograd"]),
+    Bug("lse-shift-by-mean",
+        edits={"ps4-logsumexp": [("m = x.amax(dim=-1, keepdim=True)", "m = x.mean(dim=-1, keepdim=True)")]},
+        expect=["one element of each row far above the others"]),
+    # ... and clipping thresholds that agree with the norm itself for norms far from max_norm:
+    # clipping only above twice max_norm, and comparing the squared norm with max_norm
+    Bug("clip-hook-threshold-doubled",
+        edits={"ps4-clip-hook": [("scale = (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0)",
+                                  "norm = grad.norm()\n"
+                                  "        scale = max_norm / (norm + 1e-6) if norm > 2 * max_norm else 1.0")]},
+        expect=["make_clip_hook(1.0), a gradient of norm 1.3 x max_norm"]),
+    Bug("clip-hook-squared-norm-compare",
+        edits={"ps4-clip-hook": [("scale = (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0)",
+                                  "norm = grad.norm()\n"
+                                  "        scale = max_norm / (norm + 1e-6) if norm ** 2 > max_norm else 1.0")]},
+        expect=["a gradient of norm"]),
 ]

@@ -30,7 +30,7 @@ def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` (bin/test), except that SPLIT_BY_PARAMETER's files split by parameter.
 
     A file's tests stay on one worker, so its module-scoped batch is built once; the five
-    graded assignments of test_assignments.py go to both workers. (xdist's own
+    graded assignments of test_assignments.py go to every worker. (xdist's own
     ``--dist loadgroup`` does not group under pytest 9: it renames items by an attribute
     pytest no longer reads.)
     """
@@ -52,14 +52,15 @@ def pytest_xdist_make_scheduler(config, log):
     return Scheduling(config, log)
 
 
-# The files that take longest (seconds of one idle run, --durations=0), longest first: both
+# The files that take longest (seconds of one idle run, --durations=0), longest first: the
 # workers start on them, and the many short files fill in at the end instead of one long
 # file running alone. The others follow in their usual order.
-LONGEST_FIRST = ["test_hub.py", "test_assignments.py", "test_attacks.py", "test_cluster.py",
-                 "test_validate.py", "test_bench.py", "test_lessons.py", "test_daemon.py",
-                 "test_security.py", "test_grading.py", "test_browser.py", "test_submissions.py",
-                 "test_feedback.py", "test_browser_zh.py", "test_i18n.py",
-                 "test_ps5_engine.py", "test_mutation.py", "test_nbgrader_config.py"]
+LONGEST_FIRST = ["test_hub.py", "test_lessons.py", "test_validate.py", "test_grading.py",
+                 "test_cluster.py", "test_assignments.py", "test_bench.py", "test_attacks.py",
+                 "test_security.py", "test_browser.py", "test_submissions.py",
+                 "test_browser_zh.py", "test_daemon.py", "test_bug_fixtures.py",
+                 "test_nbgrader_config.py", "test_i18n.py", "test_feedback.py",
+                 "test_mutation.py", "test_ps5_engine.py"]
 
 
 def pytest_collection_modifyitems(config, items):
