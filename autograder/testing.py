@@ -62,15 +62,37 @@ def plain(x: Any, kind: type) -> Any:
     of one (an ``OrderedDict``, a ``defaultdict``, a namedtuple), else ``x`` unchanged for the
     check to refuse. The judge receives a subclass as a handle, not as data: without this, a
     right answer that Validate passes would fail at grading. The copy is made where the
-    student's code runs and comes back as plain data."""
+    student's code runs and comes back as plain data; a dict's keys that are ``str``
+    subclasses come back as exact ``str`` (:func:`_plain_key`)."""
     if isinstance(x, kind):
-        return kind(x)
-    if is_student_object(x):
+        out = kind(x)
+    elif is_student_object(x):
         builtins = student_side("builtins")
         remote_kind = getattr(builtins, kind.__name__)
-        if builtins.isinstance(x, remote_kind) is True:
-            return remote_kind(x)
-    return x
+        if builtins.isinstance(x, remote_kind) is not True:
+            return x
+        out = remote_kind(x)
+    else:
+        return x
+    if kind is dict:
+        out = {_plain_key(k): v for k, v in out.items()}
+    return out
+
+
+def _plain_key(k: Any) -> Any:
+    """A dict key that is a ``str`` subclass as the exact ``str`` a check looks up (numpy's
+    ``str_``, from names kept in an array, equals its text but reaches the judge as a handle:
+    ``sorted(grads) == ["W1", ...]`` would fail at grading where Validate passes); any other
+    key as it is."""
+    if type(k) is str:
+        return k
+    if isinstance(k, str):
+        return str(k)
+    if is_student_object(k):
+        builtins = student_side("builtins")
+        if builtins.isinstance(k, builtins.str) is True:
+            return builtins.str(k)  # an exact str comes back as data; anything else, a handle
+    return k
 
 
 def type_name(x: Any) -> str:

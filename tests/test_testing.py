@@ -37,6 +37,19 @@ def test_without_a_judge_the_helpers_are_plain_python():
     assert testing.is_tensor(torch.zeros(2)) and not testing.is_tensor(np.zeros(2))
 
 
+def test_plain_copies_subclasses_and_gives_exact_str_keys():
+    from collections import OrderedDict, namedtuple
+
+    names = np.array(["W1", "b1"])  # numpy's str_, a str subclass
+    got = testing.plain(OrderedDict(zip(names, (1, 2))), dict)
+    assert type(got) is dict and got == {"W1": 1, "b1": 2}
+    assert all(type(k) is str for k in got)
+    pair = testing.plain(namedtuple("P", "a b")(1, 2), tuple)
+    assert type(pair) is tuple and pair == (1, 2)
+    assert testing.plain({3: "x"}, dict) == {3: "x"}  # other keys as they are
+    assert testing.plain("not a dict", dict) == "not a dict"  # for the check to refuse
+
+
 def test_torch_calls_names_the_torch_functions_called():
     x = torch.randn(2, 3, dtype=torch.float64)
     assert "logsumexp" in torch_calls(torch.logsumexp, x, dim=-1)
