@@ -165,3 +165,33 @@ def test_mlp_and_training_checks_need_an_engine_not_a_box_of_numbers():
     # training starts from weights the check draws, not the model's own
     with pytest.raises(AssertionError, match="the loss curve vs the same training in torch"):
         P.check_training(_NoEngineMLP, _closed_form_train, seed=3, steps=30)
+
+
+def test_the_loss_checks_take_either_form_the_text_gives():
+    """ps5's text gives the loss as -y log(sigmoid(z)) - (1 - y) log(1 - sigmoid(z)) and as
+    log(1 + e^z) - y z: both, written with the engine, pass every check of ps5-loss-test (the
+    left-hand form rounds 1 - sigmoid(z) and drifts 1e-6 from torch only for logits near 30,
+    past what the checks use)."""
+    Variable = _engine()
+
+    def by_sigmoid(logits, targets):
+        s = ((-logits).exp() + 1.0) ** -1.0
+        return (-(s.log() * targets) - (1.0 - s).log() * (1.0 - targets)).mean()
+
+    def softplus(logits, targets):
+        return ((logits.exp() + 1).log() - logits * targets).mean()
+
+    cells = _cell_calls("ps5-loss-test", "check_loss")
+    assert len(cells) >= 4, cells
+    for loss in (by_sigmoid, softplus):
+        for call in cells:
+            eval(call, {"check_loss": P.check_loss, "bce_with_logits": loss, "Variable": Variable})
+
+
+def _cell_calls(grade_id: str, name: str) -> list[str]:
+    """The ``name(...)`` calls of a test cell of source/ps5 (visible and hidden), one per line."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "source" / "ps5" / "ps5.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return [ln.strip() for ln in cell.source.splitlines() if ln.strip().startswith(f"{name}(")]
