@@ -100,7 +100,7 @@ BUGS = [
         edits={"ps4-clip-hook": [("scale = (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0)",
                                   "norm = grad.norm()\n"
                                   "        scale = max_norm / (norm + 1e-6) if norm > 2 * max_norm else 1.0")]},
-        expect=["make_clip_hook(1.0), a gradient of norm 1.3 x max_norm"]),
+        expect=["make_clip_hook(2.0), a gradient of norm 1.3 x max_norm"]),
     Bug("clip-hook-squared-norm-compare",
         edits={"ps4-clip-hook": [("scale = (max_norm / (grad.norm() + 1e-6)).clamp(max=1.0)",
                                   "norm = grad.norm()\n"
