@@ -78,6 +78,16 @@ def assignments(translations: bool = False) -> list[str]:
                   and (translations or not is_translation(p.name)))
 
 
+def source_cell(assignment: str, grade_id: str) -> str:
+    """The cell ``grade_id`` of source/<assignment>/<assignment>.ipynb as the instructor wrote
+    it, hidden tests included (their markers are comments: the text runs as it is)."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell.source
+
+
 def hidden_lines(source_nb: Path, release_nb: Path | None = None) -> set[str]:
     """The non-trivial lines of the hidden test regions of ``source_nb``, less any line the
     release shows too (an import both the visible and the hidden part use is no leak)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import source_cell
 
 from autograder.problems import ps4 as P
 
@@ -85,18 +86,6 @@ def test_check_hvp_leaves_x_alone_sees_an_answer_written_into_x():
         P.check_hvp_leaves_x_alone(into_x, np.array([0.5, -1.0, 2.0]), np.ones(3), x_requires_grad=False)
 
 
-def _cell_source(grade_id: str) -> str:
-    """A test cell of source/ps4, visible and hidden tests (its markers are comments)."""
-    from pathlib import Path
-
-    import nbformat
-
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / "source" / "ps4" / "ps4.ipynb",
-                       as_version=4)
-    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
-    return cell.source
-
-
 def test_clip_hook_checks_take_the_ways_of_writing_the_formula_and_refuse_other_thresholds():
     """Every check of ps4-clip-hook-test, hidden ones included, on hooks written from the
     text's formula in several ways (a tensor scale clamped at 1, a Python min, an if with
@@ -123,7 +112,7 @@ def test_clip_hook_checks_take_the_ways_of_writing_the_formula_and_refuse_other_
     def squared(max_norm):
         return lambda g: g * (max_norm / (g.norm() + 1e-6)) if g.norm() ** 2 > max_norm else g * 1.0
 
-    source = _cell_source("ps4-clip-hook-test")
+    source = source_cell("ps4", "ps4-clip-hook-test")
     assert "BEGIN HIDDEN TESTS" in source
     for make in (clamp_scale, python_min, if_above, norm_clamped):
         exec(source, {"make_clip_hook": make})

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import source_cell
 
 from autograder.data import make_moons
 from autograder.problems import ps5 as P
@@ -181,17 +182,10 @@ def test_the_loss_checks_take_either_form_the_text_gives():
     def softplus(logits, targets):
         return ((logits.exp() + 1).log() - logits * targets).mean()
 
-    cells = _cell_calls("ps5-loss-test", "check_loss")
+    cells = [ln.strip() for ln in source_cell("ps5", "ps5-loss-test").splitlines()
+             if ln.strip().startswith("check_loss(")]
     assert len(cells) >= 4, cells
     for loss in (by_sigmoid, softplus):
         for call in cells:
             eval(call, {"check_loss": P.check_loss, "bce_with_logits": loss, "Variable": Variable})
 
-
-def _cell_calls(grade_id: str, name: str) -> list[str]:
-    """The ``name(...)`` calls of a test cell of source/ps5 (visible and hidden), one per line."""
-    import nbformat
-
-    nb = nbformat.read(ROOT / "source" / "ps5" / "ps5.ipynb", as_version=4)
-    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
-    return [ln.strip() for ln in cell.source.splitlines() if ln.strip().startswith(f"{name}(")]
