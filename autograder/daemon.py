@@ -479,8 +479,16 @@ def grade_via_daemon(course: str | os.PathLike, assignment: str, *, students=Non
     owner = Path(daemon_course).resolve() if daemon_course else course
     stream = stream or sys.stderr
     s = connect(owner)
-    if s is None and start_if_absent and start(owner, warm=[assignment]):
-        s = connect(owner)
+    if s is None and start_if_absent:
+        try:
+            started = start(owner, warm=[assignment])
+        except OSError as e:  # no state directory of this user's there (another user's course)
+            raise DaemonUnavailable(f"could not start a grading daemon: {e}") from None
+        s = connect(owner) if started else None
+        if s is not None:
+            print(f"started the course's grading daemon: later grade and selfgrade runs start "
+                  f"warm (it exits after {IDLE_SECONDS // 60} idle minutes; "
+                  f"`autograder daemon stop` ends it now)", file=stream, flush=True)
     if s is None:
         raise DaemonUnavailable("no grading daemon")
     msg = {"op": "grade", "course": str(course), "assignment": assignment,

@@ -179,3 +179,16 @@ def test_a_stale_socket_is_replaced_and_an_idle_daemon_exits(courses, tmp_path):
     assert not os.path.exists(path)
     # the fixture's teardown finds no daemon; start one so that it has one to stop
     assert daemon.start(there, idle=600)
+
+
+def test_a_daemon_that_cannot_be_started_leaves_the_run_to_this_process(tmp_path):
+    """``auto`` (bin/course's default) where no state directory of this user's can be made (a
+    file in its place; another user's course): DaemonUnavailable, which grade_here_or_in_daemon
+    answers by grading in-process, never a failed command."""
+    course = C.copy_course(tmp_path / "course", root=ROOT)
+    daemon.state_dir(course).write_text("not a directory")
+    out = io.StringIO()
+    with pytest.raises(daemon.DaemonUnavailable, match="could not start a grading daemon"):
+        daemon.grade_via_daemon(course, A, start_if_absent=True, stream=out)
+    assert "started the course's grading daemon" not in out.getvalue()
+    assert daemon.state_dir(course).read_text() == "not a directory"  # nothing lost

@@ -332,6 +332,12 @@ def test_class_loop_in_the_browser(hub, browser):
     proc = hub.as_user(inst, "bin/course", "grade", A, cwd=hub.course,
                        extra={**hub.role_environ(inst), **jobs})
     (ARTIFACTS / "hub-grade.log").write_text(proc.stdout + proc.stderr)
+    # bin/course grade started the course's grading daemon, as the instructor, for the next run;
+    # stopped here (it would idle for 15 minutes): its answer says it was running
+    assert "started the course's grading daemon" in proc.stderr, proc.stderr[-3000:]
+    stop = hub.as_user(inst, "bin/course", "daemon", "stop", cwd=hub.course,
+                       extra=hub.role_environ(inst))
+    assert "grading daemon stopped (pid" in stop.stdout, stop.stdout + stop.stderr
     _step("instructor graded with bin/course grade ps1")
     scores = bench_hub_load.gradebook_scores(hub)
     assert set(scores) == {alice.name, bob.name}, scores
