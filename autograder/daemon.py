@@ -413,12 +413,20 @@ def run_from_json(d: dict):
 
 
 def connect(course: str | os.PathLike, timeout: float = 5.0) -> socket.socket | None:
-    """A connection to the course's daemon, or None if none is listening."""
+    """A connection to the course's daemon, or None if none is listening.
+
+    Only a daemon of this user's: a socket that another user's process serves there (a course
+    directory others can write to) is not the course's daemon, whose answers would be grades."""
     path = socket_path(course)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(path)
+        if peer_uid(s) != os.getuid():
+            print(f"autograder: {path} is served by another user's process (uid {peer_uid(s)}), "
+                  f"not by a grading daemon of yours: not used", file=sys.stderr)
+            s.close()
+            return None
     except (FileNotFoundError, ConnectionRefusedError, PermissionError, socket.timeout, OSError):
         s.close()
         return None

@@ -192,3 +192,49 @@ def test_a_daemon_that_cannot_be_started_leaves_the_run_to_this_process(tmp_path
         daemon.grade_via_daemon(course, A, start_if_absent=True, stream=out)
     assert "started the course's grading daemon" not in out.getvalue()
     assert daemon.state_dir(course).read_text() == "not a directory"  # nothing lost
+
+
+def test_a_socket_served_by_another_user_is_not_the_daemon(tmp_path):
+    """A course directory others can write to: another user's process listening where the
+    course's daemon would is not talked to (its answers would be grades), and nothing is
+    started in their state directory: the run is left to this process."""
+    if os.getuid() != 0:
+        pytest.skip("acting as another user needs root")
+    course = C.copy_course(tmp_path / "course", root=ROOT)
+    sdir = daemon.state_dir(course)
+    sdir.mkdir()  # planted by the other user
+    os.chown(sdir, 65534, 65534)
+    path = daemon.socket_path(course)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the imposter: uid 65534, answering every request with a forged "done"
+        try:
+            os.close(r)
+            os.chdir(os.path.dirname(path))  # pytest's temporary directories are root's (0700)
+            os.setgid(65534)
+            os.setuid(65534)
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(os.path.basename(path))
+            os.chmod(os.path.basename(path), 0o777)
+            srv.listen(8)
+            os.write(w, b"up")
+            os.close(w)
+            while True:
+                conn, _ = srv.accept()
+                conn.sendall(b'{"ev": "pong", "pid": 1}\n{"ev": "done", "run": {}}\n')
+                conn.close()
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 2) == b"up"
+        assert daemon.connect(course) is None
+        assert daemon.request(course, {"op": "ping"}) is None
+        with pytest.raises(daemon.DaemonUnavailable):
+            daemon.grade_via_daemon(course, A, start_if_absent=True, stream=io.StringIO())
+        assert sorted(os.listdir(sdir)) == [daemon.SOCK_NAME]  # no daemon of ours started there
+        assert daemon.connect(course) is None  # and the imposter is still refused
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
