@@ -496,7 +496,7 @@ def grade_via_daemon(course: str | os.PathLike, assignment: str, *, students=Non
         if s is not None:
             print(f"started the course's grading daemon: later grade and selfgrade runs start "
                   f"warm (it exits after {IDLE_SECONDS // 60} idle minutes; "
-                  f"`autograder daemon stop` ends it now)", file=stream, flush=True)
+                  f"`bin/course daemon stop` ends it now)", file=stream, flush=True)
     if s is None:
         raise DaemonUnavailable("no grading daemon")
     msg = {"op": "grade", "course": str(course), "assignment": assignment,
