@@ -909,10 +909,11 @@ def add_daemon_args(p) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--daemon", dest="daemon", action="store_true", default=None,
                    help="grade in the course's warm grading daemon, starting one if none runs "
-                        "(later runs start in about a second; autograder.daemon)")
+                        "(later runs skip the start-up; autograder.daemon; bin/course's default)")
     g.add_argument("--no-daemon", dest="daemon", action="store_false",
                    help="grade in this process even if a grading daemon runs (default: use a "
-                        "running one; AUTOGRADER_DAEMON=auto|off changes the default)")
+                        "running one, and bin/course starts one; AUTOGRADER_DAEMON=auto|use|off "
+                        "changes the default)")
 
 
 def incident_where(incident: dict, code=str) -> str:
