@@ -56,10 +56,16 @@ BUGS = [
                                          "x *= 2 / x.shape[0]\n    return x")]},
         expect=["d (x*x).sum(dim=1).mean()/dx for x of shape (3, 2)",
                 "grad_batch_mean_square changed its argument x in place"]),
+    # ... A3 the same way (the part A text asks every function to leave its input as it is) ...
+    Bug("tanh-mean-in-place",
+        edits={"ps1-grad-tanh-mean": [("return (1 - np.tanh(x) ** 2) / x.size",
+                                       "np.tanh(x, out=x)\n    x **= 2\n    np.subtract(1.0, x, out=x)\n"
+                                       "    x /= x.size\n    return x")]},
+        expect=["d tanh(x).mean()/dx", "grad_tanh_mean changed its argument x in place"]),
     # ... grad_a = b names b itself, and += then adds into the caller's b ...
     Bug("product-grad-a-adds-into-b",
         edits={"ps1-grad-two-inputs": [("grad_a = b + 2 * a", "grad_a = b\n    grad_a += 2 * a")]},
-        expect=["grad_product_plus_square(a, b) for shape (4,)",
+        expect=["grad_product_plus_square(a, b)",
                 "grad_product_plus_square changed its argument b in place"]),
     # ... and a training loop whose w shares w0's memory: each update overwrites the caller's w0
     Bug("train-w-shares-w0",
