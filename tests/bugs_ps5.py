@@ -64,4 +64,25 @@ BUGS = [
                               "logits = model(Variable(np.asarray(X, dtype=np.float32))).data[:, 0]")]},
         expect=["predict on logits [-1e-12, 0.2] (float64): expected classes [0, 1], got [1, 1]",
                 "computed in float64"]),
+    # session 17's survivors (realistic one-bug answers that kept full marks): the MLP draws
+    # its layers from a generator of its own, not the rng it is given ...
+    Bug("mlp-ignores-rng",
+        edits={"ps5-mlp": [("Linear(n_in, n_out, rng)", "Linear(n_in, n_out, np.random.default_rng(0))")]},
+        expect=["MLP([2, 4, 1])", "not Linear layers made in order from the rng it was given"]),
+    # ... keeps its layers under another name than the text's `layers` ...
+    Bug("mlp-layers-renamed",
+        edits={"ps5-mlp": [("self.layers = [", "self.linears = ["),
+                           ("last = len(self.layers) - 1", "last = len(self.linears) - 1"),
+                           ("enumerate(self.layers)", "enumerate(self.linears)"),
+                           ("for layer in self.layers for p", "for layer in self.linears for p")]},
+        expect=["MLP([2, 4, 1])", "keep the layers in a list attribute `layers`"]),
+    # ... predict squeezes the logits: one point gives shape () instead of (1,) ...
+    Bug("predict-squeeze",
+        edits={"ps5-train": [("logits = model(Variable(X)).data[:, 0]",
+                              "logits = model(Variable(X)).data.squeeze()")]},
+        expect=["predict must return a numpy array of shape (1,)"]),
+    # ... and zero_grad() sets every .grad to the number 0 (neither None nor zeros of its shape)
+    Bug("zero-grad-sets-the-number-0",
+        edits={"ps5-sgd": [("p.grad = None", "p.grad = 0")]},
+        expect=["SGD.zero_grad(): after it, every .grad must be None (or zeros of the parameter's shape)"]),
 ]

@@ -26,7 +26,7 @@ from ..data import accuracy, make_moons
 from ..i18n import _
 from ..testing import plain, student_side, torch_mlp, type_name
 
-__all__ = ["check_linear", "check_linear_init", "check_mlp", "check_loss", "tanh_layer_loss",
+__all__ = ["check_linear", "check_linear_init", "check_mlp", "check_mlp_layers", "check_loss", "tanh_layer_loss",
            "check_steps", "check_step_keeps_grad", "check_zero_grad", "check_sgd_params",
            "torch_training", "check_training", "check_accuracy", "grads", "check_predict",
            "check_predict_edges", "NEAR_ZERO", "check_predict_near_zero", "check_plot"]
@@ -147,6 +147,35 @@ def check_mlp(MLP, Variable, sizes, n: int, seed: int) -> None:
             what=what, layer=i // 2 + 1, kind=kind))
 
 
+def check_mlp_layers(MLP, Linear, sizes, seed: int) -> None:
+    """``MLP(sizes, rng)`` keeps its layers in the list attribute ``layers``, one ``Linear``
+    per pair of sizes, made in order with the ``rng`` it is given: the same numbers as the
+    student's own ``Linear`` layers made one after the other from a generator of the same
+    seed; ``parameters()`` are those layers' parameters, in order."""
+    what = _("MLP({sizes})").format(sizes=list(sizes))
+    model = MLP(list(sizes), _rng(seed))
+    try:
+        layers = list(model.layers)
+    except AttributeError:
+        raise AssertionError(_("{what}: keep the layers in a list attribute `layers`").format(
+            what=what)) from None
+    assert len(layers) == len(sizes) - 1, (
+        _("{what}: `layers` holds {got} layers; expected {expected} (one Linear per pair of "
+          "sizes)").format(what=what, got=len(layers), expected=len(sizes) - 1))
+    params = list(model.parameters())
+    theirs = [p for layer in layers for p in layer.parameters()]
+    assert len(params) == len(theirs) and all(a is b for a, b in zip(params, theirs)), (
+        _("{what}: parameters() must return the parameters of `layers`, layer by layer, in "
+          "order").format(what=what))
+    rng = _rng(seed)
+    again = [Linear(a, b, rng) for a, b in zip(list(sizes)[:-1], list(sizes)[1:])]
+    same = all(np.array_equal(np.array(p.data), np.array(q.data))
+               for p, q in zip(params, [q for layer in again for q in layer.parameters()]))
+    assert same, (
+        _("{what}: its layers are not Linear layers made in order from the rng it was given "
+          "(layer 1 first, each drawing from that same rng)").format(what=what))
+
+
 # ---------------------------------------------------------------------- 3. the loss
 
 def check_loss(bce_with_logits, Variable, n: int, seed: int, scale: float = 2.0) -> None:
@@ -247,8 +276,10 @@ def check_zero_grad(SGD, Variable, seed: int) -> None:
     assert_grad_close(W.grad, ref.grads[1], again.format(grad="weight.grad"))
     assert_grad_close(b.grad, ref.grads[2], again.format(grad="bias.grad"))
     opt.zero_grad()
-    assert all(p.grad is None or not np.any(np.array(p.grad)) for p in (W, b)), (
-        _("SGD.zero_grad(): after it, every .grad must be None (or zeros)"))
+    assert all(p.grad is None or (np.shape(p.grad) == tuple(shape) and not np.any(np.array(p.grad)))
+               for p, shape in ((W, W_np.shape), (b, b_np.shape))), (
+        _("SGD.zero_grad(): after it, every .grad must be None (or zeros of the parameter's "
+          "shape)"))
 
 
 def check_sgd_params(SGD, Variable, seed: int) -> None:
@@ -440,7 +471,7 @@ def check_predict(MLP, train, predict, seed: int, n: int = 50) -> None:
 
 def check_predict_edges(MLP, predict, bias: float) -> None:
     """``predict`` with every logit exactly ``bias`` (a zero weight): class 1 exactly where
-    the logit is positive, so a logit of exactly 0 is class 0."""
+    the logit is positive, so a logit of exactly 0 is class 0; on one point, shape ``(1,)``."""
     X = make_moons(12, noise=0.15, seed=11)[0]
     model = MLP([2, 1], _rng(11))
     weight, b = model.parameters()
@@ -456,6 +487,8 @@ def check_predict_edges(MLP, predict, bias: float) -> None:
         + "\n  " + likely_cause(_("predict gives 1 exactly where the logit is positive (> 0: a logit "
                                    "of exactly 0 is class 0); the threshold is on the logit, not on "
                                    "a probability")))
+    one = predict(model, X[:1])  # a batch of one point is still a batch: shape (1,), not ()
+    assert isinstance(one, np.ndarray) and one.shape == (1,), _not_an_array(one, 1)
 
 
 #: (X, weight, bias) of a one-layer model whose float64 logits are -1e-12 and 0.2: rounded to
