@@ -106,4 +106,32 @@ BUGS = [
                                   "norm = grad.norm()\n"
                                   "        scale = max_norm / (norm + 1e-6) if norm ** 2 > max_norm else 1.0")]},
         expect=["a gradient of norm"]),
+    # session 17's survivors (realistic one-bug answers that kept full marks): the softmax
+    # computed in float32 (only a gradient that cancels shows it) ...
+    Bug("lse-backward-float32",
+        edits={"ps4-logsumexp": [("softmax = (x - out.unsqueeze(-1)).exp()",
+                                  "softmax = (x - out.unsqueeze(-1)).float().exp()")]},
+        expect=["10^4 (lse(x) - x[..., 0])"]),
+    # ... what backward needs kept as attributes of ctx, not with save_for_backward: a change
+    # made in place after forward goes unnoticed ...
+    Bug("lse-saves-on-ctx-attributes",
+        edits={"ps4-logsumexp": [("ctx.save_for_backward(x, out)", "ctx.x, ctx.out = x, out"),
+                                 ("x, out = ctx.saved_tensors", "x, out = ctx.x, ctx.out")]},
+        expect=["LogSumExp.apply(h), its first input doubled in place after forward",
+                "ctx.save_for_backward"]),
+    Bug("linear-saves-on-ctx-attributes",
+        edits={"ps4-linear": [("ctx.save_for_backward(x, weight)", "ctx.x, ctx.weight = x, weight"),
+                              ("x, weight = ctx.saved_tensors", "x, weight = ctx.x, ctx.weight")]},
+        expect=["LinearFunction.apply(h, weight, bias), its first input doubled in place",
+                "ctx.save_for_backward"]),
+    # ... the clamp written into the caller's x ...
+    Bug("clamp-st-writes-into-x",
+        edits={"ps4-clamp-st": [("return x.clamp(lo, hi)",
+                                 "out = x.detach()\n        out[out < lo] = lo\n        out[out > hi] = hi\n"
+                                 "        return x.clamp(lo, hi)")]},
+        expect=["ClampST changed its argument x in place"]),
+    # ... and the gradient's norm taken in float32, whose squares overflow for large gradients
+    Bug("clip-hook-norm-float32",
+        edits={"ps4-clip-hook": [("grad.norm()", "grad.float().norm()")]},
+        expect=["an exploding gradient (entries near 1e20)"]),
 ]

@@ -31,7 +31,7 @@ from ..testing import (
     type_name,
 )
 
-__all__ = ["gradcheck_passes", "check_lse", "st_reference", "check_st", "check_linear",
+__all__ = ["gradcheck_passes", "check_lse", "check_saved_for_backward", "st_reference", "check_st", "check_linear",
            "check_linear_composed", "linear_products", "clipped_by_torch", "check_clip_leaf",
            "check_clip_upstream", "check_clip_returns_new", "check_clip_reused",
            "check_clip_in_backward", "check_hvp", "check_hvp_leaves_x_alone"]
@@ -50,18 +50,55 @@ def gradcheck_passes(fn, inputs, what: str) -> None:
 
 # ---------------------------------------------------------------------- 1. LogSumExp
 
-def check_lse(LogSumExp, x_np, what: str, seed: int = 0) -> None:
-    """``LogSumExp.apply(x)``'s value and gradient against ``torch.logsumexp(x, dim=-1)``."""
+def check_lse(LogSumExp, x_np, what: str, seed: int = 0, post=None) -> None:
+    """``LogSumExp.apply(x)``'s value and gradient against ``torch.logsumexp(x, dim=-1)``;
+    with ``post``, of ``post(lse, x)`` (run here, on the student's result: a loss that
+    cancels, such as cross-entropy's ``lse(x) - x[..., k]``, shows a softmax computed with
+    less than float64's precision)."""
     T = student_side("torch")
-    ref = torch_gradients(lambda t: torch.logsumexp(t, dim=-1), [x_np], seed=seed)
+    post = post or (lambda out, _x: out)
+    ref = torch_gradients(lambda t: post(torch.logsumexp(t, dim=-1), t), [x_np], seed=seed)
     x = T.tensor(x_np, requires_grad=True)
-    out = LogSumExp.apply(x)
+    out = post(LogSumExp.apply(x), x)
     assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
     out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
     assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
     # what forward saved is the caller's x: a backward that computes softmax into it in place
     # returns the right gradient and leaves x changed
     check_unchanged(x.detach(), x_np, "LogSumExp", "x", what)
+
+
+def check_saved_for_backward(apply, reference, arrays, what: str) -> None:
+    """``apply(h, *others)`` with ``h = x * 1`` (not a leaf), then ``h`` doubled in place
+    before ``backward()``: what ``ctx.save_for_backward`` saved carries torch's version
+    counter, so backward raises ("modified by an inplace operation"), or, where forward
+    saved a copy, backward uses the values forward saw (``reference``'s gradients at the
+    original ``arrays``). A tensor kept as an attribute of ``ctx`` is neither: backward
+    silently uses the changed values."""
+    T = student_side("torch")
+    ref_in = [torch.tensor(a, requires_grad=True) for a in arrays]
+    expected = torch.autograd.grad(reference(*ref_in).sum(), ref_in)
+    leaves = [T.tensor(a, requires_grad=True) for a in arrays]
+    h = leaves[0] * 1.0
+    out = apply(h, *leaves[1:])
+    h.mul_(2.0)
+    try:
+        out.sum().backward()
+    except RuntimeError as e:
+        if "inplace" in str(e) or "modified" in str(e):
+            return  # torch noticed: what save_for_backward is for
+        raise
+    label = _("{what}, its first input doubled in place after forward, before backward()").format(
+        what=what)
+    hint = likely_cause(_("save what backward needs with ctx.save_for_backward: torch then notices "
+                          "a saved tensor changed in place and raises; a tensor kept as an "
+                          "attribute of ctx (ctx.x = x) is used as it is now, silently"))
+    for i, (leaf, exp) in enumerate(zip(leaves, expected)):
+        try:
+            assert_grad_close(leaf.grad, exp, _("{label}: gradient of input {i}").format(
+                label=label, i=i))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  {hint}") from None
 
 
 # ---------------------------------------------------------------------- 2. ClampST
@@ -81,6 +118,8 @@ def check_st(ClampST, x_np, lo, hi, what: str, seed: int = 0, post=lambda t: t) 
     assert_close(out, ref.value, _("{what}: value").format(what=what), kind="value")
     out.backward(None if ref.grad_output is None else T.tensor(ref.grad_output))
     assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
+    # a forward that clamps the caller's x itself (out = x; out[out < lo] = lo) changes it
+    check_unchanged(x.detach(), x_np, "ClampST", "x", what)
 
 
 # ---------------------------------------------------------------------- 3. LinearFunction
