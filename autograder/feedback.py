@@ -396,7 +396,7 @@ def summary_from_messages(notebook: str, cells, nb=None) -> Summary:
                   has_hidden=hidden.get(c.grade_id, False))
         if not c.manual and not row.passed:
             text = clean(c.messages[0]) if c.messages else ""
-            ename, _, evalue = text.partition(": ")
+            ename, _sep, evalue = text.partition(": ")
             evalue = evalue if ename.isidentifier() else text
             first = evalue.strip().splitlines()[0] if evalue.strip() else ""
             row.message = (first if ename in QUIET_ENAMES and first else

@@ -409,3 +409,19 @@ def test_a_students_markdown_cannot_run_script_or_restyle_the_page(tmp_path):
         assert live not in body, live
     assert "&lt;script&gt;document.title" in body and "&lt;style&gt;.ag-fail" in body
     assert "<th>a</th>" in body and "<strong>bold</strong>" in body
+
+
+def test_selfgrade_summary_of_a_failed_cell_without_a_message():
+    """A graded cell at 0 with no error output (a written answer left as "YOUR ANSWER HERE":
+    nbgrader scores it 0 itself) is summed up with a message, not a crash (the message's
+    English was once read after `_` had been rebound to a string)."""
+    from types import SimpleNamespace
+
+    cells = [SimpleNamespace(grade_id="ps2-written", score=0.0, max_score=2.0, manual=False,
+                             messages=[]),
+             SimpleNamespace(grade_id="ps2-test", score=0.0, max_score=1.0, manual=False,
+                             messages=["AssertionError: d_exp(x): does not match torch.autograd"])]
+    summary = F.summary_from_messages("ps2", cells)
+    got = {r.grade_id: r.message for r in summary.rows}
+    assert got["ps2-written"].startswith("no message"), got
+    assert got["ps2-test"] == "d_exp(x): does not match torch.autograd", got
