@@ -92,4 +92,15 @@ BUGS = [
             "    t = torch.tensor(x, requires_grad=True)\n"
             "    (t * t).sum(dim=1).mean().backward()\n    return t.grad.numpy()")]},
         expect=["(your code run in a Python without torch)", "shape: expected (3, 2), got (0,)"]),
+    # session 17's survivors: the second use of a made a new leaf (a detach slip), so backward()
+    # gives the caller's a only the exp path ...
+    Bug("rebuild-second-a-detached",
+        edits={"ps1-rebuild-graph": [("return (a.exp() * b + a * c).sum()",
+                                      "return (a.exp() * b + a.detach().requires_grad_() * c).sum()")]},
+        expect=["rebuild(a, b, c) for a, b, c of shape (3,)"]),
+    # ... and a walk that only ever looks at a node's first two inputs
+    Bug("chain-names-first-two-inputs-only",
+        edits={"ps1-chain-names": [("inputs = [fn for fn, _ in node.next_functions if fn is not None]",
+                                    "inputs = [fn for fn, _ in node.next_functions[:2] if fn is not None]")]},
+        expect=["chain_names for c.addcmul(c, a).sum()"]),
 ]

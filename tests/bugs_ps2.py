@@ -83,4 +83,19 @@ BUGS = [
         edits={"ps2-vjp": [("s = softmax(x)\n    # (v^T J)_j",
                             "s = np.exp(x) / np.exp(x).sum()\n    # (v^T J)_j")]},
         expect=["softmax_vjp(x, v), x and v of shape (8,) (hidden, seed 514, entries up to 1000 in size)"]),
+    # session 17's survivors: the stretched dimensions looked up before the added ones are
+    # summed away (right only where the dimension lined up with it is not 1) ...
+    Bug("unbroadcast-stretched-found-before-leading-sum",
+        edits={"ps2-unbroadcast": [
+            ("    grad = grad.sum(axis=tuple(range(added)))\n", ""),
+            ("    if stretched:\n", "    grad = grad.sum(axis=tuple(range(added)))\n    if stretched:\n")]},
+        expect=["unbroadcast(grad of shape (3, 1, 5), (1, 1))"]),
+    # ... a gradient written into the caller's A ...
+    Bug("matvec-grad-a-written-into-a",
+        edits={"ps2-matmul": [("    grad_A = np.outer(g, v)\n", "    A[...] = np.outer(g, v)\n    grad_A = A\n")]},
+        expect=["matvec_backward changed its argument A in place"]),
+    # ... and e^x computed in float32 (inf past 88.7)
+    Bug("d-exp-float32",
+        edits={"ps2-local-derivatives": [("return np.exp(x)  # exp", "return np.exp(x.astype(np.float32))  # exp")]},
+        expect=["d_exp(x) for x = [-100, 0, 100] (hidden)"]),
 ]

@@ -23,7 +23,7 @@ from ..testing import call_keeping_inputs, is_tensor, require_float64, type_name
 __all__ = ["batch_mean_square",
            "check_batch_mean_square", "product_plus_square", "graph_tree",
            "format_tree", "describe_graph", "check_same_graph", "torch_chain", "chain_leaves",
-           "check_made_tensor", "check_w_grad", "check_training"]
+           "check_backward_reaches", "check_made_tensor", "check_w_grad", "check_training"]
 
 # ------------------------------------------------------------------ A1: a mean over a batch
 
@@ -171,6 +171,24 @@ def check_same_graph(out, expected, leaves: dict, label: str) -> None:
             + "  " + _("your graph:") + "\n" + format_tree(got, "    "))
     assert_close(to_array(out, _("{what}: value").format(what=label)), to_array(expected),
                  _("{what}: the value").format(what=label), kind="value")
+
+
+def check_backward_reaches(out, expected, mine: dict, theirs: dict, label: str) -> None:
+    """``out.backward()`` reaches the very tensors the student's function was given: each of
+    ``mine`` (name -> the student's leaf) gets the ``.grad`` that ``expected.backward()`` gives
+    ``theirs`` (name -> torch's leaf). A graph drawn right on new leaves with the same values
+    (``a.detach().requires_grad_()``) gives the caller's tensors nothing."""
+    __tracebackhide__ = True
+    out.backward()
+    expected.backward()
+    for name, leaf in mine.items():
+        try:
+            check_w_grad(leaf.grad, theirs[name].grad,
+                         _("{label}: {name}.grad after backward()").format(label=label, name=name))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  " + likely_cause(_(
+                "backward() must reach the tensors the function was given: use a and b themselves, "
+                "not new leaves made from them (detach(), clone(), torch.tensor(...))"))) from None
 
 
 def torch_chain(t) -> list[str]:

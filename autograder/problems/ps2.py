@@ -170,7 +170,11 @@ def _check_product(backward, name: str, other: str, shapes, seed, label) -> None
     __tracebackhide__ = True
     A, X = random_inputs(*shapes, seed=seed)
     ref = torch_gradients(lambda a, w: a @ w, [A, X], seed=seed)
-    grad_A, grad_X = _pair(backward(A, X, ref.grad_output), name)
+    # A, X and the gradient made where the student's code runs: the function must leave them as
+    # they were (the text says so; a gradient written into A itself is right and changes A)
+    grad_A, grad_X = _pair(call_keeping_inputs(backward, name, {"A": A, other: X,
+                                                                "G" if X.ndim > 1 else "g":
+                                                                ref.grad_output}, label), name)
     product = f"A {A.shape} @ {other} {X.shape}"
     assert_grad_close(grad_A, ref.grads[0], _grad_for("grad_A", product, label),
                       context="numpy")
