@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -194,17 +195,22 @@ def test_a_daemon_that_cannot_be_started_leaves_the_run_to_this_process(tmp_path
     assert daemon.state_dir(course).read_text() == "not a directory"  # nothing lost
 
 
-def test_a_socket_served_by_another_user_is_not_the_daemon(tmp_path):
+def test_a_socket_served_by_another_user_is_not_the_daemon():
     """A course directory others can write to: another user's process listening where the
     course's daemon would is not talked to (its answers would be grades), and nothing is
     started in their state directory: the run is left to this process."""
     if os.getuid() != 0:
         pytest.skip("acting as another user needs root")
-    course = C.copy_course(tmp_path / "course", root=ROOT)
+    import tempfile
+
+    # a short path: the socket in the course's state directory (a long one moves it to /tmp)
+    short = Path(tempfile.mkdtemp(prefix="ag-"))
+    course = C.copy_course(short / "course", root=ROOT)
     sdir = daemon.state_dir(course)
     sdir.mkdir()  # planted by the other user
     os.chown(sdir, 65534, 65534)
     path = daemon.socket_path(course)
+    assert os.path.dirname(path) == str(sdir), path
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the imposter: uid 65534, answering every request with a forged "done"
@@ -238,3 +244,4 @@ def test_a_socket_served_by_another_user_is_not_the_daemon(tmp_path):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(r)
+        shutil.rmtree(short, ignore_errors=True)
