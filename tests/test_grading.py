@@ -272,7 +272,9 @@ def test_warm_ups_run_without_the_collector_and_leave_it_as_they_found_it(tmp_pa
         frozen = gc.get_freeze_count()
         with executor.imports_without_gc(freeze=False):
             pass
-        assert not gc.isenabled() and gc.get_freeze_count() == frozen
+        # (<=: an object frozen earlier may be freed meanwhile, by another thread of this
+        # process too; the fresh-clone run once saw 2 fewer)
+        assert not gc.isenabled() and gc.get_freeze_count() <= frozen
     finally:
         gc.enable()
     z = executor.shared_zygote(str(tmp_path), torch=False)
