@@ -422,8 +422,9 @@ def connect(course: str | os.PathLike, timeout: float = 5.0) -> socket.socket | 
     s.settimeout(timeout)
     try:
         s.connect(path)
-        if peer_uid(s) != os.getuid():
-            print(f"autograder: {path} is served by another user's process (uid {peer_uid(s)}), "
+        uid = peer_uid(s)
+        if uid != os.getuid():
+            print(f"autograder: {path} is served by another user's process (uid {uid}), "
                   f"not by a grading daemon of yours: not used", file=sys.stderr)
             s.close()
             return None

@@ -152,8 +152,9 @@ def check_mlp_layers(MLP, Linear, sizes, seed: int) -> None:
     per pair of sizes, made in order with the ``rng`` it is given: the same numbers as the
     student's own ``Linear`` layers made one after the other from a generator of the same
     seed; ``parameters()`` are those layers' parameters, in order."""
-    what = _("MLP({sizes})").format(sizes=list(sizes))
-    model = MLP(list(sizes), _rng(seed))
+    sizes = list(sizes)
+    what = _("MLP({sizes})").format(sizes=sizes)
+    model = MLP(sizes, _rng(seed))
     try:
         layers = list(model.layers)
     except AttributeError:
@@ -168,7 +169,7 @@ def check_mlp_layers(MLP, Linear, sizes, seed: int) -> None:
         _("{what}: parameters() must return the parameters of `layers`, layer by layer, in "
           "order").format(what=what))
     rng = _rng(seed)
-    again = [Linear(a, b, rng) for a, b in zip(list(sizes)[:-1], list(sizes)[1:])]
+    again = [Linear(a, b, rng) for a, b in zip(sizes[:-1], sizes[1:])]
     same = all(np.array_equal(np.array(p.data), np.array(q.data))
                for p, q in zip(params, [q for layer in again for q in layer.parameters()]))
     assert same, (
