@@ -46,7 +46,13 @@ BLOCKED = ("torch", "functorch", "torchgen", "torchvision", "torchaudio", "jax",
            "autograd", "sympy", "mpmath")  # = judge.sandboxed.WITHOUT_TORCH (a test checks)
 
 _DRIVER = r'''
-import importlib.abc, os, pickle, struct, sys
+import atexit, importlib.abc, os, pickle, shutil, signal, struct, sys
+
+# this process's working directory is its own temporary one: it goes when we do, however the
+# kernel that started us ended (a shut-down kernel never calls _Worker.close: we see the end
+# of stdin, or the kernel's process group is interrupted or terminated)
+atexit.register(shutil.rmtree, os.getcwd(), True)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 # the protocol runs on a private copy of stdout: the engine's prints must not corrupt it
 channel = os.fdopen(os.dup(1), "wb")

@@ -358,6 +358,31 @@ def test_integrity_reports_the_cell_that_failed_without_torch(engine):
     assert "AttributeError" in msg and "the cell starting 'import torch' raised ModuleNotFoundError" in msg
 
 
+def test_the_torchless_worker_leaves_no_directory_behind_its_kernel(tmp_path):
+    """check_without_torch in a student's own kernel (Validate, stock nbgrader) starts a worker
+    in a temporary directory; the kernel shuts down without closing it, and the directory must
+    go all the same (stock autograde of 40 notebooks left 40 in /tmp)."""
+    import time
+
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, tempfile\n"
+        "from autograder.integrity import run_without_torch\n"
+        "run_without_torch(['x = 1'], [])\n"
+        "print(sorted(d for d in os.listdir(tempfile.gettempdir()) if d.startswith('no-torch-')))")])
+    env = dict(__import__("os").environ, TMPDIR=str(tmp_path))
+    # the kernel's temporary files go to tmp_path; execute shuts the kernel down at the end
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute(env=env)
+    printed = nb.cells[0].outputs[0]["text"]
+    assert "no-torch-" in printed, printed  # the worker was there while the kernel ran
+    deadline = time.monotonic() + 10
+    while any(p.name.startswith("no-torch-") for p in tmp_path.iterdir()) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("no-torch-")]
+
+
 def test_no_hidden_line_appears_outside_hidden_blocks():
     """Feedback shows everything but the hidden blocks: a hidden line repeated elsewhere would leak."""
     import re
