@@ -93,6 +93,9 @@ def run(entry: Callable[[], int | None] | None = None) -> None:
         if e.code is not None and not isinstance(e.code, int):
             print(e.code, file=sys.stderr)
         rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; the shell's status for SIGINT
+        print("autograder: interrupted", file=sys.stderr)
+        rc = 130
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -774,9 +774,14 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                 pool.close()
             pool.join()
             finished = True
-        except BaseException:
+        except BaseException as e:
             pool.terminate()
             pool.join()
+            if isinstance(e, KeyboardInterrupt):  # Ctrl-C: say what is kept, then stop
+                print(f"\ninterrupted: {len(results)} of {len(found)} submissions of {assignment} "
+                      f"were graded before it (their grades are in the gradebook; "
+                      f"{out_dir / 'grades.csv'} was not rewritten). Run the command again to "
+                      f"grade them all.", file=stream)
             raise
     finally:
         if slot_root:  # after a clean close the zygotes have exited; else they are killed now

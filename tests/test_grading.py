@@ -524,3 +524,43 @@ def test_a_grading_worker_that_dies_costs_its_submission_only(tmp_path):
     assert lines["b-dies"].startswith("False the grading worker died"), proc.stdout
     scores = C.gradebook_scores(course, A)
     assert scores["a-ok"]["auto_score"] == scores["c-ok"]["auto_score"] > 0
+
+
+def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path):
+    """An instructor's Ctrl-C (SIGINT to the command's whole process group, as a terminal sends
+    it) in the middle of a batch: the command stops at once with the shell's status 130, says
+    how many submissions were graded (their grades stay in the gradebook) without a traceback,
+    and leaves no process and no temporary directory behind."""
+    import os
+    import signal
+    import time
+
+    course = C.copy_course(tmp_path / "course", root=ROOT)
+    synthetic.write_course(course, ("a-ok", "b-slow"))
+    # b-slow's engine cell takes two minutes: the batch is certainly running when Ctrl-C comes
+    C.write_solution_submissions(course, A, {"b-slow": {"synth-engine": [
+        ("import numpy as np\n", "import numpy as np\nimport time\ntime.sleep(120)\n")]}})
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "1", "--no-daemon",
+         "--no-feedback", "--no-report", "--course", str(course)],
+        cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)  # its own process group, like a terminal's foreground job
+    first = course / "autograded" / "a-ok" / A / f"{A}.ipynb"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert first.exists() and proc.poll() is None, proc.communicate()[0][-3000:]
+    time.sleep(1)  # b-slow has started
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-3000:]
+    assert f"interrupted: 1 of 2 submissions of {A} were graded" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert C.gradebook_scores(course, A)["a-ok"]["auto_score"] > 0
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # nothing of the group is left (zygotes included)
+        os.killpg(proc.pid, 0)
+    assert not [p.name for p in tmp.iterdir()]
