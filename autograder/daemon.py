@@ -145,10 +145,15 @@ class _Stream:
 
     def __init__(self, conn: socket.socket):
         self.conn = conn
+        self.gone = False
 
     def write(self, s: str) -> int:
-        if s:
-            _send(self.conn, {"ev": "out", "text": s})
+        if s and not self.gone:
+            try:
+                _send(self.conn, {"ev": "out", "text": s})
+            except OSError:  # the command went away (Ctrl-C): the first write stops the run;
+                self.gone = True  # later ones (a progress bar closing) have nobody to tell
+                raise
         return len(s)
 
     def flush(self) -> None:
@@ -338,10 +343,59 @@ def _grade_request(conn: socket.socket, req: dict) -> None:
             rc = _run(conn, req)
         finally:
             os._exit(rc)
-    _, status = os.waitpid(pid, 0)
+    status = _wait_run(pid, conn)
     if status != 0:  # interrupted or crashed mid-run: the zygotes may be mid-notebook
         executor.drop_kept(kill=True)
     return None
+
+
+def _wait_run(pid: int, conn: socket.socket, grace: float = 10.0) -> int:
+    """Wait for the run ``pid``; its exit status. If the command that asked for it goes away
+    (Ctrl-C: its end of ``conn`` closes), the run is interrupted now, as a Ctrl-C interrupts a
+    run in the command's own process: it stops its workers and cleans up (killed if it has not
+    ended ``grace`` seconds later). Without this the run went on until its next line of
+    progress, and the daemon, which serves one run at a time, kept every later command waiting
+    for it (a notebook stuck for its whole time limit: a minute)."""
+    import signal
+
+    try:
+        exited = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (not Linux >= 5.3): look every 0.1 s
+        exited = None
+    interrupted_at = None
+    watch = [conn]  # the command's end (dropped if it writes: it never does, and a readable
+    try:            # socket with data waiting would wake select at once, forever)
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            if interrupted_at is not None:
+                if time.monotonic() - interrupted_at > grace:
+                    os.kill(pid, signal.SIGKILL)
+                    return os.waitpid(pid, 0)[1]
+                select.select([exited] if exited is not None else [], [], [], 0.1)
+                continue
+            r, _, _ = select.select(watch + ([exited] if exited is not None else []), [], [],
+                                    None if exited is not None else 0.1)
+            if conn in r:
+                if _peer_gone(conn):
+                    os.kill(pid, signal.SIGINT)
+                    interrupted_at = time.monotonic()
+                else:
+                    watch = []
+    finally:
+        if exited is not None:
+            os.close(exited)
+
+
+def _peer_gone(conn: socket.socket) -> bool:
+    """Whether the other end of ``conn`` has closed it (the command never writes after its request)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _run(conn: socket.socket, req: dict) -> int:
@@ -351,18 +405,23 @@ def _run(conn: socket.socket, req: dict) -> int:
     from . import grading
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # _wait_run's interrupt
     stream = _Stream(conn)
     try:
         os.chdir(req.get("cwd") or req["course"])
     except OSError:
         pass
     try:
-        run = grading.grade(Path(req["course"]), req["assignment"],
-                            students=req.get("students") or None, jobs=req.get("jobs") or None,
-                            feedback=bool(req.get("feedback", True)),
-                            report=bool(req.get("report", True)),
-                            progress=bool(req.get("progress", True)), stream=stream,
-                            db_url=req.get("db_url") or None)
+        try:
+            run = grading.grade(Path(req["course"]), req["assignment"],
+                                students=req.get("students") or None,
+                                jobs=req.get("jobs") or None,
+                                feedback=bool(req.get("feedback", True)),
+                                report=bool(req.get("report", True)),
+                                progress=bool(req.get("progress", True)), stream=stream,
+                                db_url=req.get("db_url") or None)
+        finally:  # the work is over: a command that closes the connection on our last answer
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # must not turn it into a failure
     except FileNotFoundError as e:
         _send(conn, {"ev": "error", "kind": "FileNotFoundError", "msg": str(e)})
         return 0
@@ -533,6 +592,11 @@ def grade_via_daemon(course: str | os.PathLike, assignment: str, *, students=Non
                 raise DaemonUnavailable(ev.get("msg", "refused"))
             else:
                 raise DaemonUnavailable(f"unexpected answer {kind!r}")
+    except KeyboardInterrupt:  # Ctrl-C: the daemon's run stops when it next writes to us
+        print(f"\ninterrupted: the grading daemon's run of {assignment} stops with this command "
+              f"(the submissions graded before it keep their grades in the gradebook; grades.csv "
+              f"was not rewritten). Run the command again to grade them all.", file=stream)
+        raise
     finally:
         s.close()
 

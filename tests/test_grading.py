@@ -526,11 +526,13 @@ def test_a_grading_worker_that_dies_costs_its_submission_only(tmp_path):
     assert scores["a-ok"]["auto_score"] == scores["c-ok"]["auto_score"] > 0
 
 
-def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("where", ["here", "daemon"])
+def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, where):
     """An instructor's Ctrl-C (SIGINT to the command's whole process group, as a terminal sends
-    it) in the middle of a batch: the command stops at once with the shell's status 130, says
-    how many submissions were graded (their grades stay in the gradebook) without a traceback,
-    and leaves no process and no temporary directory behind."""
+    it) in the middle of a batch, graded in the command's process or by the course's grading
+    daemon: the command stops at once with the shell's status 130 and says what was kept
+    (grades stay in the gradebook) without a traceback; nothing is left behind (no process of
+    the command, no temporary directory), and a daemon's log shows no traceback either."""
     import os
     import signal
     import time
@@ -543,24 +545,50 @@ def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))
+    cli = [sys.executable, "-m", "autograder.cli"]
+    if where == "daemon":
+        subprocess.run(cli + ["daemon", "start", "--course", str(course)], env=env, check=True,
+                       capture_output=True, timeout=120)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "1", "--no-daemon",
-         "--no-feedback", "--no-report", "--course", str(course)],
+        cli + ["grade", A, "--jobs", "1", "--no-feedback", "--no-report", "--course", str(course)]
+        + (["--daemon"] if where == "daemon" else ["--no-daemon"]),
         cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)  # its own process group, like a terminal's foreground job
-    first = course / "autograded" / "a-ok" / A / f"{A}.ipynb"
-    deadline = time.monotonic() + 120
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert first.exists() and proc.poll() is None, proc.communicate()[0][-3000:]
-    time.sleep(1)  # b-slow has started
-    os.killpg(proc.pid, signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out[-3000:]
-    assert f"interrupted: 1 of 2 submissions of {A} were graded" in out, out[-3000:]
-    assert "Traceback" not in out, out[-3000:]
-    assert C.gradebook_scores(course, A)["a-ok"]["auto_score"] > 0
-    time.sleep(1)
-    with pytest.raises(ProcessLookupError):  # nothing of the group is left (zygotes included)
-        os.killpg(proc.pid, 0)
+    try:
+        first = course / "autograded" / "a-ok" / A / f"{A}.ipynb"
+        deadline = time.monotonic() + 120
+        while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert first.exists() and proc.poll() is None, proc.communicate()[0][-3000:]
+        time.sleep(1)  # b-slow has started
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out[-3000:]
+        said = (f"interrupted: 1 of 2 submissions of {A} were graded" if where == "here" else
+                f"interrupted: the grading daemon's run of {A} stops with this command")
+        assert said in out, out[-3000:]
+        assert "Traceback" not in out, out[-3000:]
+        assert C.gradebook_scores(course, A)["a-ok"]["auto_score"] > 0
+        time.sleep(1)
+        with pytest.raises(ProcessLookupError):  # nothing of the group is left
+            os.killpg(proc.pid, 0)
+        if where == "daemon":  # its run stopped with the command: the daemon (which answers
+            # nothing while a run lasts) answers now, not once b-slow's cell is cut at its limit
+            status = subprocess.run(cli + ["daemon", "status", "--course", str(course)], env=env,
+                                    capture_output=True, text=True, timeout=60)
+            assert status.returncode == 0 and "grading daemon running" in status.stdout, \
+                status.stdout + status.stderr
+            again = subprocess.run(cli + ["grade", A, "--student", "a-ok", "--no-feedback",
+                                          "--no-report", "--daemon", "--course", str(course)],
+                                   env=env, capture_output=True, text=True, timeout=120)
+            assert again.returncode == 0 and "1/1 submissions graded" in again.stdout + \
+                again.stderr, again.stdout[-2000:] + again.stderr[-2000:]
+            log = (course / ".autograder" / "daemon.log").read_text()
+            assert "Traceback" not in log and "Exception ignored" not in log, log[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        if where == "daemon":
+            subprocess.run(cli + ["daemon", "stop", "--course", str(course)], env=env,
+                           capture_output=True, timeout=60)
     assert not [p.name for p in tmp.iterdir()]
