@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from typing import Callable
 
@@ -75,6 +76,31 @@ def main(argv: list[str] | None = None) -> int:
     return int(_COMMANDS[args.cmd][2](args) or 0)
 
 
+def _stop_cleanly_on_term_and_hup() -> list[int]:
+    """SIGTERM (``kill``) and SIGHUP (the terminal closed) stop the command the way Ctrl-C does:
+    a grading run stops its workers and sandboxes and removes its temporary directories (the
+    default action ended the process on the spot and left them in /tmp). Only in this process:
+    a process forked from it (a pool worker, which ``Pool.terminate`` ends with SIGTERM) gets
+    the default action. A signal that is ignored (``nohup``) stays ignored. Returns the list
+    that will hold the signal's number."""
+    import os
+
+    me, got = os.getpid(), []
+
+    def stop(signum, frame):
+        if os.getpid() != me:  # a forked child: the default action, as if we had never been here
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        got[:] = [signum]
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, stop)
+    return got
+
+
 def run(entry: Callable[[], int | None] | None = None) -> None:
     """The ``autograder`` command: :func:`main` (or ``entry``), then an exit without the
     interpreter's teardown.
@@ -87,6 +113,7 @@ def run(entry: Callable[[], int | None] | None = None) -> None:
     import atexit
     import os
 
+    stopped_by = _stop_cleanly_on_term_and_hup()
     try:
         rc = (entry or main)() or 0
     except SystemExit as e:  # argparse's errors and --help: their status (a message: 1)
@@ -94,8 +121,10 @@ def run(entry: Callable[[], int | None] | None = None) -> None:
             print(e.code, file=sys.stderr)
         rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; the shell's status for SIGINT
-        print("autograder: interrupted", file=sys.stderr)
-        rc = 130
+        signum = stopped_by[0] if stopped_by else 2
+        print("autograder: interrupted" if signum == 2 else
+              f"autograder: stopped ({signal.Signals(signum).name})", file=sys.stderr)
+        rc = 128 + signum
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -86,3 +86,51 @@ def test_selfgrade_notes_name_what_they_are_about_without_stray_colons():
     assert _incident_line({"notebook": "executed", "grade_id": None, "detail": "d"}) == "executed: d"
     assert _incident_line({"notebook": "", "grade_id": None, "detail": "left out 2 file(s)"}) == \
         "left out 2 file(s)"
+
+
+_SIGNALLED = r"""
+import os, signal, sys, time
+from autograder.cli import run
+
+def entry():
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child == 0:  # a forked worker: SIGTERM must end it at once, as Pool.terminate expects
+        os.write(ready_w, b"1")  # (a signal that comes during fork itself is dropped by Python)
+        time.sleep(30)
+        os._exit(0)
+    os.read(ready_r, 1)
+    os.kill(child, signal.SIGTERM)
+    _, status = os.waitpid(child, 0)
+    print("child:", os.WTERMSIG(status) if os.WIFSIGNALED(status) else "exited", flush=True)
+    try:
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        time.sleep(30)
+    finally:
+        print("cleaned up", flush=True)  # what a grading run's finally blocks do
+    return 0
+
+run(entry)
+"""
+
+
+@pytest.mark.parametrize("sig,status", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+def test_term_and_hup_stop_the_command_as_ctrl_c_does(sig, status):
+    """kill (SIGTERM) and a closed terminal (SIGHUP) take Ctrl-C's way out: clean-up runs
+    (a grading run's finally blocks remove its sandboxes and temporary directories), one line
+    instead of a traceback, the shell's status 128 + signal; a forked child keeps the default
+    action; a signal the caller ignores (nohup) stays ignored."""
+    import signal
+
+    proc = subprocess.run([sys.executable, "-c", _SIGNALLED, sig], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == status, proc.stdout + proc.stderr
+    assert f"child: {int(signal.SIGTERM)}" in proc.stdout, proc.stdout
+    assert "cleaned up" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+    assert ("interrupted" if sig == "SIGINT" else f"stopped ({sig})") in proc.stderr
+    if sig == "SIGHUP":  # under nohup: ignored, the command goes on to its own end
+        nohup = subprocess.run([sys.executable, "-c", _SIGNALLED.replace(
+            "time.sleep(30)\n    finally", "time.sleep(0.5)\n    finally"), sig],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        assert nohup.returncode == 0 and "cleaned up" in nohup.stdout, nohup.stderr
