@@ -107,7 +107,7 @@ BUGS = [
     Bug("pow-variable-exponent-through-log",
         edits={"ps3-pow": [("return grad * b * a ** (b - 1), db",
                             "return grad * b * np.exp((b - 1) * np.log(a)), db")]},
-        expect=["pow a ** b, a with negative numbers, b a constant"]),
+        expect=["pow a ** b, a with zeros and negative numbers, b a constant"]),
     # ... a negative dim normalised only when it comes alone, not in a tuple ...
     Bug("reduction-negative-dim-in-a-tuple",
         edits={"ps3-reductions": [("dims = {d % len(shape) for d in ((dim,) if isinstance(dim, int) else dim)}",
@@ -136,5 +136,24 @@ BUGS = [
     Bug("no-grad-enter-keeps-recording",
         edits={"ps3-no-grad": [("        GradMode.enabled = False\n", "")]},
         expect=["(x * 2.0).requires_grad inside no_grad(), before the exception"]),
+    # one-bug engines that kept full marks (session 18's probe): d(a ** b)/da through the
+    # output, out / a (nan at a zero base) ...
+    Bug("pow-variable-exponent-through-the-output",
+        edits={"ps3-pow": [("return grad * b * a ** (b - 1), db", "return grad * b * out / a, db")]},
+        expect=["pow a ** b, a with zeros and negative numbers, b a constant"]),
+    # ... neg negating the gradient array in place (+ hands the same array to its other input)
+    Bug("neg-in-place",
+        edits={"ps3-sub": [("return (-grad,)", "np.negative(grad, out=grad)\n        return (grad,)")]},
+        expect=["neg beside another input, -a + b", "sign flip"]),
+    # ... d(a/b)/db as (a/b)**2 / a (nan at a zero numerator)
+    Bug("div-grad-through-the-quotient",
+        edits={"ps3-div": [("return grad / b, -grad * a / b**2", "return grad / b, -grad * (a / b) ** 2 / a")]},
+        expect=["div a / b, a with zeros and negative numbers, b with negative numbers"]),
+    # ... and mean(keepdim=True) over all elements dropping the kept dimensions
+    Bug("mean-keepdim-ignored-without-dim",
+        edits={"ps3-reductions": [("out = self.data.mean(axis=axis, keepdims=keepdim)",
+                                   "out = self.data.mean() if dim is None else "
+                                   "self.data.mean(axis=axis, keepdims=keepdim)")]},
+        expect=["mean a.mean(dim=None, keepdim=True)"]),
 ]
 

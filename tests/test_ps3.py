@@ -53,6 +53,10 @@ FAILS_IN = {
     "backward-broadcasts-a-scalar-gradient": ["ps3-backward-errors-test"],
     "backward-shape-check-inverted": ["ps3-backward-errors-test"],
     "no-grad-enter-keeps-recording": ["ps3-no-grad-exceptions-test"],
+    "pow-variable-exponent-through-the-output": ["ps3-pow-test"],
+    "neg-in-place": ["ps3-neg-test"],
+    "div-grad-through-the-quotient": ["ps3-div-test"],
+    "mean-keepdim-ignored-without-dim": ["ps3-mean-test"],
 }
 
 
