@@ -33,7 +33,7 @@ __all__ = ["student_side", "type_name", "require_float64", "remote", "is_student
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
            "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace",
            "make_leaves", "remote_leaves", "hook_changes_its_argument", "check_unchanged",
-           "call_keeping_inputs"]
+           "call_keeping_inputs", "zero_grad_in_place"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -597,6 +597,18 @@ def hook_changes_its_argument(hook, x_np) -> bool:
     x.register_hook(hook)
     (x ** 3).sum().backward()
     return bool(seen) and not torch.equal(seen[0][0].detach(), seen[0][1])
+
+
+def zero_grad_in_place(v) -> None:
+    """``v.grad[...] = 0.0`` (torch: ``v.grad.zero_()``) on the array ``v`` keeps: in the judge,
+    in the student's process, where a student's ``v`` lives (its ``.grad`` read from the judge
+    is a copy, whose change the engine would never see). Raises what the assignment raises
+    (``ValueError`` for a read-only array)."""
+    there = _where_it_lives(v)
+    if there is not None:
+        there.zero_grad_in_place(v)
+        return
+    v.grad[...] = 0.0
 
 
 # ---------------------------------------------------------------------------- arguments left alone

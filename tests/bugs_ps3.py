@@ -155,5 +155,27 @@ BUGS = [
                                    "out = self.data.mean() if dim is None else "
                                    "self.data.mean(axis=axis, keepdims=keepdim)")]},
         expect=["mean a.mean(dim=None, keepdim=True)"]),
+    # the engine core's survivors (session 18's probe): a node marked visited when it is
+    # pushed, not when it is expanded (wrong on a + (a + b): a is listed before a + b) ...
+    Bug("topological-order-visited-on-push",
+        edits={"ps3-topological-order": [
+            ("        if node in visited:\n            continue  # reached before along another path: list it once\n"
+             "        visited.add(node)\n", ""),
+            ("            if child is not None:\n                stack.append((child, False))",
+             "            if child is not None and child not in visited:\n"
+             "                visited.add(child)\n                stack.append((child, False))"),
+            ("stack = [(root, False)]", "stack = [(root, False)]\n    visited.add(root)")]},
+        expect=["a + (a + b)"]),
+    # ... AccumulateGrad keeping the gradient array it was handed (+ hands both leaves one array)
+    Bug("accumulate-grad-shares-the-array",
+        edits={"ps3-nodes": [("leaf.grad = np.array(grad, dtype=np.float64)", "leaf.grad = grad")]},
+        expect=["changed when a.grad[...] = 0.0 zeroed a's", "AccumulateGrad must keep a copy"]),
+    # ... and no_grad() taking the mode to restore when it is made, not when it is entered
+    Bug("no-grad-previous-mode-at-init",
+        edits={"ps3-no-grad": [
+            ("    def __enter__(self):\n",
+             "    def __init__(self):\n        self.previous = GradMode.enabled\n\n    def __enter__(self):\n"),
+            ("        self.previous = GradMode.enabled  # restore it afterwards: no_grad blocks may nest\n", "")]},
+        expect=["a no_grad() made while recording, entered inside another no_grad() block"]),
 ]
 

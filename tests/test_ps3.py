@@ -57,6 +57,9 @@ FAILS_IN = {
     "neg-in-place": ["ps3-neg-test"],
     "div-grad-through-the-quotient": ["ps3-div-test"],
     "mean-keepdim-ignored-without-dim": ["ps3-mean-test"],
+    "topological-order-visited-on-push": ["ps3-topological-order-test", "ps3-backward-sweep-test"],
+    "accumulate-grad-shares-the-array": ["ps3-backward-accumulate-test"],
+    "no-grad-previous-mode-at-init": ["ps3-no-grad-test"],
 }
 
 
