@@ -33,7 +33,7 @@ __all__ = ["student_side", "type_name", "require_float64", "remote", "is_student
            "matmul_count", "calls_to", "scalar_function", "SCALAR_FUNCTIONS", "torch_mlp",
            "repeat", "add_chain", "graph_description", "remote_graph_data", "backward_trace",
            "make_leaves", "remote_leaves", "hook_changes_its_argument", "check_unchanged",
-           "call_keeping_inputs", "zero_grad_in_place"]
+           "call_keeping_inputs", "zero_grad_in_place", "hook_calls"]
 
 #: the judge session running the current test cell, if any (set by autograder.judge only)
 ACTIVE_JUDGE: ContextVar = ContextVar("autograder_active_judge", default=None)
@@ -597,6 +597,19 @@ def hook_changes_its_argument(hook, x_np) -> bool:
     x.register_hook(hook)
     (x ** 3).sum().backward()
     return bool(seen) and not torch.equal(seen[0][0].detach(), seen[0][1])
+
+
+def hook_calls(x, fn, *args) -> int:
+    """How many gradients a hook registered on ``x`` sees while ``fn(*args)`` runs (the hook
+    is removed afterwards). Meant to run where ``x`` lives: a test calls it as
+    ``student_side("autograder.testing").hook_calls(x, fn, ...)``."""
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(1))
+    try:
+        fn(*args)
+    finally:
+        handle.remove()
+    return len(seen)
 
 
 def zero_grad_in_place(v) -> None:

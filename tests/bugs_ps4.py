@@ -134,4 +134,19 @@ BUGS = [
     Bug("clip-hook-norm-float32",
         edits={"ps4-clip-hook": [("grad.norm()", "grad.float().norm()")]},
         expect=["an exploding gradient (entries near 1e20)"]),
+    # one-bug answers that kept full marks (session 18's probe): the weight kept on ctx, only
+    # x saved with save_for_backward ...
+    Bug("linear-weight-on-ctx",
+        edits={"ps4-linear": [("ctx.save_for_backward(x, weight)", "ctx.save_for_backward(x)\n        ctx.weight = weight"),
+                              ("x, weight = ctx.saved_tensors", "(x,) = ctx.saved_tensors\n        weight = ctx.weight")]},
+        expect=["LinearFunction.apply(x, h, bias), its input 1 doubled in place", "ctx.save_for_backward"]),
+    # ... the 1e-6 added under the square root (10% off at a small max_norm) ...
+    Bug("clip-hook-1e-6-under-the-root",
+        edits={"ps4-clip-hook": [("(grad.norm() + 1e-6)", "(grad.pow(2).sum() + 1e-6).sqrt()")]},
+        expect=["make_clip_hook(0.001), a gradient of norm 0.002"]),
+    # ... and hvp working on the caller's x when it already requires grad (its hooks fire)
+    Bug("hvp-on-the-callers-x",
+        edits={"ps4-hvp": [("x = x.detach().requires_grad_()",
+                            "x = x if x.requires_grad else x.detach().requires_grad_()")]},
+        expect=["a hook the caller registered on x was called 2 times"]),
 ]

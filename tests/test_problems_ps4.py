@@ -90,7 +90,8 @@ def test_clip_hook_checks_take_the_ways_of_writing_the_formula_and_refuse_other_
     """Every check of ps4-clip-hook-test, hidden ones included, on hooks written from the
     text's formula in several ways (a tensor scale clamped at 1, a Python min, an if with
     the 1e-6 added, the norm clamped at 1e-6 instead): all pass. Hooks that clip only above
-    twice max_norm, or compare the squared norm with it, fail."""
+    twice max_norm, compare the squared norm with it, or add the 1e-6 under the square
+    root (wrong at a small max_norm), fail."""
     def clamp_scale(max_norm):
         return lambda g: g * (max_norm / (g.norm() + 1e-6)).clamp(max=1.0)
 
@@ -112,10 +113,13 @@ def test_clip_hook_checks_take_the_ways_of_writing_the_formula_and_refuse_other_
     def squared(max_norm):
         return lambda g: g * (max_norm / (g.norm() + 1e-6)) if g.norm() ** 2 > max_norm else g * 1.0
 
+    def eps_under_the_root(max_norm):  # 10% off at a norm of 0.002
+        return lambda g: g * (max_norm / (g.pow(2).sum() + 1e-6).sqrt()).clamp(max=1.0)
+
     source = source_cell("ps4", "ps4-clip-hook-test")
     assert "BEGIN HIDDEN TESTS" in source
     for make in (clamp_scale, python_min, if_above, norm_clamped):
         exec(source, {"make_clip_hook": make})
-    for make in (doubled, squared):
+    for make in (doubled, squared, eps_under_the_root):
         with pytest.raises(AssertionError, match="a gradient of norm"):
             exec(source, {"make_clip_hook": make})

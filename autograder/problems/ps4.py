@@ -68,19 +68,20 @@ def check_lse(LogSumExp, x_np, what: str, seed: int = 0, post=None) -> None:
     check_unchanged(x.detach(), x_np, "LogSumExp", "x", what)
 
 
-def check_saved_for_backward(apply, reference, arrays, what: str) -> None:
-    """``apply(h, *others)`` with ``h = x * 1`` (not a leaf), then ``h`` doubled in place
-    before ``backward()``: what ``ctx.save_for_backward`` saved carries torch's version
-    counter, so backward raises ("modified by an inplace operation"), or, where forward
-    saved a copy, backward uses the values forward saw (``reference``'s gradients at the
-    original ``arrays``). A tensor kept as an attribute of ``ctx`` is neither: backward
-    silently uses the changed values."""
+def check_saved_for_backward(apply, reference, arrays, what: str, which: int = 0) -> None:
+    """``apply(*inputs)`` with input ``which`` given as ``h = x * 1`` (not a leaf), then ``h``
+    doubled in place before ``backward()``: what ``ctx.save_for_backward`` saved carries
+    torch's version counter, so backward raises ("modified by an inplace operation"), or,
+    where forward saved a copy, backward uses the values forward saw (``reference``'s
+    gradients at the original ``arrays``). A tensor kept as an attribute of ``ctx`` is
+    neither: backward silently uses the changed values."""
     T = student_side("torch")
     ref_in = [torch.tensor(a, requires_grad=True) for a in arrays]
     expected = torch.autograd.grad(reference(*ref_in).sum(), ref_in)
     leaves = [T.tensor(a, requires_grad=True) for a in arrays]
-    h = leaves[0] * 1.0
-    out = apply(h, *leaves[1:])
+    inputs = list(leaves)
+    h = inputs[which] = leaves[which] * 1.0
+    out = apply(*inputs)
     h.mul_(2.0)
     try:
         out.sum().backward()
@@ -88,8 +89,10 @@ def check_saved_for_backward(apply, reference, arrays, what: str) -> None:
         if "inplace" in str(e) or "modified" in str(e):
             return  # torch noticed: what save_for_backward is for
         raise
-    label = _("{what}, its first input doubled in place after forward, before backward()").format(
-        what=what)
+    label = (_("{what}, its first input doubled in place after forward, before backward()")
+             if which == 0 else
+             _("{what}, its input {n} doubled in place after forward, before backward()")).format(
+        what=what, n=which)
     hint = likely_cause(_("save what backward needs with ctx.save_for_backward: torch then notices "
                           "a saved tensor changed in place and raises; a tensor kept as an "
                           "attribute of ctx (ctx.x = x) is used as it is now, silently"))
@@ -208,9 +211,12 @@ def clipped_by_torch(g, max_norm: float) -> torch.Tensor:
     return p.grad
 
 
-def check_clip_leaf(make_clip_hook, x_np, max_norm: float, what: str) -> None:
-    """``x.grad`` of ``(x ** 3).sum()`` with the student's hook on the leaf ``x``."""
-    assert_grad_close(*_hooked_leaf_grad(make_clip_hook(max_norm), x_np, max_norm, what), what)
+def check_clip_leaf(make_clip_hook, x_np, max_norm: float, what: str, **tolerance) -> None:
+    """``x.grad`` of ``(x ** 3).sum()`` with the student's hook on the leaf ``x``
+    (``tolerance``: ``rtol``/``atol`` of :func:`assert_grad_close`, for a case where the
+    ways of writing the formula's 1e-6 differ by more than the default)."""
+    assert_grad_close(*_hooked_leaf_grad(make_clip_hook(max_norm), x_np, max_norm, what), what,
+                      **tolerance)
 
 
 def _hooked_leaf_grad(hook, x_np, max_norm: float, what: str):
@@ -322,3 +328,11 @@ def check_hvp_leaves_x_alone(hvp, x_np, v_np, x_requires_grad: bool) -> None:
                                                      torch.tensor(x_np), torch.tensor(v_np))
     state = _("requiring grad") if x_requires_grad else _("not requiring grad")
     assert_grad_close(got, expected, _("hvp for f(x) = sum(x exp x), x {state}").format(state=state))
+    if x_requires_grad:  # the caller's hooks on x see nothing of hvp's own backward passes
+        x2 = T.tensor(x_np, requires_grad=True)
+        calls = student_side("autograder.testing").hook_calls(
+            x2, hvp, student_side("autograder.testing").scalar_function("x_exp_x"), x2,
+            T.tensor(v_np))
+        assert calls == 0, _(
+            "hvp ran its backward passes through the caller's x (a hook the caller registered "
+            "on x was called {n} times): work on x.detach().requires_grad_()").format(n=calls)
