@@ -85,4 +85,22 @@ BUGS = [
     Bug("zero-grad-sets-the-number-0",
         edits={"ps5-sgd": [("p.grad = None", "p.grad = 0")]},
         expect=["SGD.zero_grad(): after it, every .grad must be None (or zeros of the parameter's shape)"]),
+    # one-bug answers that kept full marks (session 18's probe): a step that clips the gradient
+    # (every gradient in the tests was below 1) ...
+    Bug("sgd-clips-the-gradient",
+        edits={"ps5-sgd": [("p.data -= self.lr * p.grad", "p.data -= self.lr * np.clip(p.grad, -1.0, 1.0)")]},
+        expect=["on the loss times 50.0 (gradients above 1): weight after the updates"]),
+    # ... train() shuffling the caller's X and y in place (in step with each other) ...
+    Bug("train-shuffles-the-callers-data",
+        edits={"ps5-train": [("x = Variable(X)", "np.random.default_rng(0).shuffle(X)\n"
+                                                "    np.random.default_rng(0).shuffle(y)\n    x = Variable(X)")]},
+        expect=["train changed its argument X in place", "shuffle an index"]),
+    # ... and parameters() as a tuple or a generator, where the text shows a list
+    Bug("linear-parameters-a-tuple",
+        edits={"ps5-linear": [("return [self.weight, self.bias]", "return (self.weight, self.bias)")]},
+        expect=["parameters() must return a list, got tuple"]),
+    Bug("mlp-parameters-a-generator",
+        edits={"ps5-mlp": [("return [p for layer in self.layers for p in layer.parameters()]",
+                            "return (p for layer in self.layers for p in layer.parameters())")]},
+        expect=["parameters() must return a list, got generator"]),
 ]

@@ -115,10 +115,12 @@ class _Box:
         pass  # no graph: nothing to do
 
 
-class _Fickle:
-    """parameters() whose third iteration is empty: the judge must iterate it once."""
+class _Fickle(list):
+    """parameters() whose third iteration is empty: the judge must iterate it once (a list, as
+    the text asks: a subclass of one is taken, iterated once)."""
 
     def __init__(self, ps):
+        super().__init__(ps)
         self.ps, self.n = ps, 0
 
     def __len__(self):

@@ -24,7 +24,7 @@ from ..checks import (
 )
 from ..data import accuracy, make_moons
 from ..i18n import _
-from ..testing import plain, student_side, torch_mlp, type_name
+from ..testing import check_unchanged, plain, remote, student_side, torch_mlp, type_name
 
 __all__ = ["check_linear", "check_linear_init", "check_mlp", "check_mlp_layers", "check_loss", "tanh_layer_loss",
            "check_steps", "check_step_keeps_grad", "check_zero_grad", "check_sgd_params",
@@ -46,7 +46,8 @@ def check_linear(Linear, Variable, n: int, fan_in: int, fan_out: int, seed: int)
     layer = Linear(fan_in, fan_out, _rng(seed))
     what = _("Linear({fan_in}, {fan_out}) on x of shape ({n}, {fan_in})").format(
         fan_in=fan_in, fan_out=fan_out, n=n)
-    params = list(layer.parameters())  # asked once: a second call could answer otherwise
+    params = plain(layer.parameters(), list)  # asked once: a second call could answer otherwise
+    assert isinstance(params, list), _parameters_not_a_list(what, params)
     assert len(params) == 2 and params[0] is layer.weight and params[1] is layer.bias, (
         _("{what}: parameters() must return [weight, bias]").format(what=what))
     assert layer.weight.shape == (fan_out, fan_in) and layer.bias.shape == (fan_out,), (
@@ -71,6 +72,14 @@ def check_linear(Linear, Variable, n: int, fan_in: int, fan_out: int, seed: int)
                       output_shape=tuple(ref.value.shape))
     assert_grad_close(x.grad, ref.grads[0], _("{label}: gradient of {name}").format(label=what, name="x"))
     return layer
+
+
+def _parameters_not_a_list(what: str, got) -> str:
+    """The message for a ``parameters()`` that returned a tuple, a generator, ...: the text
+    asks for a list, which callers concatenate (``layer.parameters() + ...``), take the
+    ``len()`` of and iterate more than once."""
+    return _("{what}: parameters() must return a list, got {type} (a tuple cannot be added to a "
+             "list, a generator is used up after one pass)").format(what=what, type=type_name(got))
 
 
 def check_linear_init(Linear, fan_in: int, fan_out: int, seed: int) -> None:
@@ -127,7 +136,8 @@ def check_mlp(MLP, Variable, sizes, n: int, seed: int) -> None:
                                                                      features=sizes[0])
     # asked once, as a list here: every later use (shapes, weights, gradients) reads these same
     # Variables (a red team's parameters() answered nothing the third time it was iterated)
-    params = list(model.parameters())
+    params = plain(model.parameters(), list)
+    assert isinstance(params, list), _parameters_not_a_list(what, params)
     assert len(params) == 2 * (len(sizes) - 1), (
         _("{what}: parameters() returned {got} Variables; expected {expected} (a weight and a bias "
           "per layer)").format(what=what, got=len(params), expected=2 * (len(sizes) - 1)))
@@ -206,22 +216,25 @@ def tanh_layer_loss(x, W, b):
     return ((x @ W.T + b).tanh() ** 2).mean()
 
 
-def check_steps(SGD, Variable, steps: int, lr: float, seed: int) -> None:
+def check_steps(SGD, Variable, steps: int, lr: float, seed: int, scale: float = 1.0) -> None:
     """``steps`` rounds of zero_grad(), backward(), step() with the student's ``SGD`` and
     with ``torch.optim.SGD`` from the same parameters: the same parameters after them, still
-    leaves that require grad."""
+    leaves that require grad. ``scale`` multiplies the loss (gradients above 1: a step that
+    clips them shows)."""
     x_np, W_np, b_np = random_inputs((6, 3), (2, 3), (2,), seed=seed)
-    what = _("SGD(lr={lr}), {steps} step(s) with zero_grad()").format(lr=lr, steps=steps)
+    what = (_("SGD(lr={lr}), {steps} step(s) with zero_grad()") if scale == 1.0 else
+            _("SGD(lr={lr}), {steps} step(s) with zero_grad(), on the loss times {scale} "
+              "(gradients above 1)")).format(lr=lr, steps=steps, scale=scale)
     Wt, bt = torch.tensor(W_np, requires_grad=True), torch.tensor(b_np, requires_grad=True)
     opt_t = torch.optim.SGD([Wt, bt], lr=lr)
     W, b = Variable(W_np, requires_grad=True), Variable(b_np, requires_grad=True)
     opt = SGD([W, b], lr=lr)
     for _step in range(steps):
         opt_t.zero_grad()
-        tanh_layer_loss(torch.tensor(x_np), Wt, bt).backward()
+        (tanh_layer_loss(torch.tensor(x_np), Wt, bt) * scale).backward()
         opt_t.step()
         opt.zero_grad()
-        tanh_layer_loss(Variable(x_np), W, b).backward()
+        (tanh_layer_loss(Variable(x_np), W, b) * scale).backward()
         opt.step()
     for p, pt, nm in ((W, Wt, "weight"), (b, bt, "bias")):
         assert p.is_leaf and p.requires_grad, (
@@ -338,11 +351,13 @@ def _drawn_weights(sizes, seed: int) -> list[np.ndarray]:
 
 
 def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(2, 16, 16, 1),
-             stale_grad: bool = False):
+             stale_grad: bool = False, inputs_kept: bool = False):
     """A model ``MLP(sizes, rng(seed))`` trained by the student's ``train`` on
     ``make_moons(n, noise=0.15, seed)``: (model, initial weights, losses, X, y, what). With
     ``stale_grad``, every parameter already holds a gradient when ``train`` starts (one
-    ``backward()`` of ``mean(p * p)`` per parameter, on the student's engine)."""
+    ``backward()`` of ``mean(p * p)`` per parameter, on the student's engine). With
+    ``inputs_kept`` (train's own test cell, so that one mistake costs the points of one
+    cell), ``train`` must leave the caller's X and y as they were."""
     X, y = make_moons(n, noise=0.15, seed=seed)
     model = MLP(list(sizes), _rng(seed))
     what = _("train() on make_moons({n}, noise=0.15, seed={seed}), {steps} steps, lr={lr}").format(
@@ -360,7 +375,14 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
             (p * p).mean().backward()
         what = _("{what}, on a model whose parameters already hold a gradient (a backward() "
                  "before train)").format(what=what)
-    losses = plain(train(model, X, y, steps=steps, lr=lr), list)
+    # X and y as copies made where the student's code runs: a train() that shuffles them in
+    # place leaves the caller's data out of step with what it had (an array passed from here
+    # would arrive as a copy of its own, whose change nobody would see)
+    X_there, y_there = remote(X.copy()), remote(y.copy())
+    losses = plain(train(model, X_there, y_there, steps=steps, lr=lr), list)
+    for handle, original, name in ((X_there, X, "X"), (y_there, y, "y")) if inputs_kept else ():
+        check_unchanged(handle, original, "train", name, what, _(
+            "shuffle an index (rng.permutation(len(X))) or copies, not the caller's X and y"))
     assert isinstance(losses, list) and len(losses) == steps, (
         _("{what}: train must return a list of {steps} losses, got {type} of length {length}").format(
             what=what, steps=steps, type=type_name(losses),
@@ -381,7 +403,7 @@ def check_training(MLP, train, seed: int, steps: int = 300, lr: float = DEFAULT_
     ``stale_grad``, the model arrives with a gradient on every parameter, which ``train``'s
     first ``zero_grad()`` clears (torch's reference loop zeroes before each backward)."""
     _model, initial, losses, X, y, what = _trained(MLP, train, seed, steps, lr,
-                                                   stale_grad=stale_grad)
+                                                   stale_grad=stale_grad, inputs_kept=True)
     assert losses[-1] < losses[0], (
         _("{what}: the loss did not decrease: {start:.4f} at the start, {end:.4f} at the end")
         .format(what=what, start=losses[0], end=losses[-1]))
