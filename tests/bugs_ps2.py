@@ -98,4 +98,10 @@ BUGS = [
     Bug("d-exp-float32",
         edits={"ps2-local-derivatives": [("return np.exp(x)  # exp", "return np.exp(x.astype(np.float32))  # exp")]},
         expect=["d_exp(x) for x = [-100, 0, 100] (hidden)"]),
+    # a one-bug answer that kept full marks (session 18's probe): relu's derivative switching at a
+    # small threshold instead of at 0
+    Bug("d-relu-threshold-above-0",
+        edits={"ps2-local-derivatives": [("return (x > 0).astype(np.float64)",
+                                          "return (x > 1e-6).astype(np.float64)")]},
+        expect=["d_relu(x) for x next to 0"]),
 ]
