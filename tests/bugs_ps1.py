@@ -103,4 +103,28 @@ BUGS = [
         edits={"ps1-chain-names": [("inputs = [fn for fn, _ in node.next_functions if fn is not None]",
                                     "inputs = [fn for fn, _ in node.next_functions[:2] if fn is not None]")]},
         expect=["chain_names for c.addcmul(c, a).sum()"]),
+    # one-bug answers that kept full marks (session 18's probe): chain_names taking the last
+    # input when the first is None ...
+    Bug("chain-names-first-or-last",
+        edits={"ps1-chain-names": [("inputs = [fn for fn, _ in node.next_functions if fn is not None]\n"
+                                    "        node = inputs[0] if inputs else None",
+                                    "nf = node.next_functions\n"
+                                    "        node = (nf[0][0] if nf[0][0] is not None else nf[-1][0]) if nf else None")]},
+        expect=["chain_names for c.addcmul(a.exp(), b).sum()"]),
+    # ... kept made from a detached copy of w (its own .grad right, w's None) ...
+    Bug("kept-from-a-detached-copy",
+        edits={"ps1-leaves": [('made["kept"] = w.tanh()', 'made["kept"] = w.detach().requires_grad_().tanh()')]},
+        expect=["w.grad after (kept * kept).sum().backward() (kept is made from w)"]),
+    # ... param scaled in place on w.detach(), which writes into the caller's w ...
+    Bug("param-scales-the-callers-w",
+        edits={"ps1-leaves": [('made["param"] = (w.detach() * 0.01).requires_grad_()', 'pass'),
+                              ('made["double"] = w.double()',
+                               'made["double"] = w.double()\n    made["param"] = w.detach().mul_(0.01).requires_grad_()')]},
+        expect=["make_tensors changed its argument w in place"]),
+    # ... and tanh written with exp (nan for large |x|, where torch's derivative is 0)
+    Bug("tanh-through-exp",
+        edits={"ps1-grad-tanh-mean": [("return (1 - np.tanh(x) ** 2) / x.size",
+                                       "t = (np.exp(x) - np.exp(-x)) / (np.exp(x) + np.exp(-x))\n"
+                                       "    return (1 - t ** 2) / x.size")]},
+        expect=["d tanh(x).mean()/dx for x = [0.5, 400, -800, 20] (large |x|)"]),
 ]
