@@ -68,6 +68,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
 
 
+def default_signal_actions() -> None:
+    """SIGINT, SIGTERM and SIGHUP at their default actions, as a terminal's foreground job has
+    them: a ``preexec_fn`` for a child that a test interrupts (a suite run in the background
+    hands its children SIGINT ignored, nohup SIGHUP, and an ignored signal rightly stays so)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def assignments(translations: bool = False) -> list[str]:
     """The assignments in source/; the generated translations (ps1-zh-CN ...) only if asked
     (tests/test_i18n.py grades those)."""

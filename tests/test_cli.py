@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, default_signal_actions
 
 SUBCOMMANDS = ("grade", "release", "report", "selfgrade")
 
@@ -122,12 +122,8 @@ def test_term_and_hup_stop_the_command_as_ctrl_c_does(sig, status):
     action; a signal the caller ignores (nohup) stays ignored."""
     import signal
 
-    def default_actions():  # as a terminal's foreground job has them (a suite run in the
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # background ignores SIGINT)
-            signal.signal(s, signal.SIG_DFL)
-
     proc = subprocess.run([sys.executable, "-c", _SIGNALLED, sig], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, preexec_fn=default_actions)
+                          text=True, timeout=60, cwd=ROOT, preexec_fn=default_signal_actions)
     assert proc.returncode == status, proc.stdout + proc.stderr
     assert f"child: {int(signal.SIGTERM)}" in proc.stdout, proc.stdout
     assert "cleaned up" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
@@ -136,5 +132,6 @@ def test_term_and_hup_stop_the_command_as_ctrl_c_does(sig, status):
         nohup = subprocess.run([sys.executable, "-c", _SIGNALLED.replace(
             "time.sleep(30)\n    finally", "time.sleep(0.5)\n    finally"), sig],
             capture_output=True, text=True, timeout=60, cwd=ROOT,
-            preexec_fn=lambda: (default_actions(), signal.signal(signal.SIGHUP, signal.SIG_IGN)))
+            preexec_fn=lambda: (default_signal_actions(),
+                                signal.signal(signal.SIGHUP, signal.SIG_IGN)))
         assert nohup.returncode == 0 and "cleaned up" in nohup.stdout, nohup.stderr

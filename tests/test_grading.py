@@ -17,7 +17,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, default_signal_actions
 
 from autograder import course as C
 
@@ -526,13 +526,6 @@ def test_a_grading_worker_that_dies_costs_its_submission_only(tmp_path):
     assert scores["a-ok"]["auto_score"] == scores["c-ok"]["auto_score"] > 0
 
 
-def _default_signals():
-    import signal
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("where", ["here", "daemon"])
 def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, where):
     """An instructor's Ctrl-C (SIGINT to the command's whole process group, as a terminal sends
@@ -560,9 +553,8 @@ def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, 
         cli + ["grade", A, "--jobs", "1", "--no-feedback", "--no-report", "--course", str(course)]
         + (["--daemon"] if where == "daemon" else ["--no-daemon"]),
         cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        # its own process group with the default signal actions, like a terminal's foreground
-        # job (a suite run in the background or under nohup would hand it SIGINT ignored)
-        start_new_session=True, preexec_fn=_default_signals)
+        # its own process group with the default signal actions, like a terminal's foreground job
+        start_new_session=True, preexec_fn=default_signal_actions)
     try:
         first = course / "autograded" / "a-ok" / A / f"{A}.ipynb"
         deadline = time.monotonic() + 120

@@ -369,6 +369,7 @@ def test_the_torchless_worker_leaves_no_directory_behind_its_kernel(tmp_path):
     """check_without_torch in a student's own kernel (Validate, stock nbgrader) starts a worker
     in a temporary directory; the kernel shuts down without closing it, and the directory must
     go all the same (stock autograde of 40 notebooks left 40 in /tmp)."""
+    import os
     import time
 
     from nbclient import NotebookClient
@@ -378,7 +379,7 @@ def test_the_torchless_worker_leaves_no_directory_behind_its_kernel(tmp_path):
         "from autograder.integrity import run_without_torch\n"
         "run_without_torch(['x = 1'], [])\n"
         "print(sorted(d for d in os.listdir(tempfile.gettempdir()) if d.startswith('no-torch-')))")])
-    env = dict(__import__("os").environ, TMPDIR=str(tmp_path))
+    env = dict(os.environ, TMPDIR=str(tmp_path))
     # the kernel's temporary files go to tmp_path; execute shuts the kernel down at the end
     NotebookClient(nb, kernel_name="python3", timeout=60).execute(env=env)
     printed = nb.cells[0].outputs[0]["text"]

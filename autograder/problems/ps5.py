@@ -375,14 +375,16 @@ def _trained(MLP, train, seed: int, steps: int, lr: float, n: int = 200, sizes=(
             (p * p).mean().backward()
         what = _("{what}, on a model whose parameters already hold a gradient (a backward() "
                  "before train)").format(what=what)
-    # X and y as copies made where the student's code runs: a train() that shuffles them in
-    # place leaves the caller's data out of step with what it had (an array passed from here
-    # would arrive as a copy of its own, whose change nobody would see)
-    X_there, y_there = remote(X.copy()), remote(y.copy())
-    losses = plain(train(model, X_there, y_there, steps=steps, lr=lr), list)
-    for handle, original, name in ((X_there, X, "X"), (y_there, y, "y")) if inputs_kept else ():
-        check_unchanged(handle, original, "train", name, what, _(
-            "shuffle an index (rng.permutation(len(X))) or copies, not the caller's X and y"))
+    if not inputs_kept:
+        losses = plain(train(model, X, y, steps=steps, lr=lr), list)
+    else:  # X and y as copies made where the student's code runs (an array passed from here
+        # arrives as a copy of its own, whose change nobody would see): a train() that shuffles
+        # them in place leaves the caller's data out of step with what it had
+        X_there, y_there = remote(X.copy()), remote(y.copy())
+        losses = plain(train(model, X_there, y_there, steps=steps, lr=lr), list)
+        for handle, original, name in ((X_there, X, "X"), (y_there, y, "y")):
+            check_unchanged(handle, original, "train", name, what, _(
+                "shuffle an index (rng.permutation(len(X))) or copies, not the caller's X and y"))
     assert isinstance(losses, list) and len(losses) == steps, (
         _("{what}: train must return a list of {steps} losses, got {type} of length {length}").format(
             what=what, steps=steps, type=type_name(losses),
