@@ -14,8 +14,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # imported where it is used: `autograder grade` starts without it
+    import nbformat
 
 SOLUTION_RE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 
@@ -166,6 +168,8 @@ def solution_submission(release_nb: Path, source_nb: Path,
     ``new`` in that answer cell; each ``old`` must occur exactly once, so a
     fixture breaks loudly when the solution it was made from changes.
     """
+    import nbformat
+
     release = nbformat.read(release_nb, as_version=4)
     source = nbformat.read(source_nb, as_version=4)
     answers = {}
@@ -197,6 +201,8 @@ def nbgrader_cell(kind: str, source: str, cell_id: str, **nbgrader):
     ``nbgrader_cell("code", src, "q1-test", grade=True, locked=True, points=2)`` a test cell
     (metadata as nbgrader writes it, docs/authoring.md).
     """
+    import nbformat
+
     make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
     cell = make(source, id=cell_id)
     if nbgrader:
@@ -209,6 +215,8 @@ def nbgrader_cell(kind: str, source: str, cell_id: str, **nbgrader):
 
 def new_notebook(cells: list) -> nbformat.NotebookNode:
     """A python3 notebook holding ``cells``."""
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
@@ -228,6 +236,8 @@ def write_submission(course: Path, assignment: str, student: str, notebooks: dic
         elif isinstance(nb, (str, Path)):
             shutil.copy2(nb, target)
         else:
+            import nbformat
+
             nbformat.write(nb, target)
     if timestamp:
         (d / "timestamp.txt").write_text(timestamp)

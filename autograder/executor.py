@@ -522,6 +522,25 @@ def reap_prestarted(timeout: float = 10.0) -> None:
     _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
 
 
+def keep_prestarted(i: int) -> None:
+    """In a judge of its own (:mod:`autograder.judge.apart`), forked from the command after
+    :func:`prestart`: zygote ``i`` is the one this process adopts; close the others' sockets."""
+    import multiprocessing
+
+    zs = _PRESTARTED["zygotes"]
+    for j, z in enumerate(zs):
+        if j != i:
+            z._close_ctl()
+    _PRESTARTED.update(zygotes=zs[i:i + 1], taken=multiprocessing.Value("i", 0))
+
+
+def forget_prestarted() -> None:
+    """In a pool worker whose judge has a process of its own (that judge adopts the zygote):
+    hold none of the pre-started zygotes' sockets, and adopt none later."""
+    release_prestarted()
+    _PRESTARTED.update(slot_root=None, zygotes=[], taken=None)
+
+
 def _adopt(slot_root: str, torch: bool | str = True) -> Zygote | None:
     """In a pool worker: take the pre-started zygote meant for it, and let go of the others."""
     zs = _PRESTARTED["zygotes"]
@@ -632,7 +651,6 @@ def _warm_execute_class():
             from .judge.runner import Plan, cell_role, run_notebook
 
             roles = {i: cell_role(nb.cells[i], trusted) for i, _ in todo}
-            zyg = shared_zygote(self.slot_root, torch=zygote_kind(trusted))
             eot = dict(self.error_on_timeout or {})
             if eot:
                 eot.setdefault("output_type", "error")  # as nbclient adds it
@@ -643,11 +661,22 @@ def _warm_execute_class():
                         student_torch=trusted["student_torch"],
                         owned=frozenset(trusted["owned"]), lang=trusted.get("lang", "en"),
                         grace=self.grace)
-            try:
-                result = run_notebook(zyg, plan, files_dir=path)
-            except ExecutorError:
-                zyg.kill()
-                raise
+            from .judge import apart
+
+            judge, result = apart.client(), None
+            if judge is not None:  # a judge of its own (a cold grading command)
+                try:
+                    result = judge.run(plan, files_dir=path, slot_root=self.slot_root,
+                                       kind=zygote_kind(trusted))
+                except apart.JudgeGone as e:
+                    self.log.warning("%s", e)
+            if result is None:
+                zyg = shared_zygote(self.slot_root, torch=zygote_kind(trusted))
+                try:
+                    result = run_notebook(zyg, plan, files_dir=path)
+                except ExecutorError:
+                    zyg.kill()
+                    raise
             apply_result(nb, todo, result)
             nb.metadata["language_info"] = from_dict(_language_info())
             incidents = []

@@ -270,17 +270,23 @@ def _feedback_converter(app):
 
 def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
                  feedback: bool, staging_root: str | None = None,
-                 started_dir: str | None = None) -> None:
+                 started_dir: str | None = None, judges=None) -> None:
     from multiprocessing.util import Finalize
 
     from . import executor
+    from .judge import apart
 
     os.chdir(course)
     _Worker.staging_root = staging_root
     _Worker.started_dir = started_dir
-    # the zygote imports torch while this process imports nbgrader
-    executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
-                           torch=executor.assignment_zygote_kind(course, assignment))
+    conn = None
+    if judges is not None:  # judges of their own (each adopts a pre-started zygote): a worker
+        conn = judges.take()  # the pool starts later (one died) judges here, its own zygote
+        executor.forget_prestarted()
+    apart.use(conn)
+    if conn is None:  # the zygote imports torch while this process imports nbgrader
+        executor.shared_zygote(slot_root, log_path=log_path,  # its stderr: the grading log
+                               torch=executor.assignment_zygote_kind(course, assignment))
     Finalize(None, executor._close_zygotes, exitpriority=10)
     _share_engines()
     _cache_metadata_schema()
@@ -640,11 +646,13 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
             os.environ["AUTOGRADER_DB_URL"] = saved
 
 
-def warm_assignment(course: Path, assignment: str) -> None:
+def warm_assignment(course: Path, assignment: str, judge: bool = True) -> None:
     """Do now, once, what each worker's first notebook of ``assignment`` would do: compile
     its test and instructor cells as the judge runs them (the gradebook's source, as nbgrader's
-    OverwriteCells restores it), and build nbformat's validator for its notebooks' format.
-    In the process that forks the workers (a grading daemon keeps it for its later runs)."""
+    OverwriteCells restores it; not with ``judge=False``: the judges have processes of their
+    own, :mod:`autograder.judge.apart`), and build nbformat's validator for its notebooks'
+    format. In the process that forks the workers (a grading daemon keeps it for its later
+    runs)."""
     import nbformat
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -657,7 +665,7 @@ def warm_assignment(course: Path, assignment: str) -> None:
             notebooks = gb.find_assignment(assignment).notebooks
         except MissingEntry:
             return
-        for nb in notebooks:
+        for nb in notebooks if judge else []:
             for cell in nb.source_cells:
                 if cell.cell_type == "code" and cell.locked and cell.source.strip():
                     try:
@@ -708,11 +716,24 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
 
     slot_root = None if scheduler else tempfile.mkdtemp(prefix="autograder-slots-")
     kept_root = None if scheduler else executor.kept_slot_root()
+    kind = executor.assignment_zygote_kind(course, assignment)
+    draws = executor.assignment_draws(course, assignment)
+    seeds = executor.assignment_seeds(course, assignment)
+    judges = None
     if kept_root:
-        executor.prestart_kept(jobs, torch=executor.assignment_zygote_kind(course, assignment))
+        executor.prestart_kept(jobs, torch=kind)
     elif slot_root:
-        executor.prestart(jobs, slot_root, log_path=str(log_path),
-                          torch=executor.assignment_zygote_kind(course, assignment))
+        executor.prestart(jobs, slot_root, log_path=str(log_path), torch=kind)
+        from .judge import apart
+
+        if apart.enabled():  # the judges import torch in a process of their own, now, while
+            # this one imports nbgrader (the machine's second core was idle)
+            try:
+                judges = apart.Judges(jobs, course=str(course), assignment=assignment,
+                                      slot_root=slot_root, log_path=str(log_path), kind=kind,
+                                      draws=draws, seeds=seeds)
+            except OSError:  # no process to spare (ulimit -u): the workers judge
+                judges = None
     finished = False
     restore_journal = None
     started_dir = None  # who grades whom now (the pool's watchdog: _results)
@@ -724,12 +745,12 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             if ensure_in_gradebook(course, assignment):
                 print(f"the gradebook had no {assignment}: recorded it from source/{assignment} "
                       f"(release/ untouched)", file=stream)
-            if not scheduler:
+            if not scheduler and judges is None:
                 # the workers fork from here: they inherit the judge's torch (and pyplot if
                 # it draws), and the test cells compiled
-                warm_judge(draws=executor.assignment_draws(course, assignment),
-                           seeds=executor.assignment_seeds(course, assignment))
-                warm_assignment(course, assignment)
+                warm_judge(draws=draws, seeds=seeds)
+            if not scheduler:
+                warm_assignment(course, assignment, judge=judges is None)
         # an SQLite gradebook in write-ahead-log mode for the run: the workers' reads no
         # longer wait for each other's writes (about 7% of a ps3 batch); put back afterwards
         db_file = None if scheduler else _sqlite_path(course)
@@ -750,9 +771,11 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                 pool = multiprocessing.get_context("fork").Pool(
                     jobs, initializer=_worker_init,
                     initargs=(str(course), assignment, str(log_path), kept_root or slot_root,
-                              feedback, slot_root, started_dir))
+                              feedback, slot_root, started_dir, judges))
             finally:
                 executor.release_prestarted()  # each worker has its zygote's pipes; we keep none
+                if judges is not None:
+                    judges.release()
         try:
             bar = tqdm(total=len(found), desc=f"grading {assignment}", unit="sub", file=stream,
                        disable=not progress, dynamic_ncols=True, mininterval=0.2)
@@ -784,6 +807,8 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
                       f"grade them all.", file=stream)
             raise
     finally:
+        if judges is not None:  # their workers are gone: they stop (or are killed now)
+            judges.stop(wait=10 if finished else 0)
         if slot_root:  # after a clean close the zygotes have exited; else they are killed now
             executor.reap_prestarted(timeout=10 if finished else 0)
             shutil.rmtree(slot_root, ignore_errors=True)

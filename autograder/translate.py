@@ -44,8 +44,6 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from .i18n import COURSE_LANGUAGES as LANGUAGES
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -281,6 +279,8 @@ def _load(path: Path):
 
 def english_entries(nb_path: Path) -> list[tuple[str, str, str]]:
     """(msgctxt, msgid, comment) of every unit of a notebook, in order, without repeats."""
+    import nbformat
+
     nb = nbformat.read(nb_path, as_version=4)
     seen, out = set(), []
     for cell in nb.cells:
@@ -419,6 +419,8 @@ def render(pair: Pair, lang: str, base: Path | None = None) -> str:
     po = _load(catalog_path(lang, pair.domain, base))
     table = {(e.msgctxt or "", e.msgid): e.msgstr for e in po
              if not e.obsolete and not e.fuzzy and e.msgstr.strip()}
+    import nbformat
+
     nb = nbformat.read(pair.english, as_version=4)
     for cell in nb.cells:
         cid = cell.get("id") or ""

@@ -104,12 +104,13 @@ def median(xs: list[float]) -> float:
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
-def first_graded(cmd: list[str], course: Path, assignment: str, student: str) -> float:
+def first_graded(cmd: list[str], course: Path, assignment: str, student: str,
+                 env: dict | None = None) -> float:
     """Seconds from starting ``cmd`` to ``student``'s first autograded notebook being written."""
     for p in (course / "autograded" / student / assignment).glob("*.ipynb"):
         p.unlink()
     t0 = time.time()
-    _s, proc = timed(cmd, course)
+    _s, proc = timed(cmd, course, env)
     if proc.returncode != 0:
         print(f"{' '.join(cmd[3:])} exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
     times = sorted(p.stat().st_mtime - t0
@@ -117,13 +118,20 @@ def first_graded(cmd: list[str], course: Path, assignment: str, student: str) ->
     return times[0] if times else float("nan")
 
 
-def latency(cli: list[str], course: Path, assignment: str, student: str, n_warm: int) -> dict:
-    """Time to the first graded notebook of a one-student re-grade: cold (in this process), with
-    ``--daemon`` starting the grading daemon, and ``n_warm`` times with it warm; then the whole
-    batch once more with the warm daemon. The daemon is stopped at the end."""
+def latency(cli: list[str], course: Path, assignment: str, student: str, n_warm: int,
+            n_cold: int = 3) -> dict:
+    """Time to the first graded notebook of a one-student re-grade: cold (no daemon: ``n_cold``
+    times, each beside a cold run whose workers judge in their own processes, the way before
+    autograder.judge.apart), with ``--daemon`` starting the grading daemon, and ``n_warm`` times
+    with it warm; then the whole batch once more with the warm daemon. The daemon is stopped
+    at the end."""
     one = cli + ["grade", assignment, "--student", student, "--no-feedback", "--no-report",
                  "--course", str(course)]
-    out = {"cold": [first_graded(one + ["--no-daemon"], course, assignment, student)]}
+    out: dict = {"cold": [], "cold_in_worker": []}
+    for _ in range(n_cold):
+        out["cold"].append(first_graded(one + ["--no-daemon"], course, assignment, student))
+        out["cold_in_worker"].append(first_graded(one + ["--no-daemon"], course, assignment,
+                                                  student, env={"AUTOGRADER_JUDGE_APART": "0"}))
     try:
         out["start"] = [first_graded(one + ["--daemon"], course, assignment, student)]
         out["warm"] = [first_graded(one, course, assignment, student) for _ in range(n_warm)]
@@ -180,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out"), help="working directory")
     ap.add_argument("--n-warm", type=int, default=3,
                     help="re-grades of one student timed with the warm daemon (default 3)")
+    ap.add_argument("--n-cold", type=int, default=3,
+                    help="cold re-grades of one student timed, each way (default 3)")
     args = ap.parse_args(argv)
 
     out = Path(args.out).resolve()
@@ -223,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"autograder grade exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
     ours_scores_cold = C.gradebook_scores(ours_course, a)
     ours_rows_cold = saved_rows(ours_course, a)
-    lat = latency(cli, ours_course, a, students[0], args.n_warm)
+    lat = latency(cli, ours_course, a, students[0], args.n_warm, args.n_cold)
 
     stock_scores = C.gradebook_scores(stock_course, a)
     ours_scores = C.gradebook_scores(ours_course, a)
@@ -259,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"first graded notebook, re-grading one student ({students[0]}), "
           f"command start to its autograded notebook written:")
-    for label, key in (("cold (no daemon)", "cold"), ("daemon starting (--daemon)", "start"),
-                       ("warm daemon", "warm")):
+    for label, key in (("cold (no daemon)", "cold"),
+                       ("cold, workers judging", "cold_in_worker"),
+                       ("daemon starting (--daemon)", "start"), ("warm daemon", "warm")):
         vals = lat[key]
         print(f"  {label:28s}{median(vals):8.2f} s" + (f"  (median of {len(vals)}: "
               f"{', '.join(f'{v:.2f}' for v in vals)})" if len(vals) > 1 else ""))

@@ -27,7 +27,8 @@ N = 3  # s000-ok and two one-bug fixtures: full marks and fewer, compared cell b
 
 
 def test_bench_grades_like_stock_nbgrader_cell_by_cell(tmp_path, capsys):
-    rc = bench_grading.main(["-a", A, "-n", str(N), "--out", str(tmp_path), "--n-warm", "1"])
+    rc = bench_grading.main(["-a", A, "-n", str(N), "--out", str(tmp_path), "--n-warm", "1",
+                             "--n-cold", "1"])
     out = capsys.readouterr().out
     assert rc == 0, out  # 1: a cell's score differs between stock nbgrader and ours
     assert (f"scores identical: all {N} submissions, every graded cell (and every "
@@ -44,8 +45,10 @@ def test_bench_grades_like_stock_nbgrader_cell_by_cell(tmp_path, capsys):
         seconds, per_nb, first, _s, then = row[len(label):].split()
         assert float(seconds) > 0 and float(per_nb) > 0 and float(first) > 0
         assert float(then) > 0  # several notebooks: a rate after the first exists
-    # the first graded notebook of a one-student re-grade: cold, starting the daemon, warm
-    for label in ("cold (no daemon)", "daemon starting (--daemon)", "warm daemon"):
+    # the first graded notebook of a one-student re-grade: cold (the judges in processes of
+    # their own, and in the workers), starting the daemon, warm
+    for label in ("cold (no daemon)", "cold, workers judging", "daemon starting (--daemon)",
+                  "warm daemon"):
         row = next(line for line in out.splitlines() if line.strip().startswith(label))
         assert float(row.strip()[len(label):].split()[0]) > 0, row
     assert "whole batch with the warm daemon:" in out

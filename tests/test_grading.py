@@ -181,6 +181,93 @@ def test_the_judge_cells_are_compiled_before_the_workers_fork(batch):
              if c.cell_type == "code" and (c.metadata.get("nbgrader") or {}).get("grade")]
     assert tests and any("### BEGIN HIDDEN TESTS" in t for t in tests)
     assert all(t in runner._COMPILED for t in tests)
+    # and so does the judges' parent (autograder.judge.apart), from source/ without nbgrader
+    from autograder.judge import apart
+
+    runner._COMPILED.clear()
+    apart.compile_tests(batch["course"], A)
+    assert all(t in runner._COMPILED for t in tests)
+
+
+def _outputs(course, student):
+    """Each code cell's outputs in ``student``'s autograded notebook (the seconds a check took,
+    where a message gives them, left out)."""
+    nb = nbformat.read(course / "autograded" / student / A / f"{A}.ipynb", as_version=4)
+    return [[{k: re.sub(r"\d+\.\d+ s\b", "_ s", str(v)) for k, v in o.items()}
+             for o in c.get("outputs", [])] for c in nb.cells if c.cell_type == "code"]
+
+
+def test_judges_in_processes_of_their_own_grade_as_the_workers_did(tmp_path):
+    """A cold ``autograder grade`` runs the test cells in judge processes of their own, which
+    import torch while the workers import nbgrader (autograder.judge.apart): the same scores
+    and the same outputs, cell for cell, as the workers judging themselves
+    (AUTOGRADER_JUDGE_APART=0), for a correct answer, two wrong ones and one that crashes;
+    the grading log names each judge, and nothing of either run is left running."""
+    import os
+
+    runs = {}
+    for apart_on in ("1", "0"):
+        course = C.copy_course(tmp_path / f"course{apart_on}", root=ROOT)
+        synthetic.write_course(course, GOOD)
+        proc = subprocess.run(
+            [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "2", "--no-daemon",
+             "--no-report", "--course", str(course)],
+            cwd=course, capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, AUTOGRADER_JUDGE_APART=apart_on))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        log = (course / "reports" / A / "grading.log").read_text()
+        runs[apart_on] = (C.gradebook_scores(course, A),
+                          {s: _outputs(course, s) for s in GOOD}, log)
+    (scores, outputs, log), (scores0, outputs0, log0) = runs["1"], runs["0"]
+    assert re.findall(r"INFO judge (\d) ready", log) in (["0", "1"], ["1", "0"]), log[-3000:]
+    assert "judge 0 ready" not in log0
+    assert scores == scores0
+    assert scores["ok"]["auto_score"] > max(scores[s]["auto_score"] for s in GOOD[1:])
+    assert outputs == outputs0
+    assert any("Error" in str(o) for o in outputs["bug-crash"]), outputs["bug-crash"]
+
+
+def test_a_judge_that_dies_leaves_its_worker_to_judge_in_its_own_process(tmp_path):
+    """The judge process of a cold run is killed while it runs a notebook (the kernel's
+    out-of-memory killer might choose it): its worker runs that notebook again itself, and
+    the next one; both are graded as they should be, and the log says what happened."""
+    import os
+    import signal
+    import time
+
+    course = C.copy_course(tmp_path / "course", root=ROOT)
+    synthetic.write_course(course, ("a-slow", "b-ok"))
+    C.write_solution_submissions(course, A, {"a-slow": {"synth-engine": [
+        ("import numpy as np\n", "import numpy as np\nimport time\ntime.sleep(4)\n")]}})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "1", "--no-daemon",
+         "--no-report", "--no-feedback", "--course", str(course)],
+        cwd=course, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, AUTOGRADER_JUDGE_APART="1"))
+    log_path = course / "reports" / A / "grading.log"
+    try:
+        judge = None
+        deadline = time.monotonic() + 120
+        while judge is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = re.search(r"\[pid (\d+)\] INFO judge 0 ready",
+                              log_path.read_text() if log_path.exists() else "")
+            judge = found and int(found.group(1))
+        assert judge, proc.communicate()[0][-3000:]
+        time.sleep(1.5)  # a-slow's engine cell sleeps 4 s: its notebook is running
+        os.kill(judge, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    log = log_path.read_text()
+    assert "the judge (the grading process that runs the test cells) ended; this worker " \
+           "judges in its own process from now on" in log, log[-3000:]
+    scores = C.gradebook_scores(course, A)
+    assert scores["a-slow"]["auto_score"] == scores["b-ok"]["auto_score"] > 0, scores
+    assert scores["a-slow"]["auto_score"] == sum(
+        v[1] for k, v in scores["b-ok"]["cells"].items() if k != "synth-written")
 
 
 def test_summary_names_where_each_note_belongs(tmp_path):

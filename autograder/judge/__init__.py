@@ -4,7 +4,8 @@
 * :mod:`.proxy` -- the judge's side: proxies of student objects, the channel;
 * :mod:`.serve` -- the student's side: answers the judge's requests;
 * :mod:`.sandboxed` -- inside the OS sandbox: the zygote and the per-notebook child;
-* :mod:`.runner` -- one notebook: which cell runs where, the judge's namespace, outputs.
+* :mod:`.runner` -- one notebook: which cell runs where, the judge's namespace, outputs;
+* :mod:`.apart` -- in a cold grading command, each worker's judge in a process of its own.
 
 ``docs/architecture.md`` draws the processes and what crosses between them.
 """
