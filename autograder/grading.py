@@ -605,6 +605,13 @@ def export_csv(course: Path, assignment: str | list[str], dest: Path) -> Path:
     return dest
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def default_jobs() -> int:
     """Grading workers when ``--jobs`` is not given: ``$AUTOGRADER_JOBS`` if set, else the
     cores this process may run on. (The test suite sets 1: pytest already runs a test file per
@@ -614,10 +621,7 @@ def default_jobs() -> int:
         if not env.isdigit() or int(env) < 1:
             raise ValueError(f"AUTOGRADER_JOBS={env!r}: expected a whole number of workers, 1 or more")
         return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    return _cores()
 
 
 def grade(course: Path, assignment: str, *, students: list[str] | None = None,
@@ -723,10 +727,16 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
     if kept_root:
         executor.prestart_kept(jobs, torch=kind)
     elif slot_root:
-        executor.prestart(jobs, slot_root, log_path=str(log_path), torch=kind)
         from .judge import apart
 
-        if apart.enabled():  # the judges import torch in a process of their own, now, while
+        split = apart.enabled()
+        # the zygotes start now, while this process imports nbgrader. With judges of their own
+        # (below), as many as the cores this process and the judges' parent leave free, at
+        # least the first worker's: more would only slow the judges' start-up, which the first
+        # graded notebook waits for (a judge without one starts its zygote when it is forked)
+        executor.prestart(max(1, min(jobs, _cores() - 2)) if split else jobs, slot_root,
+                          log_path=str(log_path), torch=kind)
+        if split:  # the judges import torch in a process of their own, now, while
             # this one imports nbgrader (the machine's second core was idle)
             try:
                 judges = apart.Judges(jobs, course=str(course), assignment=assignment,

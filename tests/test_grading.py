@@ -636,8 +636,11 @@ def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, 
     if where == "daemon":
         subprocess.run(cli + ["daemon", "start", "--course", str(course)], env=env, check=True,
                        capture_output=True, timeout=120)
+    # here: two workers, so that one judge (autograder.judge.apart) has started a zygote of
+    # its own (the command pre-starts only the first worker's on two cores)
+    jobs = "1" if where == "daemon" else "2"
     proc = subprocess.Popen(
-        cli + ["grade", A, "--jobs", "1", "--no-feedback", "--no-report", "--course", str(course)]
+        cli + ["grade", A, "--jobs", jobs, "--no-feedback", "--no-report", "--course", str(course)]
         + (["--daemon"] if where == "daemon" else ["--no-daemon"]),
         cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         # its own process group with the default signal actions, like a terminal's foreground job

@@ -168,13 +168,21 @@ def _parent(n: int, ends: list[socket.socket], *, course: str, assignment: str, 
     me = os.getpid()
     judges: list[int] = []
 
-    def stop(signum, frame):  # the command ends early: end the judges, reap them, go
+    def stop(signum, frame):  # the command ends early: end the judges (each ends its
+        # zygotes), reap them, go; one that does not end within 3 s is killed
         for pid in judges:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
         for pid in judges:
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+                while not os.waitpid(pid, os.WNOHANG)[0]:
+                    if time.monotonic() > deadline:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                        break
+                    time.sleep(0.01)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -183,7 +191,7 @@ def _parent(n: int, ends: list[socket.socket], *, course: str, assignment: str, 
         pid = os.fork()
         if pid == 0:
             code = 1
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, _end_judge)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             try:
                 for j, other in enumerate(ends):
@@ -201,6 +209,17 @@ def _parent(n: int, ends: list[socket.socket], *, course: str, assignment: str, 
     for pid in judges:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+def _end_judge(signum, frame) -> None:
+    """A judge told to stop (SIGTERM from its parent): its zygotes end now (each takes its
+    sandbox, and the notebook running there, with it), then the judge."""
+    from .. import executor
+
+    for z in list(executor._ZYGOTES.values()):
+        with contextlib.suppress(Exception):
+            z.kill()
+    os._exit(1)
 
 
 def compile_tests(course: Path, assignment: str) -> None:
