@@ -197,33 +197,31 @@ def _outputs(course, student):
              for o in c.get("outputs", [])] for c in nb.cells if c.cell_type == "code"]
 
 
-def test_judges_in_processes_of_their_own_grade_as_the_workers_did(tmp_path):
-    """A cold ``autograder grade`` runs the test cells in judge processes of their own, which
-    import torch while the workers import nbgrader (autograder.judge.apart): the same scores
-    and the same outputs, cell for cell, as the workers judging themselves
-    (AUTOGRADER_JUDGE_APART=0), for a correct answer, two wrong ones and one that crashes;
-    the grading log names each judge, and nothing of either run is left running."""
+def test_judges_in_processes_of_their_own_grade_as_the_workers_did(batch, tmp_path):
+    """A cold run (the module's batch: grade(), two workers) runs the test cells in judge
+    processes of their own, which import torch while the workers import nbgrader
+    (autograder.judge.apart): the same scores and the same outputs, cell for cell, as the
+    workers judging themselves (AUTOGRADER_JUDGE_APART=0), for a correct answer, two wrong
+    ones and one that crashes; the grading log names each judge."""
     import os
 
-    runs = {}
-    for apart_on in ("1", "0"):
-        course = C.copy_course(tmp_path / f"course{apart_on}", root=ROOT)
-        synthetic.write_course(course, GOOD)
-        proc = subprocess.run(
-            [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "2", "--no-daemon",
-             "--no-report", "--course", str(course)],
-            cwd=course, capture_output=True, text=True, timeout=300,
-            env=dict(os.environ, AUTOGRADER_JUDGE_APART=apart_on))
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        log = (course / "reports" / A / "grading.log").read_text()
-        runs[apart_on] = (C.gradebook_scores(course, A),
-                          {s: _outputs(course, s) for s in GOOD}, log)
-    (scores, outputs, log), (scores0, outputs0, log0) = runs["1"], runs["0"]
-    assert re.findall(r"INFO judge (\d) ready", log) in (["0", "1"], ["1", "0"]), log[-3000:]
+    course = C.copy_course(tmp_path / "course", root=ROOT)
+    synthetic.write_course(course, GOOD)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "2", "--no-daemon",
+         "--no-report", "--course", str(course)],
+        cwd=course, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, AUTOGRADER_JUDGE_APART="0"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (batch["course"] / "reports" / A / "grading.log").read_text()
+    log0 = (course / "reports" / A / "grading.log").read_text()
+    assert sorted(re.findall(r"INFO judge (\d) ready", log)) == ["0", "1"], log[-3000:]
     assert "judge 0 ready" not in log0
-    assert scores == scores0
+    scores, scores0 = batch["scores"], C.gradebook_scores(course, A)
+    assert {s: scores[s] for s in GOOD} == scores0
     assert scores["ok"]["auto_score"] > max(scores[s]["auto_score"] for s in GOOD[1:])
-    assert outputs == outputs0
+    outputs = {s: _outputs(batch["course"], s) for s in GOOD}
+    assert outputs == {s: _outputs(course, s) for s in GOOD}
     assert any("Error" in str(o) for o in outputs["bug-crash"]), outputs["bug-crash"]
 
 
@@ -238,7 +236,7 @@ def test_a_judge_that_dies_leaves_its_worker_to_judge_in_its_own_process(tmp_pat
     course = C.copy_course(tmp_path / "course", root=ROOT)
     synthetic.write_course(course, ("a-slow", "b-ok"))
     C.write_solution_submissions(course, A, {"a-slow": {"synth-engine": [
-        ("import numpy as np\n", "import numpy as np\nimport time\ntime.sleep(4)\n")]}})
+        ("import numpy as np\n", "import numpy as np\nimport time\ntime.sleep(3)\n")]}})
     proc = subprocess.Popen(
         [sys.executable, "-m", "autograder.cli", "grade", A, "--jobs", "1", "--no-daemon",
          "--no-report", "--no-feedback", "--course", str(course)],
@@ -254,7 +252,7 @@ def test_a_judge_that_dies_leaves_its_worker_to_judge_in_its_own_process(tmp_pat
                               log_path.read_text() if log_path.exists() else "")
             judge = found and int(found.group(1))
         assert judge, proc.communicate()[0][-3000:]
-        time.sleep(1.5)  # a-slow's engine cell sleeps 4 s: its notebook is running
+        time.sleep(1)  # a-slow's engine cell sleeps 3 s: its notebook is running
         os.kill(judge, signal.SIGKILL)
         out, _ = proc.communicate(timeout=300)
     finally:
@@ -613,8 +611,8 @@ def test_a_grading_worker_that_dies_costs_its_submission_only(tmp_path):
     assert scores["a-ok"]["auto_score"] == scores["c-ok"]["auto_score"] > 0
 
 
-@pytest.mark.parametrize("where", ["here", "daemon"])
-def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, where):
+@pytest.mark.parametrize("where,jobs", [("here", 1), ("here", 2), ("daemon", 1)])
+def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, where, jobs):
     """An instructor's Ctrl-C (SIGINT to the command's whole process group, as a terminal sends
     it) in the middle of a batch, graded in the command's process or by the course's grading
     daemon: the command stops at once with the shell's status 130 and says what was kept
@@ -636,11 +634,10 @@ def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, 
     if where == "daemon":
         subprocess.run(cli + ["daemon", "start", "--course", str(course)], env=env, check=True,
                        capture_output=True, timeout=120)
-    # here: two workers, so that one judge (autograder.judge.apart) has started a zygote of
-    # its own (the command pre-starts only the first worker's on two cores)
-    jobs = "1" if where == "daemon" else "2"
+    # here with two workers: a judge (autograder.judge.apart) has started a zygote of its own
+    # (the command pre-starts only the first worker's on two cores), which must end too
     proc = subprocess.Popen(
-        cli + ["grade", A, "--jobs", jobs, "--no-feedback", "--no-report", "--course", str(course)]
+        cli + ["grade", A, "--jobs", str(jobs), "--no-feedback", "--no-report", "--course", str(course)]
         + (["--daemon"] if where == "daemon" else ["--no-daemon"]),
         cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         # its own process group with the default signal actions, like a terminal's foreground job
@@ -657,7 +654,9 @@ def test_ctrl_c_stops_the_batch_says_what_was_kept_and_leaves_nothing(tmp_path, 
         assert proc.returncode == 130, out[-3000:]
         said = (f"interrupted: 1 of 2 submissions of {A} were graded" if where == "here" else
                 f"interrupted: the grading daemon's run of {A} stops with this command")
-        assert said in out, out[-3000:]
+        if jobs == 2:  # a-ok's result may still be on its way from its worker
+            said = re.escape(said).replace("1", "[01]", 1)
+        assert re.search(said if jobs == 2 else re.escape(said), out), out[-3000:]
         assert "Traceback" not in out, out[-3000:]
         assert C.gradebook_scores(course, A)["a-ok"]["auto_score"] > 0
         time.sleep(1)

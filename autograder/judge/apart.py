@@ -157,6 +157,10 @@ def _parent(n: int, ends: list[socket.socket], *, course: str, assignment: str, 
     with open(log_path, "a") as log:  # what a judge prints (a warning) goes to the grading log,
         os.dup2(log.fileno(), 1)      # not over the command's progress bar
         os.dup2(log.fileno(), 2)
+    # and through new streams: the ones inherited may be a caller's (pytest's capture, a
+    # Jupyter kernel's, whose messages go through its own thread, not forked here)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     try:
         from .. import grading
 
