@@ -268,6 +268,16 @@ def _feedback_converter(app):
     return fb
 
 
+def _pool_worker_init(*args) -> None:
+    """A local pool worker: :func:`_worker_init`, with Ctrl-C left to the command. SIGINT
+    reaches the whole process group; the command stops the pool itself (``Pool.terminate``),
+    and a worker waiting for its next submission printed a KeyboardInterrupt traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_init(*args)
+
+
 def _worker_init(course: str, assignment: str, log_path: str, slot_root: str,
                  feedback: bool, staging_root: str | None = None,
                  started_dir: str | None = None, judges=None) -> None:
@@ -779,7 +789,7 @@ def _grade(course: Path, assignment: str, *, students, jobs, feedback, report, p
             started_dir = tempfile.mkdtemp(prefix="autograder-started-")
             try:
                 pool = multiprocessing.get_context("fork").Pool(
-                    jobs, initializer=_worker_init,
+                    jobs, initializer=_pool_worker_init,
                     initargs=(str(course), assignment, str(log_path), kept_root or slot_root,
                               feedback, slot_root, started_dir, judges))
             finally:
