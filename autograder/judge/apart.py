@@ -61,6 +61,7 @@ class Judges:
 
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(n)]
         self.taken = multiprocessing.Value("i", 0)
+        command = os.getpid()
         try:
             self.pid = os.fork()
         except OSError:
@@ -73,7 +74,7 @@ class Judges:
             try:
                 for mine, _theirs in pairs:
                     mine.close()
-                _parent(n, [theirs for _mine, theirs in pairs], course=course,
+                _parent(command, [theirs for _mine, theirs in pairs], course=course,
                         assignment=assignment, slot_root=slot_root, log_path=log_path, kind=kind,
                         draws=draws, seeds=seeds)
                 code = 0
@@ -81,7 +82,7 @@ class Judges:
                 os._exit(code)
         for _mine, theirs in pairs:
             theirs.close()
-        self.ends: list[socket.socket | None] = [mine for mine, _theirs in pairs]
+        self.ends: list[socket.socket] = [mine for mine, _theirs in pairs]
 
     def take(self) -> Connection | None:
         """In a pool worker: the next judge's connection (None once all are taken: a worker the
@@ -91,8 +92,6 @@ class Judges:
             self.taken.value += 1
         conn = None
         for i, end in enumerate(self.ends):
-            if end is None:
-                continue
             if i == k:
                 conn = Connection(end.detach())
             else:
@@ -104,14 +103,13 @@ class Judges:
         """In the command, once the pool is forked: hold no judge's connection (a judge stops
         when its worker's end closes)."""
         for end in self.ends:
-            if end is not None:
-                end.close()
+            end.close()
         self.ends = []
 
     def stop(self, wait: float) -> None:
         """In the command, at the end: wait up to ``wait`` seconds for the judges to stop (their
         workers are gone, so they are stopping), then stop what is left: SIGTERM to their parent,
-        which kills and reaps them (SIGKILL after 5 s more)."""
+        which stops and reaps them, each ending its zygotes (SIGKILL after 5 s more)."""
         self.release()
         if self._reaped(wait):
             return
@@ -146,11 +144,11 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _parent(n: int, ends: list[socket.socket], *, course: str, assignment: str, slot_root: str,
-            log_path: str, kind, draws: bool, seeds: bool) -> None:
+def _parent(command: int, ends: list[socket.socket], *, course: str, assignment: str,
+            slot_root: str, log_path: str, kind, draws: bool, seeds: bool) -> None:
     from .. import executor
 
-    _die_with_parent(os.getppid())
+    _die_with_parent(command)
     # Ctrl-C reaches the whole process group: the command decides, and ends us (stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.chdir(course)
