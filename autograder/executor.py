@@ -525,13 +525,11 @@ def reap_prestarted(timeout: float = 10.0) -> None:
 def keep_prestarted(i: int) -> None:
     """In a judge of its own (:mod:`autograder.judge.apart`), forked from the command after
     :func:`prestart`: zygote ``i`` is the one this process adopts; close the others' sockets."""
-    import multiprocessing
-
     zs = _PRESTARTED["zygotes"]
     for j, z in enumerate(zs):
         if j != i:
             z._close_ctl()
-    _PRESTARTED.update(zygotes=zs[i:i + 1], taken=multiprocessing.Value("i", 0))
+    _PRESTARTED.update(zygotes=zs[i:i + 1], taken=None)  # no other process takes from it
 
 
 def forget_prestarted() -> None:
@@ -547,9 +545,12 @@ def _adopt(slot_root: str, torch: bool | str = True) -> Zygote | None:
     if not zs or _PRESTARTED["slot_root"] != slot_root or zs[0].torch != torch:
         return None
     taken = _PRESTARTED["taken"]
-    with taken.get_lock():
-        k = taken.value
-        taken.value += 1
+    if taken is None:  # this process's only (keep_prestarted)
+        k = 0
+    else:
+        with taken.get_lock():
+            k = taken.value
+            taken.value += 1
     mine = zs[k] if k < len(zs) and zs[k].proc is not None else None
     for z in zs:
         if z is not mine and z.proc is not None:
@@ -666,8 +667,7 @@ def _warm_execute_class():
             judge, result = apart.client(), None
             if judge is not None:  # a judge of its own (a cold grading command)
                 try:
-                    result = judge.run(plan, files_dir=path, slot_root=self.slot_root,
-                                       kind=zygote_kind(trusted))
+                    result = judge.run(plan, files_dir=path, kind=zygote_kind(trusted))
                 except apart.JudgeGone as e:
                     self.log.warning("%s", e)
             if result is None:

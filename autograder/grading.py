@@ -662,30 +662,17 @@ def grade(course: Path, assignment: str, *, students: list[str] | None = None,
 
 def warm_assignment(course: Path, assignment: str, judge: bool = True) -> None:
     """Do now, once, what each worker's first notebook of ``assignment`` would do: compile
-    its test and instructor cells as the judge runs them (the gradebook's source, as nbgrader's
-    OverwriteCells restores it; not with ``judge=False``: the judges have processes of their
-    own, :mod:`autograder.judge.apart`), and build nbformat's validator for its notebooks'
-    format. In the process that forks the workers (a grading daemon keeps it for its later
-    runs)."""
+    its test and instructor cells as the judge runs them (not with ``judge=False``: the judges
+    have processes of their own, :mod:`autograder.judge.apart`, which compile them), and build
+    nbformat's validator for its notebooks' format. In the process that forks the workers (a
+    grading daemon keeps it for its later runs)."""
     import nbformat
-    from nbgrader.api import Gradebook, MissingEntry
 
     from . import nbgrader_plugins  # noqa: F401  (feedback and hidden-test stripping)
-    from .judge.runner import _compiled
+    from .judge.runner import compile_instructor_cells
 
-    app = _make_app(course, assignment)
-    with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gb:
-        try:
-            notebooks = gb.find_assignment(assignment).notebooks
-        except MissingEntry:
-            return
-        for nb in notebooks if judge else []:
-            for cell in nb.source_cells:
-                if cell.cell_type == "code" and cell.locked and cell.source.strip():
-                    try:
-                        _compiled(cell.source)
-                    except (SyntaxError, ValueError):
-                        pass  # the judge reports it when the cell runs
+    if judge:
+        compile_instructor_cells(course, assignment)
     for path in sorted((Path(course) / "source" / assignment).glob("*.ipynb")):
         try:
             nbformat.validate(nbformat.read(path, as_version=4))

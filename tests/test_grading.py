@@ -182,12 +182,6 @@ def test_the_judge_cells_are_compiled_before_the_workers_fork(batch):
              if c.cell_type == "code" and (c.metadata.get("nbgrader") or {}).get("grade")]
     assert tests and any("### BEGIN HIDDEN TESTS" in t for t in tests)
     assert all(t in runner._COMPILED for t in tests)
-    # and so does the judges' parent (autograder.judge.apart), from source/ without nbgrader
-    from autograder.judge import apart
-
-    runner._COMPILED.clear()
-    apart.compile_tests(batch["course"], A)
-    assert all(t in runner._COMPILED for t in tests)
 
 
 def _outputs(course, student):

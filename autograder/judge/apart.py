@@ -23,7 +23,6 @@ as before), for comparison.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -147,6 +146,7 @@ def _die_with_parent(parent: int) -> None:
 def _parent(command: int, ends: list[socket.socket], *, course: str, assignment: str,
             slot_root: str, log_path: str, kind, draws: bool, seeds: bool) -> None:
     from .. import executor
+    from .runner import compile_instructor_cells
 
     _die_with_parent(command)
     # Ctrl-C reaches the whole process group: the command decides, and ends us (stop)
@@ -164,7 +164,7 @@ def _parent(command: int, ends: list[socket.socket], *, course: str, assignment:
 
         with executor.imports_without_gc():
             grading.warm_judge(draws=draws, seeds=seeds)
-            compile_tests(Path(course), assignment)
+            compile_instructor_cells(Path(course), assignment)
     except Exception:  # noqa: BLE001  (only a warm-up: a judge imports what it lacks)
         pass
     me = os.getpid()
@@ -224,27 +224,6 @@ def _end_judge(signum, frame) -> None:
     os._exit(1)
 
 
-def compile_tests(course: Path, assignment: str) -> None:
-    """Compile the instructor's code cells of ``source/<assignment>`` as the judge runs them
-    (:func:`autograder.judge.runner._compiled`'s cache), before the judges fork."""
-    from .runner import _compiled
-
-    for path in sorted((course / "source" / assignment).glob("*.ipynb")):
-        try:
-            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
-            continue
-        for cell in cells:
-            meta = (cell.get("metadata") or {}).get("nbgrader") or {}
-            if cell.get("cell_type") != "code" or not meta or meta.get("solution"):
-                continue
-            src = cell.get("source", "")
-            src = "".join(src) if isinstance(src, list) else str(src)
-            if src.strip():
-                with contextlib.suppress(SyntaxError, ValueError):
-                    _compiled(src)
-
-
 def _judge(i: int, end: socket.socket, parent: int, *, slot_root: str, log_path: str,
            kind) -> None:
     """One judge: adopt zygote ``i``, then run each notebook its worker sends, until the worker
@@ -266,7 +245,7 @@ def _judge(i: int, end: socket.socket, parent: int, *, slot_root: str, log_path:
             except (EOFError, OSError):
                 break
             try:
-                zyg = executor.shared_zygote(req["slot_root"], torch=req["kind"])
+                zyg = executor.shared_zygote(slot_root, torch=req["kind"])
                 try:
                     answer = ("ok", run_notebook(zyg, req["plan"], files_dir=req["files_dir"]))
                 except ExecutorError:
@@ -294,7 +273,7 @@ class Client:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def run(self, plan, *, files_dir, slot_root: str, kind) -> dict:
+    def run(self, plan, *, files_dir, kind) -> dict:
         """:func:`autograder.judge.runner.run_notebook` in the judge: its result, or its error.
 
         A judge that is gone (it died: never for a student's doing, which stays in the zygote's
@@ -305,8 +284,7 @@ class Client:
 
         limit = (plan.notebook_timeout or 3600) + 2 * (plan.grace or 5) + 60
         try:
-            self.conn.send({"plan": plan, "files_dir": str(files_dir), "slot_root": slot_root,
-                            "kind": kind})
+            self.conn.send({"plan": plan, "files_dir": str(files_dir), "kind": kind})
             if not self.conn.poll(limit):
                 self.close()
                 raise ExecutorError(f"the judge (the grading process that runs the test cells) "

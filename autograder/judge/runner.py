@@ -241,6 +241,29 @@ def _compiled(source: str):
     return hit
 
 
+def compile_instructor_cells(course, assignment: str) -> None:
+    """Compile the instructor's code cells of ``source/<assignment>`` as the judge runs them
+    (:func:`_compiled`'s cache; nbgrader's OverwriteCells restores the test cells from the
+    gradebook, which holds the same source), before the processes that judge are forked."""
+    import json
+    from pathlib import Path
+
+    for path in sorted((Path(course) / "source" / assignment).glob("*.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            continue
+        for cell in cells:
+            meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+            if cell.get("cell_type") != "code" or not meta or meta.get("solution"):
+                continue
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else str(src)
+            if src.strip():
+                with contextlib.suppress(SyntaxError, ValueError):  # the judge reports it
+                    _compiled(src)                                   # when the cell runs
+
+
 @dataclass
 class Judge:
     """The test cells of one notebook, run in this process against one student session."""
